@@ -1,0 +1,61 @@
+# Makefile for wellread.
+#   make          every program that exists, plus the built-in default corpus (build/default/)
+#   make test     the GoogleTest suite (tests/), run from the repository root
+#   make bench    the benchmarks in dev/ (they compare against PyTorch / Hugging Face)
+#   make clean
+# nvcc is used for the .cu programs when it is on PATH; without it they are built by g++ as
+# CPU-only C++ (no CUDA headers needed). Library code in common/ and data/ is plain C++.
+
+CXX      ?= g++
+NVCC     := $(shell command -v nvcc 2>/dev/null)
+CXXFLAGS ?= -O3 -march=native
+CXXFLAGS += -std=c++17 -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
+LDLIBS   := -lutf8proc -lz -fopenmp
+
+BUILD    := build
+LIB_SRC  := $(wildcard common/*.cpp) $(filter-out data/prepare.cpp,$(wildcard data/*.cpp))
+LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libwellread.a
+TEST_SRC := $(wildcard tests/*.cpp)
+TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
+TEST_BIN := $(BUILD)/test_wellread
+DEFAULT  := $(BUILD)/default/.done
+
+PROGRAMS := prepare
+
+.PHONY: all test bench clean
+all: $(PROGRAMS) $(DEFAULT)
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+prepare: $(BUILD)/obj/data/prepare.o $(LIB)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+# The built-in default corpus: generated text -> vocabulary -> shards, deterministic, seconds.
+$(DEFAULT): prepare
+	./prepare default --out $(BUILD)/default
+	@touch $@
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) -lgtest -lpthread
+
+test: $(TEST_BIN) $(PROGRAMS) $(DEFAULT)
+	./$(TEST_BIN)
+
+BENCH_BIN := $(BUILD)/bench_tokenizer
+$(BENCH_BIN): $(BUILD)/obj/dev/bench_tokenizer.o $(LIB)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: $(BENCH_BIN)
+	python3 dev/bench_tokenizer.py --ours ./$(BENCH_BIN)
+
+clean:
+	rm -rf $(BUILD) $(PROGRAMS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,124 @@
+// common/util.cpp: implementation of the shared helpers declared in util.h.
+#include "common/util.h"
+
+#include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace wr {
+
+void fail(const std::string& path, const std::string& field, const std::string& what) {
+    throw Error(path + ": field '" + field + "': " + what);
+}
+
+uint64_t fnv1a64(const void* data, size_t n, uint64_t seed) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    uint64_t h = seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+uint64_t vocab_fingerprint(const std::vector<std::string>& tokens) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const char newline = '\n';
+    for (const std::string& t : tokens) {
+        h = fnv1a64(t.data(), t.size(), h);
+        h = fnv1a64(&newline, 1, h);
+    }
+    return h;
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+    const std::string tmp = path + ".tmp." + std::to_string(getpid());
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw Error(path + ": cannot create temporary file " + tmp + ": " + std::strerror(errno));
+    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
+                    fsync(fileno(f)) == 0;
+    const int err = errno;
+    std::fclose(f);
+    if (!ok) {
+        std::remove(tmp.c_str());
+        throw Error(path + ": write failed: " + std::strerror(err));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int e = errno;
+        std::remove(tmp.c_str());
+        throw Error(path + ": cannot rename temporary file into place: " + std::strerror(e));
+    }
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void make_dirs(const std::string& path) {
+    if (path.empty()) return;
+    std::string partial;
+    for (size_t i = 0; i <= path.size(); i++) {
+        if (i == path.size() || path[i] == '/') {
+            partial = path.substr(0, i);
+            if (!partial.empty() && mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+                throw Error(partial + ": cannot create directory: " + std::strerror(errno));
+        }
+    }
+}
+
+double now_seconds() {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string human_bytes(double bytes) {
+    const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+    int u = 0;
+    while (bytes >= 1000.0 && u < 4) {
+        bytes /= 1000.0;
+        u++;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+    return buf;
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= s.size()) {
+        size_t end = s.find(sep, start);
+        if (end == std::string_view::npos) end = s.size();
+        if (end > start) out.emplace_back(s.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) {
+    std::vector<std::string> out;
+    for (const std::string& pattern : patterns) {
+        glob_t g{};
+        const int rc = glob(pattern.c_str(), 0, nullptr, &g);
+        if (rc == GLOB_NOMATCH || g.gl_pathc == 0) {
+            globfree(&g);
+            throw Error(pattern + ": no such file (the pattern matches nothing)");
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) out.emplace_back(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    return out;
+}
+
+}  // namespace wr

@@ -1,0 +1,52 @@
+// common/util.h: small helpers every program and library file shares: the error type that
+// names a file and a field, the vocabulary fingerprint, atomic file writes, timing.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wr {
+
+// Every reader and tool reports bad input by throwing this. The message always starts with the
+// file (or "<flag>" for command-line problems), then the field, then what is wrong:
+//   "data/x.bin: field 'version': is 7, this build reads version 1"
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Build the message "PATH: field 'FIELD': WHAT" and throw it.
+[[noreturn]] void fail(const std::string& path, const std::string& field, const std::string& what);
+
+// 64-bit FNV-1a over raw bytes; `seed` lets hashes be chained.
+uint64_t fnv1a64(const void* data, size_t n, uint64_t seed = 0xcbf29ce484222325ULL);
+
+// Fingerprint of a vocabulary: FNV-1a over every token followed by '\n', in id order. Two
+// vocabularies with the same tokens in the same order have the same fingerprint.
+uint64_t vocab_fingerprint(const std::vector<std::string>& tokens);
+
+// Write `bytes` to PATH.tmp.PID, flush, then rename onto PATH, so PATH is either the old file or
+// the complete new one, never half written. Throws wr::Error naming PATH on failure.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Read a whole file into memory; throws wr::Error naming PATH if it cannot be read.
+std::string read_file(const std::string& path);
+
+// Create a directory and its parents (like mkdir -p); throws on failure.
+void make_dirs(const std::string& path);
+
+// Wall-clock seconds since an arbitrary origin (steady clock).
+double now_seconds();
+
+// "12.3 MB", "4.5 GB" ...
+std::string human_bytes(double bytes);
+
+// Split "a,b,c" at `sep`, dropping empty pieces.
+std::vector<std::string> split(std::string_view s, char sep);
+
+// Expand shell-style globs (a list of patterns, each possibly with * ? []) into sorted existing
+// paths; a pattern that matches nothing is an error naming it.
+std::vector<std::string> expand_globs(const std::vector<std::string>& patterns);
+
+}  // namespace wr
