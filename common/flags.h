@@ -1,0 +1,52 @@
+// common/flags.h: the one command-line parser all programs share. Each program declares its
+// flags with a default, a help line and the variable they fill; `-h` / `--help` prints them all
+// with their defaults; an unknown flag, a missing value or a value of the wrong type is an error
+// that names the flag.
+//
+//   std::string vocab = "build/default/vocab.txt"; int steps = 1000;
+//   wr::Flags flags("train_mlm", "MLM pretraining of a compact BERT");
+//   flags.add("vocab", &vocab, "vocabulary file (vocab.txt)");
+//   flags.add("steps", &steps, "optimizer steps");
+//   flags.parse(argc, argv);          // accepts --steps 10 and --steps=10
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace wr {
+
+class Flags {
+  public:
+    Flags(std::string program, std::string summary);
+
+    void add(const std::string& name, std::string* target, const std::string& help);
+    void add(const std::string& name, int* target, const std::string& help);
+    void add(const std::string& name, int64_t* target, const std::string& help);
+    void add(const std::string& name, uint64_t* target, const std::string& help);
+    void add(const std::string& name, double* target, const std::string& help);
+    void add(const std::string& name, bool* target, const std::string& help);  // --name / --no-name / --name=true
+    // A comma-separated list; repeating the flag appends ("--input a,b --input c").
+    void add(const std::string& name, std::vector<std::string>* target, const std::string& help);
+
+    // Parses argv[first..]; prints help and exits 0 on -h/--help; throws wr::Error on bad flags.
+    // Arguments that do not start with "--" are collected in positional().
+    void parse(int argc, char** argv, int first = 1);
+    const std::vector<std::string>& positional() const { return positional_; }
+    bool was_set(const std::string& name) const;  // given on the command line (not the default)
+    std::string help() const;
+
+  private:
+    struct Flag {
+        std::string name, help, default_text, type;
+        bool is_bool = false, is_list = false, set = false;
+        std::function<void(const std::string&)> assign;
+    };
+    Flag& declare(const std::string& name, const std::string& help, std::string default_text, std::string type);
+    Flag* find(const std::string& name);
+    std::string program_, summary_;
+    std::vector<Flag> flags_;
+    std::vector<std::string> positional_;
+};
+
+}  // namespace wr

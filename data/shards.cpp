@@ -1,0 +1,436 @@
+// data/shards.cpp: writers and validating readers of token shards and example shards. The byte
+// layouts are in docs/formats.md; the header comment of shards.h says what each reader checks.
+#include "data/shards.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "common/util.h"
+#include "data/tokenizer.h"
+
+namespace wr {
+
+// ---------------------------------------------------------------------------------------------
+// Checksum
+
+void Checksum::mix(uint64_t word) {
+    uint64_t h = state_ ^ word;
+    h = (h << 31) | (h >> 33);
+    state_ = h * 0x9e3779b97f4a7c15ULL;
+}
+
+void Checksum::update(const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    length_ += n;
+    while (n > 0 && pending_bytes_ > 0) {  // complete a word started by the previous call
+        pending_[pending_bytes_++] = *p++;
+        n--;
+        if (pending_bytes_ == 8) {
+            uint64_t w;
+            std::memcpy(&w, pending_, 8);
+            mix(w);
+            pending_bytes_ = 0;
+        }
+    }
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        mix(w);
+    }
+    for (; n > 0; n--) pending_[pending_bytes_++] = *p++;
+}
+
+uint64_t Checksum::digest() const {
+    Checksum c = *this;
+    if (c.pending_bytes_ > 0) {
+        uint64_t w = 0;
+        std::memcpy(&w, c.pending_, c.pending_bytes_);
+        c.mix(w);
+    }
+    c.mix(length_);
+    return c.state_;
+}
+
+uint64_t file_checksum(const unsigned char* header, uint64_t payload_digest) {
+    Checksum c(payload_digest);
+    c.update(header, 56);
+    return c.digest();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Little-endian header fields (x86 and ARM are little-endian; the formats are defined as such).
+
+namespace {
+
+template <typename T>
+void put(unsigned char* header, int offset, T value) {
+    std::memcpy(header + offset, &value, sizeof(T));
+}
+
+template <typename T>
+T get(const unsigned char* bytes, size_t offset) {
+    T value;
+    std::memcpy(&value, bytes + offset, sizeof(T));
+    return value;
+}
+
+size_t align8(size_t n) { return (n + 7) & ~size_t(7); }
+
+// Checks shared by both readers: magic, version, checksum and the vocabulary against `vocab`.
+void check_common_header(const std::string& path, const unsigned char* bytes, size_t file_bytes,
+                         const char (&magic)[8], uint32_t version, const char* kind) {
+    if (file_bytes < (size_t)kHeaderBytes)
+        fail(path, "header", "file is " + std::to_string(file_bytes) + " bytes, shorter than the " +
+                                 std::to_string(kHeaderBytes) + "-byte header (truncated?)");
+    if (std::memcmp(bytes, magic, 8) != 0)
+        fail(path, "magic", std::string("not a ") + kind + " (expected magic '" + std::string(magic, 8) + "')");
+    const uint32_t v = get<uint32_t>(bytes, 8);
+    if (v != version)
+        fail(path, "version", "is " + std::to_string(v) + ", this build reads version " + std::to_string(version));
+}
+
+void check_vocab(const std::string& path, int vocab_size, uint64_t fingerprint, const Tokenizer* vocab) {
+    if (!vocab) return;
+    char buf[200];
+    if (fingerprint != vocab->fingerprint()) {
+        std::snprintf(buf, sizeof buf, "is %016llx but the vocabulary %s has %016llx (%d tokens): the shard was made with another vocabulary",
+                      (unsigned long long)fingerprint, vocab->source().c_str(), (unsigned long long)vocab->fingerprint(),
+                      vocab->vocab_size());
+        fail(path, "vocab_fingerprint", buf);
+    }
+    if (vocab_size != vocab->vocab_size())
+        fail(path, "vocab_size", "is " + std::to_string(vocab_size) + " but the vocabulary has " +
+                                     std::to_string(vocab->vocab_size()) + " tokens");
+}
+
+void check_checksum(const std::string& path, const unsigned char* bytes, size_t file_bytes) {
+    Checksum payload;
+    payload.update(bytes + kHeaderBytes, file_bytes - kHeaderBytes);
+    if (file_checksum(bytes, payload.digest()) != get<uint64_t>(bytes, 56))
+        fail(path, "checksum", "does not match the contents: the file is corrupted");
+}
+
+// Token ids must be below the vocabulary size; reports the first bad one.
+void check_token_ids(const std::string& path, const void* tokens, uint32_t width, int64_t n, int vocab_size) {
+    int64_t bad = -1;
+    if (width == 2) {
+        const auto* t = static_cast<const uint16_t*>(tokens);
+        for (int64_t i = 0; i < n && bad < 0; i++)
+            if (t[i] >= vocab_size) bad = i;
+    } else {
+        const auto* t = static_cast<const uint32_t*>(tokens);
+        for (int64_t i = 0; i < n && bad < 0; i++)
+            if (t[i] >= (uint32_t)vocab_size) bad = i;
+    }
+    if (bad >= 0) {
+        const int64_t id = width == 2 ? static_cast<const uint16_t*>(tokens)[bad] : static_cast<const uint32_t*>(tokens)[bad];
+        fail(path, "tokens", "token " + std::to_string(bad) + " has id " + std::to_string(id) +
+                                 ", not below the vocabulary size " + std::to_string(vocab_size));
+    }
+}
+
+// Offsets must start at 0, end at `total` and never decrease.
+void check_offsets(const std::string& path, const char* field, const uint64_t* offsets, int64_t count, uint64_t total) {
+    if (offsets[0] != 0) fail(path, field, "first offset is " + std::to_string(offsets[0]) + ", not 0");
+    for (int64_t i = 0; i < count; i++)
+        if (offsets[i + 1] < offsets[i])
+            fail(path, field, "offset " + std::to_string(i + 1) + " is smaller than the one before it");
+    if (offsets[count] != total)
+        fail(path, field, "last offset is " + std::to_string(offsets[count]) + ", not the token count " + std::to_string(total));
+}
+
+void check_width(const std::string& path, uint32_t width) {
+    if (width != 2 && width != 4) fail(path, "token_width", "is " + std::to_string(width) + ", must be 2 or 4");
+}
+
+void check_size(const std::string& path, size_t file_bytes, size_t expected) {
+    if (file_bytes != expected)
+        fail(path, "file size", "is " + std::to_string(file_bytes) + " bytes but the header describes " +
+                                    std::to_string(expected) + (file_bytes < expected ? " (truncated)" : " (trailing bytes)"));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Token shard writer: header placeholder, tokens as they come, padding to 8, offsets, header.
+
+TokenShardWriter::TokenShardWriter(const std::string& path, int vocab_size, uint64_t vocab_fingerprint)
+    : path_(path), tmp_path_(path + ".tmp." + std::to_string(getpid())), width_(token_width_for(vocab_size)),
+      vocab_size_(vocab_size), fingerprint_(vocab_fingerprint) {
+    file_ = std::fopen(tmp_path_.c_str(), "wb");
+    if (!file_) throw Error(path + ": cannot create " + tmp_path_ + ": " + std::strerror(errno));
+    const unsigned char zeros[kHeaderBytes] = {};
+    std::fwrite(zeros, 1, kHeaderBytes, file_);
+}
+
+TokenShardWriter::~TokenShardWriter() {
+    if (file_) {
+        std::fclose(file_);
+        std::remove(tmp_path_.c_str());
+    }
+}
+
+void TokenShardWriter::add_document(const int32_t* ids, int64_t n) {
+    if (n <= 0) return;
+    staging_.resize((size_t)n * width_);
+    for (int64_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= vocab_size_)
+            throw Error(path_ + ": token id " + std::to_string(ids[i]) + " outside the vocabulary of " + std::to_string(vocab_size_));
+        if (width_ == 2) {
+            const uint16_t v = (uint16_t)ids[i];
+            std::memcpy(&staging_[i * 2], &v, 2);
+        } else {
+            const uint32_t v = (uint32_t)ids[i];
+            std::memcpy(&staging_[i * 4], &v, 4);
+        }
+    }
+    if (std::fwrite(staging_.data(), 1, staging_.size(), file_) != staging_.size())
+        throw Error(path_ + ": write failed: " + std::strerror(errno));
+    checksum_.update(staging_.data(), staging_.size());
+    token_count_ += n;
+    doc_offsets_.push_back((uint64_t)token_count_);
+}
+
+void TokenShardWriter::finish() {
+    const size_t token_bytes = (size_t)token_count_ * width_;
+    const unsigned char pad[8] = {};
+    const size_t pad_bytes = align8(token_bytes) - token_bytes;
+    std::fwrite(pad, 1, pad_bytes, file_);
+    checksum_.update(pad, pad_bytes);
+    const size_t offset_bytes = doc_offsets_.size() * sizeof(uint64_t);
+    std::fwrite(doc_offsets_.data(), 1, offset_bytes, file_);
+    checksum_.update(doc_offsets_.data(), offset_bytes);
+
+    unsigned char header[kHeaderBytes] = {};
+    std::memcpy(header, kTokenShardMagic, 8);
+    put<uint32_t>(header, 8, kTokenShardVersion);
+    put<uint32_t>(header, 12, width_);
+    put<uint32_t>(header, 16, (uint32_t)vocab_size_);
+    put<uint64_t>(header, 24, fingerprint_);
+    put<uint64_t>(header, 32, (uint64_t)token_count_);
+    put<uint64_t>(header, 40, (uint64_t)doc_count());
+    put<uint64_t>(header, 56, file_checksum(header, checksum_.digest()));
+    const bool ok = std::fseek(file_, 0, SEEK_SET) == 0 && std::fwrite(header, 1, kHeaderBytes, file_) == (size_t)kHeaderBytes &&
+                    std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+    const int err = errno;
+    std::fclose(file_);
+    file_ = nullptr;
+    if (!ok || std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+        std::remove(tmp_path_.c_str());
+        throw Error(path_ + ": could not write the shard: " + std::strerror(ok ? errno : err));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token shard reader
+
+TokenShard::TokenShard(const std::string& path, const Tokenizer* vocab) : path_(path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+    struct stat st {};
+    fstat(fd, &st);
+    map_bytes_ = (size_t)st.st_size;
+    if (map_bytes_ > 0) map_ = mmap(nullptr, map_bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (map_ == MAP_FAILED) {
+        map_ = nullptr;
+        throw Error(path + ": cannot map: " + std::strerror(errno));
+    }
+    try {
+        const auto* bytes = static_cast<const unsigned char*>(map_);
+        check_common_header(path, bytes, map_bytes_, kTokenShardMagic, kTokenShardVersion, "token shard");
+        width_ = get<uint32_t>(bytes, 12);
+        vocab_size_ = (int)get<uint32_t>(bytes, 16);
+        fingerprint_ = get<uint64_t>(bytes, 24);
+        token_count_ = (int64_t)get<uint64_t>(bytes, 32);
+        doc_count_ = (int64_t)get<uint64_t>(bytes, 40);
+        check_width(path, width_);
+        if (vocab_size_ <= 0 || (width_ == 2 && vocab_size_ > 65536))
+            fail(path, "vocab_size", "is " + std::to_string(vocab_size_) + ", impossible for token width " + std::to_string(width_));
+        if (token_count_ < 0 || doc_count_ < 0 || (uint64_t)token_count_ > map_bytes_ || (uint64_t)doc_count_ > map_bytes_)
+            fail(path, "token_count", "header counts are impossible for a file of " + std::to_string(map_bytes_) + " bytes");
+        const size_t token_bytes = (size_t)token_count_ * width_;
+        check_size(path, map_bytes_, kHeaderBytes + align8(token_bytes) + (size_t)(doc_count_ + 1) * 8);
+        check_checksum(path, bytes, map_bytes_);
+        check_vocab(path, vocab_size_, fingerprint_, vocab);
+        tokens_ = bytes + kHeaderBytes;
+        offsets_ = reinterpret_cast<const uint64_t*>(bytes + kHeaderBytes + align8(token_bytes));
+        check_offsets(path, "doc_offsets", offsets_, doc_count_, (uint64_t)token_count_);
+        check_token_ids(path, tokens_, width_, token_count_, vocab_size_);
+    } catch (...) {
+        munmap(map_, map_bytes_);
+        map_ = nullptr;
+        throw;
+    }
+}
+
+TokenShard::~TokenShard() {
+    if (map_) munmap(map_, map_bytes_);
+}
+
+TokenShard::TokenShard(TokenShard&& o) noexcept
+    : path_(std::move(o.path_)), map_(o.map_), map_bytes_(o.map_bytes_), width_(o.width_), vocab_size_(o.vocab_size_),
+      fingerprint_(o.fingerprint_), token_count_(o.token_count_), doc_count_(o.doc_count_), tokens_(o.tokens_), offsets_(o.offsets_) {
+    o.map_ = nullptr;
+}
+
+void TokenShard::read(int64_t start, int64_t n, int32_t* out) const {
+    for (int64_t i = 0; i < n; i++) out[i] = token(start + i);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Example shards: built in memory (they are small) and written atomically.
+
+int64_t ExampleSet::token_count() const {
+    int64_t n = 0;
+    for (const Example& e : examples) n += (int64_t)e.ids.size();
+    return n;
+}
+
+void write_example_shard(const std::string& path, const ExampleSet& set) {
+    const uint32_t width = token_width_for(set.vocab_size);
+    const int64_t count = (int64_t)set.examples.size();
+    std::string payload;
+    auto append = [&payload](const void* p, size_t n) { payload.append(static_cast<const char*>(p), n); };
+    for (const std::string& name : set.label_names) {
+        const uint32_t len = (uint32_t)name.size();
+        append(&len, 4);
+        append(name.data(), name.size());
+    }
+    payload.resize(align8(payload.size() + kHeaderBytes) - kHeaderBytes, '\0');
+    uint64_t offset = 0;
+    append(&offset, 8);
+    for (const Example& e : set.examples) {
+        offset += e.ids.size();
+        append(&offset, 8);
+    }
+    for (const Example& e : set.examples) append(&e.second_start, 4);
+    for (const Example& e : set.examples) {
+        if (set.label_kind == LabelKind::Regression) append(&e.value, 4);
+        else append(&e.label, 4);
+    }
+    for (const Example& e : set.examples)
+        for (int32_t id : e.ids) {
+            if (id < 0 || id >= set.vocab_size)
+                throw Error(path + ": token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(set.vocab_size));
+            if (width == 2) {
+                const uint16_t v = (uint16_t)id;
+                append(&v, 2);
+            } else {
+                append(&id, 4);
+            }
+        }
+
+    unsigned char header[kHeaderBytes] = {};
+    std::memcpy(header, kExampleShardMagic, 8);
+    put<uint32_t>(header, 8, kExampleShardVersion);
+    put<uint32_t>(header, 12, (uint32_t)set.label_kind);
+    put<uint32_t>(header, 16, (uint32_t)set.label_names.size());
+    put<uint32_t>(header, 20, (uint32_t)set.vocab_size);
+    put<uint64_t>(header, 24, set.vocab_fingerprint);
+    put<uint64_t>(header, 32, (uint64_t)count);
+    put<uint64_t>(header, 40, (uint64_t)offset);
+    put<uint32_t>(header, 48, (uint32_t)set.max_len);
+    put<uint32_t>(header, 52, width);
+    Checksum c;
+    c.update(payload.data(), payload.size());
+    put<uint64_t>(header, 56, file_checksum(header, c.digest()));
+    write_file_atomic(path, std::string(reinterpret_cast<const char*>(header), kHeaderBytes) + payload);
+}
+
+namespace {
+
+// Parses header and label names; returns the byte offset where the example table begins.
+size_t parse_example_header(const std::string& path, const std::string& file, ExampleSet& set, int64_t& count,
+                            int64_t& tokens, uint32_t& width) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(file.data());
+    check_common_header(path, bytes, file.size(), kExampleShardMagic, kExampleShardVersion, "example shard");
+    const uint32_t kind = get<uint32_t>(bytes, 12);
+    if (kind > 2) fail(path, "label_kind", "is " + std::to_string(kind) + ", must be 0 (none), 1 (class) or 2 (regression)");
+    set.label_kind = (LabelKind)kind;
+    const uint32_t num_labels = get<uint32_t>(bytes, 16);
+    set.vocab_size = (int)get<uint32_t>(bytes, 20);
+    set.vocab_fingerprint = get<uint64_t>(bytes, 24);
+    count = (int64_t)get<uint64_t>(bytes, 32);
+    tokens = (int64_t)get<uint64_t>(bytes, 40);
+    set.max_len = (int32_t)get<uint32_t>(bytes, 48);
+    width = get<uint32_t>(bytes, 52);
+    check_width(path, width);
+    if ((set.label_kind == LabelKind::None) != (num_labels == 0) || (set.label_kind == LabelKind::Regression && num_labels != 1))
+        fail(path, "num_labels", "is " + std::to_string(num_labels) + ", inconsistent with label_kind " + std::to_string(kind));
+    if (set.vocab_size <= 0 || (width == 2 && set.vocab_size > 65536))
+        fail(path, "vocab_size", "is " + std::to_string(set.vocab_size) + ", impossible for token width " + std::to_string(width));
+    if (count < 0 || tokens < 0 || (uint64_t)count > file.size() || (uint64_t)tokens > file.size())
+        fail(path, "example_count", "header counts are impossible for a file of " + std::to_string(file.size()) + " bytes");
+    size_t pos = kHeaderBytes;
+    for (uint32_t i = 0; i < num_labels; i++) {
+        if (pos + 4 > file.size()) fail(path, "label_names", "label " + std::to_string(i) + " runs past the end of the file (truncated)");
+        const uint32_t len = get<uint32_t>(bytes, pos);
+        if (len > file.size() - pos - 4) fail(path, "label_names", "label " + std::to_string(i) + " runs past the end of the file (truncated)");
+        set.label_names.emplace_back(file.data() + pos + 4, len);
+        pos += 4 + len;
+    }
+    return align8(pos);
+}
+
+}  // namespace
+
+ExampleSet read_example_shard_header(const std::string& path) {
+    ExampleSet set;
+    int64_t count, tokens;
+    uint32_t width;
+    parse_example_header(path, read_file(path), set, count, tokens, width);
+    return set;
+}
+
+ExampleSet read_example_shard(const std::string& path, const Tokenizer* vocab) {
+    const std::string file = read_file(path);
+    ExampleSet set;
+    int64_t count, tokens;
+    uint32_t width;
+    const size_t table = parse_example_header(path, file, set, count, tokens, width);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(file.data());
+    check_size(path, file.size(), table + (size_t)(count + 1) * 8 + (size_t)count * 8 + (size_t)tokens * width);
+    check_checksum(path, bytes, file.size());
+    check_vocab(path, set.vocab_size, set.vocab_fingerprint, vocab);
+
+    std::vector<uint64_t> offsets(count + 1);
+    std::memcpy(offsets.data(), bytes + table, offsets.size() * 8);
+    check_offsets(path, "example_offsets", offsets.data(), count, (uint64_t)tokens);
+    const size_t second_at = table + (size_t)(count + 1) * 8, label_at = second_at + (size_t)count * 4;
+    const size_t tokens_at = label_at + (size_t)count * 4;
+    check_token_ids(path, bytes + tokens_at, width, tokens, set.vocab_size);
+
+    set.examples.resize(count);
+    for (int64_t i = 0; i < count; i++) {
+        Example& e = set.examples[i];
+        const int64_t n = (int64_t)(offsets[i + 1] - offsets[i]);
+        e.ids.resize(n);
+        for (int64_t j = 0; j < n; j++) {
+            const size_t at = tokens_at + (offsets[i] + j) * width;
+            e.ids[j] = width == 2 ? get<uint16_t>(bytes, at) : (int32_t)get<uint32_t>(bytes, at);
+        }
+        e.second_start = get<int32_t>(bytes, second_at + i * 4);
+        if (e.second_start < 0 || e.second_start >= std::max<int64_t>(n, 1))
+            fail(path, "second_start", "example " + std::to_string(i) + " has second_start " + std::to_string(e.second_start) +
+                                           " outside its " + std::to_string(n) + " tokens");
+        if (set.label_kind == LabelKind::Regression) {
+            e.value = get<float>(bytes, label_at + i * 4);
+            if (!std::isfinite(e.value)) fail(path, "labels", "example " + std::to_string(i) + " has a non-finite target");
+        } else {
+            e.label = get<int32_t>(bytes, label_at + i * 4);
+            const bool ok = set.label_kind == LabelKind::None ? e.label == -1 : e.label >= 0 && e.label < set.num_labels();
+            if (!ok) fail(path, "labels", "example " + std::to_string(i) + " has label " + std::to_string(e.label) +
+                                              " but the shard has " + std::to_string(set.num_labels()) + " labels");
+        }
+    }
+    return set;
+}
+
+}  // namespace wr
