@@ -1,0 +1,103 @@
+// tests/test_common.cpp: the shared flag parser and the table reader (TSV, CSV, JSON lines).
+#include <gtest/gtest.h>
+
+#include "common/flags.h"
+#include "data/table_reader.h"
+#include "test_helpers.h"
+
+using namespace wr;
+using wr::testing::ScratchDir;
+
+namespace {
+
+void parse(Flags& flags, std::vector<std::string> args) {
+    std::vector<char*> argv{const_cast<char*>("prog")};
+    for (std::string& a : args) argv.push_back(a.data());
+    flags.parse((int)argv.size(), argv.data());
+}
+
+}  // namespace
+
+TEST(Flags, ParsesEveryTypeAndBothSpellings) {
+    std::string name = "x";
+    int steps = 10;
+    int64_t big = 0;
+    double lr = 1e-3;
+    bool verbose = false, shuffle = true;
+    std::vector<std::string> inputs = {"default.txt"};
+    Flags flags("prog", "test");
+    flags.add("name", &name, "a string");
+    flags.add("steps", &steps, "an int");
+    flags.add("big", &big, "an int64");
+    flags.add("lr", &lr, "a double");
+    flags.add("verbose", &verbose, "a bool");
+    flags.add("shuffle", &shuffle, "a bool");
+    flags.add("input", &inputs, "a list");
+    parse(flags, {"--name", "abc", "--steps=25", "--big", "5000000000", "--lr", "3e-4", "--verbose", "--no-shuffle",
+                  "--input", "a,b", "--input=c", "positional"});
+    EXPECT_EQ(name, "abc");
+    EXPECT_EQ(steps, 25);
+    EXPECT_EQ(big, 5000000000LL);
+    EXPECT_DOUBLE_EQ(lr, 3e-4);
+    EXPECT_TRUE(verbose);
+    EXPECT_FALSE(shuffle);
+    EXPECT_EQ(inputs, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(flags.positional(), std::vector<std::string>{"positional"});
+    EXPECT_TRUE(flags.was_set("steps"));
+    EXPECT_NE(flags.help().find("--steps INT"), std::string::npos);
+    EXPECT_NE(flags.help().find("[10]"), std::string::npos);  // help shows the default
+}
+
+TEST(Flags, BadInputNamesTheFlag) {
+    int steps = 1;
+    double lr = 0;
+    Flags flags("prog", "test");
+    flags.add("steps", &steps, "an int");
+    flags.add("lr", &lr, "a double");
+    EXPECT_ERROR_MENTIONS(parse(flags, {"--steps", "ten"}), "--steps", "ten", "integer");
+    EXPECT_ERROR_MENTIONS(parse(flags, {"--lr=fast"}), "--lr", "number");
+    EXPECT_ERROR_MENTIONS(parse(flags, {"--stepz", "3"}), "unknown flag --stepz", "prog -h");
+    EXPECT_ERROR_MENTIONS(parse(flags, {"--steps"}), "--steps", "needs a value");
+    EXPECT_ERROR_MENTIONS(parse(flags, {"--steps", "99999999999"}), "--steps", "32-bit");
+}
+
+TEST(TableReader, TsvCsvJsonl) {
+    ScratchDir dir;
+    wr::testing::write_text(dir / "a.tsv", "sentence\tlabel\nit is good \t1\n\nbad , really\t0\n");
+    auto rows = read_table(dir / "a.tsv", TableFormat::Auto, {"label", "sentence"});
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].values, (std::vector<std::string>{"1", "it is good "}));
+    EXPECT_EQ(rows[1].line, 4);
+    EXPECT_EQ(rows[1].values[1], "bad , really");
+
+    wr::testing::write_text(dir / "b.csv", "text,label\n\"a, quoted \"\"field\"\"\nover two lines\",pos\nplain,neg\n");
+    rows = read_table(dir / "b.csv", TableFormat::Auto, {"text", "label"});
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].values[0], "a, quoted \"field\"\nover two lines");
+    EXPECT_EQ(rows[0].values[1], "pos");
+    EXPECT_EQ(rows[1].line, 4);  // the first record spans lines 2 and 3
+
+    wr::testing::write_text(dir / "c.jsonl", "{\"text\": \"caf\\u00e9 \\\"ok\\\"\", \"label\": \"A\", \"n\": 3}\n{\"text\": \"x\", \"label\": 2}\n");
+    rows = read_table(dir / "c.jsonl", TableFormat::Auto, {"text", "label"});
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].values[0], "caf\xc3\xa9 \"ok\"");
+    EXPECT_EQ(rows[1].values[1], "2");
+
+    wr::testing::write_text(dir / "d.tsv", "x\t1\ny\t0\n");
+    rows = read_table(dir / "d.tsv", TableFormat::Tsv, {"0", "1"}, /*has_header=*/false);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[1].values, (std::vector<std::string>{"y", "0"}));
+}
+
+TEST(TableReader, ErrorsNameFileLineAndColumn) {
+    ScratchDir dir;
+    wr::testing::write_text(dir / "a.tsv", "sentence\tlabel\nok\t1\ntoo\tmany\tcolumns\n");
+    EXPECT_ERROR_MENTIONS(read_table(dir / "a.tsv", TableFormat::Auto, {"text"}), "a.tsv", "text", "no such column", "sentence, label");
+    EXPECT_ERROR_MENTIONS(read_table(dir / "a.tsv", TableFormat::Auto, {"sentence"}), "a.tsv", "line 3", "3 columns");
+    wr::testing::write_text(dir / "b.jsonl", "{\"text\": \"a\"}\n{\"text\": \n");
+    EXPECT_ERROR_MENTIONS(read_table(dir / "b.jsonl", TableFormat::Auto, {"text"}), "b.jsonl", "line 2", "JSON");
+    EXPECT_ERROR_MENTIONS(read_table(dir / "b.jsonl", TableFormat::Auto, {"label"}), "b.jsonl", "line 1", "label");
+    wr::testing::write_text(dir / "c.csv", "text,label\n\"never closed,1\n");
+    EXPECT_ERROR_MENTIONS(read_table(dir / "c.csv", TableFormat::Auto, {"text"}), "c.csv", "never closed");
+    EXPECT_ERROR_MENTIONS(read_table(dir / "x.txt", TableFormat::Auto, {"text"}), "x.txt", "--format");
+}
