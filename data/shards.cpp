@@ -43,7 +43,8 @@ void Checksum::update(const void* data, size_t n) {
         std::memcpy(&w, p, 8);
         mix(w);
     }
-    for (; n > 0; n--) pending_[pending_bytes_++] = *p++;
+    std::memcpy(pending_ + pending_bytes_, p, n);  // fewer than 8 bytes left; pending_bytes_ is 0 here
+    pending_bytes_ += (int)n;
 }
 
 uint64_t Checksum::digest() const {
@@ -149,10 +150,13 @@ void check_width(const std::string& path, uint32_t width) {
     if (width != 2 && width != 4) fail(path, "token_width", "is " + std::to_string(width) + ", must be 2 or 4");
 }
 
-void check_size(const std::string& path, size_t file_bytes, size_t expected) {
-    if (file_bytes != expected)
-        fail(path, "file size", "is " + std::to_string(file_bytes) + " bytes but the header describes " +
-                                    std::to_string(expected) + (file_bytes < expected ? " (truncated)" : " (trailing bytes)"));
+// `expected` is computed in 128 bits from header counts, so absurd counts cannot overflow into a
+// plausible size: they simply describe a file far longer than the real one.
+void check_size(const std::string& path, size_t file_bytes, unsigned __int128 expected) {
+    if (file_bytes == expected) return;
+    const std::string described = expected > (unsigned __int128)INT64_MAX ? "more than 2^63" : std::to_string((uint64_t)expected);
+    fail(path, "file size", "is " + std::to_string(file_bytes) + " bytes but the header describes " + described +
+                                (file_bytes < expected ? " (truncated)" : " (trailing bytes)"));
 }
 
 }  // namespace
@@ -253,10 +257,10 @@ TokenShard::TokenShard(const std::string& path, const Tokenizer* vocab) : path_(
         check_width(path, width_);
         if (vocab_size_ <= 0 || (width_ == 2 && vocab_size_ > 65536))
             fail(path, "vocab_size", "is " + std::to_string(vocab_size_) + ", impossible for token width " + std::to_string(width_));
-        if (token_count_ < 0 || doc_count_ < 0 || (uint64_t)token_count_ > map_bytes_ || (uint64_t)doc_count_ > map_bytes_)
-            fail(path, "token_count", "header counts are impossible for a file of " + std::to_string(map_bytes_) + " bytes");
+        using u128 = unsigned __int128;
+        const uint64_t n = get<uint64_t>(bytes, 32), d = get<uint64_t>(bytes, 40);
+        check_size(path, map_bytes_, (u128)kHeaderBytes + ((u128)n * width_ + 7) / 8 * 8 + ((u128)d + 1) * 8);
         const size_t token_bytes = (size_t)token_count_ * width_;
-        check_size(path, map_bytes_, kHeaderBytes + align8(token_bytes) + (size_t)(doc_count_ + 1) * 8);
         check_checksum(path, bytes, map_bytes_);
         check_vocab(path, vocab_size_, fingerprint_, vocab);
         tokens_ = bytes + kHeaderBytes;
@@ -366,8 +370,6 @@ size_t parse_example_header(const std::string& path, const std::string& file, Ex
         fail(path, "num_labels", "is " + std::to_string(num_labels) + ", inconsistent with label_kind " + std::to_string(kind));
     if (set.vocab_size <= 0 || (width == 2 && set.vocab_size > 65536))
         fail(path, "vocab_size", "is " + std::to_string(set.vocab_size) + ", impossible for token width " + std::to_string(width));
-    if (count < 0 || tokens < 0 || (uint64_t)count > file.size() || (uint64_t)tokens > file.size())
-        fail(path, "example_count", "header counts are impossible for a file of " + std::to_string(file.size()) + " bytes");
     size_t pos = kHeaderBytes;
     for (uint32_t i = 0; i < num_labels; i++) {
         if (pos + 4 > file.size()) fail(path, "label_names", "label " + std::to_string(i) + " runs past the end of the file (truncated)");
@@ -396,7 +398,9 @@ ExampleSet read_example_shard(const std::string& path, const Tokenizer* vocab) {
     uint32_t width;
     const size_t table = parse_example_header(path, file, set, count, tokens, width);
     const auto* bytes = reinterpret_cast<const unsigned char*>(file.data());
-    check_size(path, file.size(), table + (size_t)(count + 1) * 8 + (size_t)count * 8 + (size_t)tokens * width);
+    using u128 = unsigned __int128;
+    const uint64_t e = get<uint64_t>(bytes, 32), n = get<uint64_t>(bytes, 40);  // unsigned: huge values stay huge
+    check_size(path, file.size(), (u128)table + ((u128)e + 1) * 8 + (u128)e * 8 + (u128)n * width);
     check_checksum(path, bytes, file.size());
     check_vocab(path, set.vocab_size, set.vocab_fingerprint, vocab);
 
