@@ -75,10 +75,11 @@ struct LengthStats {
         if (lengths.empty()) return std::string("0 ") + unit;
         std::sort(lengths.begin(), lengths.end());
         auto pct = [this](double p) { return lengths[std::min(lengths.size() - 1, (size_t)(p * lengths.size()))]; };
+        const std::string one(unit, std::strlen(unit) - 1);  // "documents" -> "document"
         char buf[300];
         std::snprintf(buf, sizeof buf, "%zu %s, %lld tokens, [UNK] %.4f%%, tokens per %s p50 %lld p90 %lld p99 %lld max %lld",
                       lengths.size(), unit, (long long)tokens, 100.0 * unknown / std::max<int64_t>(tokens, 1),
-                      unit, (long long)pct(0.5), (long long)pct(0.9), (long long)pct(0.99), (long long)lengths.back());
+                      one.c_str(), (long long)pct(0.5), (long long)pct(0.9), (long long)pct(0.99), (long long)lengths.back());
         return buf;
     }
 };
