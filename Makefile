@@ -21,7 +21,13 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_BIN := $(BUILD)/test_wellread
 DEFAULT  := $(BUILD)/default/.done
 
-PROGRAMS := prepare
+# The model programs are CUDA sources; without nvcc they build as CPU-only C++ (their CUDA parts
+# sit behind #ifdef __CUDACC__).
+CU_PROGRAMS := $(patsubst %.cu,%,$(wildcard train_mlm.cu finetune.cu distill.cu))
+PROGRAMS    := prepare $(CU_PROGRAMS)
+CUDA_ARCH   ?= 90
+NVCCFLAGS   ?= -O3 -arch=sm_$(CUDA_ARCH)
+NVCCFLAGS   += -std=c++17 -I. -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter
 
 .PHONY: all test bench clean
 all: $(PROGRAMS) $(DEFAULT)
@@ -36,6 +42,14 @@ $(LIB): $(LIB_OBJ)
 
 prepare: $(BUILD)/obj/data/prepare.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+ifneq ($(NVCC),)
+$(CU_PROGRAMS): %: %.cu $(LIB)
+	$(NVCC) $(NVCCFLAGS) $< $(LIB) -o $@ -lcublas -lcublasLt -lutf8proc -lz -Xcompiler -fopenmp
+else
+$(CU_PROGRAMS): %: %.cu $(LIB)
+	$(CXX) $(CXXFLAGS) -x c++ $< -x none $(LIB) -o $@ $(LDLIBS)
+endif
 
 # The built-in default corpus: generated text -> vocabulary -> shards, deterministic, seconds.
 $(DEFAULT): prepare
