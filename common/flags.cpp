@@ -155,7 +155,7 @@ std::string Flags::help() const {
         else left += "\n" + std::string(28, ' ');
         out += left + f.help + " [" + f.default_text + "]\n";
     }
-    out += "  -h, --help                  this list\n";
+    out += std::string("  -h, --help").append(28 - 12, ' ') + "this list\n";
     return out;
 }
 

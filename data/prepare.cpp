@@ -10,6 +10,7 @@
 // command ends with a summary: documents or examples, tokens, [UNK] rate, length percentiles and
 // the files written. Formats: docs/formats.md.
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -36,13 +37,14 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Progress line and summary statistics
 
-// Prints "\r  LABEL  45.2%  12.3 MB/s" on stderr at most twice a second.
+// Prints "\r  LABEL  45.2%  12.3 MB/s" on stderr at most twice a second, when stderr is a
+// terminal. Bytes are file bytes (compressed bytes for .gz inputs).
 class Progress {
   public:
     Progress(std::string label, int64_t total_bytes) : label_(std::move(label)), total_(total_bytes), start_(now_seconds()) {}
     void update(int64_t done_bytes) {
         const double now = now_seconds();
-        if (now - last_ < 0.5) return;
+        if (now - last_ < 0.5 || !isatty(STDERR_FILENO)) return;
         last_ = now;
         std::fprintf(stderr, "\r  %s  %5.1f%%  %6.1f MB/s ", label_.c_str(), 100.0 * done_bytes / std::max<int64_t>(total_, 1),
                      done_bytes / 1e6 / std::max(now - start_, 1e-9));
@@ -278,7 +280,7 @@ void tokenize_documents(const Tokenizer& tokenizer, const std::function<bool(std
     while (next_batch(batch)) {
         const auto encoded = tokenizer.encode_batch(batch);
         for (const auto& ids : encoded) {
-            const bool to_val = force_val || is_validation_doc(job.seed, doc_index++, job.val_fraction);
+            const bool to_val = is_validation_doc(job.seed, doc_index++, job.val_fraction) || force_val;
             (to_val ? val : train).add(ids);
         }
         on_batch();
@@ -296,11 +298,27 @@ void print_mlm_summary(ShardSeries& train, ShardSeries& val, double seconds) {
     std::printf("\n");
 }
 
+// Shards of an earlier run would be read together with the new ones by a trainer globbing
+// train_*.bin, so they are removed only when --overwrite says so; otherwise it is an error.
+void clear_old_shards(const std::string& dir, bool overwrite) {
+    std::vector<std::string> old;
+    for (const char* pattern : {"/train_*.bin", "/val_*.bin"})
+        try {
+            for (std::string& p : expand_globs({dir + pattern})) old.push_back(std::move(p));
+        } catch (const Error&) {  // the pattern matched nothing
+        }
+    if (old.empty()) return;
+    if (!overwrite)
+        throw Error(dir + ": already holds shards from an earlier run (" + old[0] + ", ...); pass --overwrite to replace them");
+    for (const std::string& p : old) std::remove(p.c_str());
+    std::printf("removed %zu shards of an earlier run from %s\n", old.size(), dir.c_str());
+}
+
 int run_mlm(int argc, char** argv) {
     MlmJob job;
     std::vector<std::string> inputs, val_inputs;
     std::string vocab_path;
-    bool one_per_line = false;
+    bool one_per_line = false, overwrite = false;
     int threads = 0;
     Flags flags("prepare mlm", "text files (plain or .gz) -> MLM token shards train_NNN.bin / val_NNN.bin");
     flags.add("vocab", &vocab_path, "vocabulary (vocab.txt)");
@@ -311,6 +329,7 @@ int run_mlm(int argc, char** argv) {
     flags.add("val-fraction", &job.val_fraction, "fraction of documents held out for validation");
     flags.add("shard-tokens", &job.shard_tokens, "at most this many tokens per shard");
     flags.add("seed", &job.seed, "seed of the train/validation split");
+    flags.add("overwrite", &overwrite, "replace the shards an earlier run left in --out (default: refuse)");
     flags.add("threads", &threads, "threads (0 = all cores)");
     flags.parse(argc, argv, 2);
     if (vocab_path.empty() || inputs.empty() || job.out_dir.empty())
@@ -318,16 +337,22 @@ int run_mlm(int argc, char** argv) {
     set_threads(threads);
     const Tokenizer tokenizer = Tokenizer::load(vocab_path);
     make_dirs(job.out_dir);
+    if (!(job.val_fraction >= 0 && job.val_fraction < 1)) throw Error("<command line>: flag --val-fraction: must be in [0, 1)");
+    if (job.shard_tokens < 1) throw Error("<command line>: flag --shard-tokens: must be positive");
     if (!val_inputs.empty()) job.val_fraction = 0;
+    clear_old_shards(job.out_dir, overwrite);
     ShardSeries train(job.out_dir, "train", tokenizer, job.shard_tokens), val(job.out_dir, "val", tokenizer, job.shard_tokens);
     int64_t doc_index = 0;
     const double t0 = now_seconds();
     for (int pass = 0; pass < (val_inputs.empty() ? 1 : 2); pass++) {
-        DocumentReader reader(expand_globs(pass == 0 ? inputs : val_inputs), one_per_line);
+        const std::vector<std::string>& files = pass == 0 ? inputs : val_inputs;
+        DocumentReader reader(expand_globs(files), one_per_line);
         Progress progress(pass == 0 ? "tokenizing" : "tokenizing validation", reader.total_bytes());
+        const int64_t docs_before = doc_index;
         tokenize_documents(tokenizer, [&](std::vector<std::string>& b) { return reader.next_batch(b); },
                            [&]() { progress.update(reader.bytes_done()); }, train, val, job, pass == 1, doc_index);
         progress.done();
+        if (doc_index == docs_before) throw Error(files[0] + ": no documents found in " + (pass == 0 ? "--input" : "--val-input"));
     }
     print_mlm_summary(train, val, now_seconds() - t0);
     return 0;
@@ -522,6 +547,7 @@ int run_default(int argc, char** argv) {
     flags.parse(argc, argv, 2);
     const double t0 = now_seconds();
     make_dirs(out + "/mlm");
+    clear_old_shards(out + "/mlm", /*overwrite=*/true);  // this folder is the generator's own
     const SynthCorpus corpus = generate_synth_corpus(synth);
 
     // Vocabulary from all generated text.

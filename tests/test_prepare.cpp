@@ -202,6 +202,28 @@ TEST(Prepare, BadInputIsAClearError) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("unknown flag --inptu"), std::string::npos) << r.output;
 
+    write_text(dir / "empty.txt", "\n\n  \n");
+    r = run_command("./prepare mlm --vocab " + vocab_path + " --input " + dir / "empty.txt --out " + dir / "o");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("empty.txt: no documents found in --input"), std::string::npos) << r.output;
+
+    r = run_command("./prepare mlm --vocab " + vocab_path + " --input " + dir / "vocab.txt --val-fraction 1.5 --out " + dir / "o");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("--val-fraction: must be in [0, 1)"), std::string::npos) << r.output;
+
+    // A folder that already holds shards is not silently mixed with new ones.
+    write_text(dir / "doc.txt", "the cat sat\n");
+    const std::string mlm = "./prepare mlm --vocab " + vocab_path + " --input " + dir / "doc.txt --out " + dir / "o";
+    ASSERT_EQ(run_command(mlm).exit_code, 0);
+    write_text(dir / "o/train_007.bin", "stale");
+    r = run_command(mlm);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("already holds shards"), std::string::npos) << r.output;
+    EXPECT_EQ(read_file(dir / "o/train_007.bin"), "stale") << "nothing is lost without --overwrite";
+    r = run_command(mlm + " --overwrite");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(expand_globs({dir / "o/*.bin"}).size(), 1u);
+
     r = run_command("./prepare frobnicate");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.output.find("unknown command 'frobnicate'"), std::string::npos) << r.output;
