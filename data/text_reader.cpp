@@ -27,21 +27,27 @@ LineReader::~LineReader() {
 
 bool LineReader::next(std::string& line) {
     line.clear();
-    gzFile f = static_cast<gzFile>(gz_);
-    char chunk[1 << 16];
-    bool got_any = false;
-    while (gzgets(f, chunk, sizeof chunk) != nullptr) {
-        got_any = true;
-        size_t n = std::strlen(chunk);
-        const bool complete = n > 0 && chunk[n - 1] == '\n';
-        line.append(chunk, complete ? n - 1 : n);
-        if (complete) break;
-    }
-    if (!got_any) {
-        int err = 0;
-        const char* msg = gzerror(f, &err);
-        if (err != Z_OK && err != Z_STREAM_END) throw Error(path_ + ": read error: " + msg);
-        return false;
+    while (true) {
+        const char* begin = buffer_.data() + buffer_pos_;
+        const size_t available = buffer_.size() - buffer_pos_;
+        const char* newline = static_cast<const char*>(std::memchr(begin, '\n', available));
+        if (newline || eof_) {
+            const size_t n = newline ? (size_t)(newline - begin) : available;
+            if (!newline && n == 0 && line.empty()) return false;  // nothing left
+            line.append(begin, n);
+            buffer_pos_ += newline ? n + 1 : n;
+            break;
+        }
+        line.append(begin, available);  // a line longer than the buffer continues in the next block
+        buffer_.resize(1 << 20);
+        const int got = gzread(static_cast<gzFile>(gz_), buffer_.data(), (unsigned)buffer_.size());
+        if (got < 0) {
+            int err = 0;
+            throw Error(path_ + ": read error: " + gzerror(static_cast<gzFile>(gz_), &err));
+        }
+        buffer_.resize((size_t)got);
+        buffer_pos_ = 0;
+        eof_ = got == 0;
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     line_number_++;

@@ -1,6 +1,7 @@
 // data/text_reader.h: reads text files line by line, plain or gzip-compressed (zlib detects
 // which), with the byte position for progress lines. Lines come without their '\n' (and
-// without a trailing '\r', so Windows files read the same).
+// without a trailing '\r', so Windows files read the same); any other byte, NUL included, is
+// kept (the tokenizer's cleaning decides what to drop).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,7 +26,9 @@ class LineReader {
     void* gz_ = nullptr;  // gzFile
     int64_t file_size_ = 0;
     int64_t line_number_ = 0;
-    std::string buffer_;
+    std::string buffer_;      // bytes read from the file and not yet returned
+    size_t buffer_pos_ = 0;   // start of the unreturned bytes in buffer_
+    bool eof_ = false;
 };
 
 }  // namespace wr

@@ -3,6 +3,7 @@
 
 #include "common/flags.h"
 #include "data/table_reader.h"
+#include "data/text_reader.h"
 #include "test_helpers.h"
 
 using namespace wr;
@@ -100,4 +101,29 @@ TEST(TableReader, ErrorsNameFileLineAndColumn) {
     wr::testing::write_text(dir / "c.csv", "text,label\n\"never closed,1\n");
     EXPECT_ERROR_MENTIONS(read_table(dir / "c.csv", TableFormat::Auto, {"text"}), "c.csv", "never closed");
     EXPECT_ERROR_MENTIONS(read_table(dir / "x.txt", TableFormat::Auto, {"text"}), "x.txt", "--format");
+}
+
+TEST(LineReader, PlainGzipCrlfNulAndLongLines) {
+    ScratchDir dir;
+    std::string text = "first\r\nsec";
+    text += '\0';
+    text += "ond\n\n";
+    const std::string long_line(3 << 20, 'x');  // longer than one read block
+    text += long_line + "\nlast without newline";
+    write_file_atomic(dir / "a.txt", text);
+    ASSERT_EQ(wr::testing::run_command("gzip -k " + dir / "a.txt").exit_code, 0);
+    for (const char* name : {"a.txt", "a.txt.gz"}) {
+        LineReader in(dir / name);
+        std::vector<std::string> lines;
+        std::string line;
+        while (in.next(line)) lines.push_back(line);
+        ASSERT_EQ(lines.size(), 5u) << name;
+        EXPECT_EQ(lines[0], "first");
+        EXPECT_EQ(lines[1], std::string("sec\0ond", 7));
+        EXPECT_EQ(lines[2], "");
+        EXPECT_EQ(lines[3], long_line);
+        EXPECT_EQ(lines[4], "last without newline");
+        EXPECT_EQ(in.line_number(), 5);
+    }
+    EXPECT_ERROR_MENTIONS(LineReader(dir / "absent.txt"), "absent.txt", "cannot open");
 }
