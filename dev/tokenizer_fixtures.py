@@ -34,6 +34,7 @@ import os
 import shutil
 import sys
 import tempfile
+from textdata import fnv1a64, read_lines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "tokenizer")
@@ -57,16 +58,6 @@ LINES_PER_SOURCE = 400
 MAX_TEXT_BYTES = 400  # longer texts are not picked, to keep the fixtures small
 PAIR_MAX_LENS = [16, 32, 64, 128]
 
-
-def read_lines(path):
-    """Lines as the C++ LineReader gives them: split at '\\n', one trailing '\\r' removed."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return [l[:-1] if l.endswith(b"\r") else l for l in lines]
 
 
 def line_text(raw, field, line_no):
@@ -120,12 +111,6 @@ def training_lines(mb_per_file):
                 if budget <= 0:
                     break
 
-
-def fnv1a64(data):
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 def ids_str(ids):

@@ -37,12 +37,12 @@ out: HF matches those in raw text as special tokens, which is not what this test
 Only ids and tokens are stored, never the text.
 """
 import argparse
-import gzip
 import os
 import shutil
 import sys
 
 from tokenizers import BertWordPieceTokenizer
+from textdata import read_lines, vocab_fingerprint
 
 DATA = "../shared/data"
 FIXTURE_DIR = "tests/fixtures/vocab_trainer"
@@ -59,24 +59,6 @@ MAX_LINE_BYTES = 300
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def read_lines(path):
-    """Lines as wr::LineReader gives them: split at b'\\n', a trailing b'\\r' removed."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return [l[:-1] if l.endswith(b"\r") else l for l in lines]
-
-
-def fingerprint(tokens):
-    h = 0xCBF29CE484222325
-    for t in tokens:
-        for b in t.encode("utf-8") + b"\n":
-            h ^= b
-            h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 def pick(lines, first):
@@ -127,12 +109,12 @@ def main():
     with open(out, "w", encoding="utf-8") as f:
         f.write("# made by dev/vocab_fixture.py from vocab.txt (our trainer) and HF tokenizers "
                 f"{__import__('tokenizers').__version__}; see that script\n")
-        f.write(f"fingerprint\t{fingerprint(tokens):016x}\n")
+        f.write(f"fingerprint\t{vocab_fingerprint(tokens):016x}\n")
         f.write(f"size\t{len(tokens)}\n")
         f.write(f"unk_rate\t{n_unk / n_ids:.6f}\n")
         f.write("\n".join(rows) + "\n")
     print(f"{out}: {len(rows)} lines, {n_ids} ids, [UNK] {n_unk} = {100 * n_unk / n_ids:.4f}%, "
-          f"fingerprint {fingerprint(tokens):016x}")
+          f"fingerprint {vocab_fingerprint(tokens):016x}")
 
 
 if __name__ == "__main__":
