@@ -114,6 +114,9 @@ void Flags::parse(int argc, char** argv, int first) {
             std::exit(0);
         }
         if (arg.rfind("--", 0) != 0 || arg.size() == 2) {
+            if (positional_help_.empty())
+                throw Error("<command line>: unexpected argument '" + arg + "' (values belong to a flag; several files go in one " +
+                            "comma-separated or quoted-glob value, e.g. --input 'data/*.txt')");
             positional_.push_back(arg);
             continue;
         }

@@ -30,8 +30,11 @@ class Flags {
     void add(const std::string& name, std::vector<std::string>* target, const std::string& help);
 
     // Parses argv[first..]; prints help and exits 0 on -h/--help; throws wr::Error on bad flags.
-    // Arguments that do not start with "--" are collected in positional().
+    // An argument that does not start with "--" is an error naming it (so that an unquoted glob
+    // such as `--input data/*.txt` cannot silently lose files), unless allow_positional() was
+    // called, in which case such arguments are collected in positional().
     void parse(int argc, char** argv, int first = 1);
+    void allow_positional(const std::string& what) { positional_help_ = what; }
     const std::vector<std::string>& positional() const { return positional_; }
     bool was_set(const std::string& name) const;  // given on the command line (not the default)
     std::string help() const;
@@ -47,6 +50,7 @@ class Flags {
     std::string program_, summary_;
     std::vector<Flag> flags_;
     std::vector<std::string> positional_;
+    std::string positional_help_;  // empty: positional arguments are refused
 };
 
 }  // namespace wr

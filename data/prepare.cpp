@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -337,22 +338,26 @@ int run_mlm(int argc, char** argv) {
     set_threads(threads);
     const Tokenizer tokenizer = Tokenizer::load(vocab_path);
     make_dirs(job.out_dir);
-    if (!(job.val_fraction >= 0 && job.val_fraction < 1)) throw Error("<command line>: flag --val-fraction: must be in [0, 1)");
+    if (!(job.val_fraction >= 0 && job.val_fraction <= 1)) throw Error("<command line>: flag --val-fraction: must be in [0, 1]");
     if (job.shard_tokens < 1) throw Error("<command line>: flag --shard-tokens: must be positive");
     if (!val_inputs.empty()) job.val_fraction = 0;
+    const std::vector<std::string> train_files = expand_globs(inputs);  // every input checked before old shards go
+    const std::vector<std::string> val_files = val_inputs.empty() ? std::vector<std::string>{} : expand_globs(val_inputs);
     clear_old_shards(job.out_dir, overwrite);
     ShardSeries train(job.out_dir, "train", tokenizer, job.shard_tokens), val(job.out_dir, "val", tokenizer, job.shard_tokens);
     int64_t doc_index = 0;
     const double t0 = now_seconds();
     for (int pass = 0; pass < (val_inputs.empty() ? 1 : 2); pass++) {
-        const std::vector<std::string>& files = pass == 0 ? inputs : val_inputs;
-        DocumentReader reader(expand_globs(files), one_per_line);
+        const std::vector<std::string>& files = pass == 0 ? train_files : val_files;
+        DocumentReader reader(files, one_per_line);
         Progress progress(pass == 0 ? "tokenizing" : "tokenizing validation", reader.total_bytes());
         const int64_t docs_before = doc_index;
         tokenize_documents(tokenizer, [&](std::vector<std::string>& b) { return reader.next_batch(b); },
                            [&]() { progress.update(reader.bytes_done()); }, train, val, job, pass == 1, doc_index);
         progress.done();
-        if (doc_index == docs_before) throw Error(files[0] + ": no documents found in " + (pass == 0 ? "--input" : "--val-input"));
+        if (doc_index == docs_before)
+            throw Error(files[0] + (files.size() > 1 ? " (and the other " + std::to_string(files.size() - 1) + " files)" : "") +
+                        ": no documents found in " + (pass == 0 ? "--input" : "--val-input"));
     }
     print_mlm_summary(train, val, now_seconds() - t0);
     return 0;
@@ -368,17 +373,26 @@ struct RawExample {
 
 // Label names in id order: given (--labels / --labels-from) or the distinct labels of the data,
 // sorted (numerically when every label is a number, so "0","1","2" get ids 0, 1, 2).
+// A finite number written in full (no trailing text, no overflow), or nothing.
+bool parse_finite(const std::string& s, double& value) {
+    char* end = nullptr;
+    errno = 0;
+    value = std::strtod(s.c_str(), &end);
+    return !s.empty() && *end == '\0' && errno == 0 && std::isfinite(value);
+}
+
 std::vector<std::string> label_names_of(const std::vector<RawExample>& raw) {
     std::vector<std::string> names;
     for (const RawExample& r : raw) names.push_back(r.label);
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
-    const bool numeric = std::all_of(names.begin(), names.end(), [](const std::string& s) {
-        char* end = nullptr;
-        std::strtod(s.c_str(), &end);
-        return !s.empty() && *end == '\0';
-    });
-    if (numeric) std::stable_sort(names.begin(), names.end(), [](const std::string& x, const std::string& y) { return std::stod(x) < std::stod(y); });
+    std::vector<std::pair<double, std::string>> numbers;
+    double value;
+    for (const std::string& s : names)
+        if (parse_finite(s, value)) numbers.emplace_back(value, s);
+    if (numbers.size() < names.size()) return names;  // not all numeric: byte order
+    std::stable_sort(numbers.begin(), numbers.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (size_t i = 0; i < names.size(); i++) names[i] = numbers[i].second;
     return names;
 }
 
@@ -403,10 +417,10 @@ ExampleSet build_examples(const Tokenizer& tokenizer, const std::vector<RawExamp
                             " labels of " + label_origin);
             e.label = it->second;
         } else if (kind == LabelKind::Regression) {
-            char* end = nullptr;
-            e.value = std::strtof(raw[i].label.c_str(), &end);
-            if (raw[i].label.empty() || *end != '\0' || !std::isfinite(e.value))
-                throw Error(raw[i].source + ": regression target '" + raw[i].label + "' is not a number");
+            double value;
+            if (!parse_finite(raw[i].label, value) || !std::isfinite((float)value))
+                throw Error(raw[i].source + ": regression target '" + raw[i].label + "' is not a finite number");
+            e.value = (float)value;
         }
     }
 #pragma omp parallel for schedule(dynamic, 64)
@@ -467,6 +481,13 @@ int run_examples(int argc, char** argv, bool labeled) {
     if (vocab_path.empty() || inputs.empty() || out.empty())
         throw Error(std::string("<command line>: prepare ") + (labeled ? "cls" : "unlabeled") + " needs --vocab, --input and --out");
     if (labeled && text_col.empty()) throw Error("<command line>: prepare cls needs --text COLUMN");
+    if (labeled && format == "lines") throw Error("<command line>: flag --format: prepare cls reads tables (tsv, csv, jsonl), not lines");
+    if (!labeled && format != "lines" && text_col.empty()) throw Error("<command line>: prepare unlabeled --format " + format + " needs --text COLUMN");
+    if (regression && (!labels.empty() || !labels_from.empty()))
+        throw Error("<command line>: --regression has a single real-valued target; --labels and --labels-from are for classes");
+    for (size_t i = 0; i < labels.size(); i++)
+        for (size_t j = 0; j < i; j++)
+            if (labels[i] == labels[j]) throw Error("<command line>: flag --labels: '" + labels[i] + "' is given twice");
     if (max_len < 3) throw Error("<command line>: flag --max-len: must be at least 3");
     set_threads(threads);
     const Tokenizer tokenizer = Tokenizer::load(vocab_path);
@@ -545,6 +566,7 @@ int run_default(int argc, char** argv) {
     flags.add("vocab-size", &vocab_size, "vocabulary size (training stops earlier when merges run out)");
     flags.add("max-len", &max_len, "maximum example length of the sentiment task and the transfer set");
     flags.parse(argc, argv, 2);
+    if (max_len < 3) throw Error("<command line>: flag --max-len: must be at least 3");
     const double t0 = now_seconds();
     make_dirs(out + "/mlm");
     clear_old_shards(out + "/mlm", /*overwrite=*/true);  // this folder is the generator's own
@@ -617,6 +639,9 @@ int main(int argc, char** argv) {
         return 2;
     } catch (const Error& e) {
         std::fprintf(stderr, "\nprepare %s: error: %s\n", command.c_str(), e.what());
+        return 1;
+    } catch (const std::exception& e) {  // not expected: every known problem is a wr::Error
+        std::fprintf(stderr, "\nprepare %s: internal error: %s\n", command.c_str(), e.what());
         return 1;
     }
 }

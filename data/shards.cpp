@@ -106,7 +106,7 @@ void check_vocab(const std::string& path, int vocab_size, uint64_t fingerprint, 
         fail(path, "vocab_fingerprint", buf);
     }
     if (vocab_size != vocab->vocab_size())
-        fail(path, "vocab_size", "is " + std::to_string(vocab_size) + " but the vocabulary has " +
+        fail(path, "vocab_size", "is " + std::to_string(vocab_size) + " but the vocabulary " + vocab->source() + " has " +
                                      std::to_string(vocab->vocab_size()) + " tokens");
 }
 
@@ -146,8 +146,12 @@ void check_offsets(const std::string& path, const char* field, const uint64_t* o
         fail(path, field, "last offset is " + std::to_string(offsets[count]) + ", not the token count " + std::to_string(total));
 }
 
-void check_width(const std::string& path, uint32_t width) {
-    if (width != 2 && width != 4) fail(path, "token_width", "is " + std::to_string(width) + ", must be 2 or 4");
+// The width is a function of the vocabulary size (token_width_for), so both are checked together.
+void check_width(const std::string& path, uint32_t width, int vocab_size) {
+    if (vocab_size <= 0) fail(path, "vocab_size", "is " + std::to_string(vocab_size) + ", must be positive");
+    if (width != token_width_for(vocab_size))
+        fail(path, "token_width", "is " + std::to_string(width) + ", but a vocabulary of " + std::to_string(vocab_size) +
+                                      " tokens is stored with width " + std::to_string(token_width_for(vocab_size)));
 }
 
 // `expected` is computed in 128 bits from header counts, so absurd counts cannot overflow into a
@@ -170,7 +174,7 @@ TokenShardWriter::TokenShardWriter(const std::string& path, int vocab_size, uint
     file_ = std::fopen(tmp_path_.c_str(), "wb");
     if (!file_) throw Error(path + ": cannot create " + tmp_path_ + ": " + std::strerror(errno));
     const unsigned char zeros[kHeaderBytes] = {};
-    std::fwrite(zeros, 1, kHeaderBytes, file_);
+    std::fwrite(zeros, 1, kHeaderBytes, file_);  // placeholder; a failed write shows in ferror() at finish()
 }
 
 TokenShardWriter::~TokenShardWriter() {
@@ -202,6 +206,7 @@ void TokenShardWriter::add_document(const int32_t* ids, int64_t n) {
 }
 
 void TokenShardWriter::finish() {
+    if (!file_) throw Error(path_ + ": internal: finish() called twice");
     const size_t token_bytes = (size_t)token_count_ * width_;
     const unsigned char pad[8] = {};
     const size_t pad_bytes = align8(token_bytes) - token_bytes;
@@ -221,7 +226,7 @@ void TokenShardWriter::finish() {
     put<uint64_t>(header, 40, (uint64_t)doc_count());
     put<uint64_t>(header, 56, file_checksum(header, checksum_.digest()));
     const bool ok = std::fseek(file_, 0, SEEK_SET) == 0 && std::fwrite(header, 1, kHeaderBytes, file_) == (size_t)kHeaderBytes &&
-                    std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+                    std::fflush(file_) == 0 && !std::ferror(file_) && fsync(fileno(file_)) == 0;
     const int err = errno;
     std::fclose(file_);
     file_ = nullptr;
@@ -238,7 +243,10 @@ TokenShard::TokenShard(const std::string& path, const Tokenizer* vocab) : path_(
     const int fd = ::open(path.c_str(), O_RDONLY);
     if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
     struct stat st {};
-    fstat(fd, &st);
+    if (fstat(fd, &st) != 0) {
+        ::close(fd);
+        throw Error(path + ": cannot stat: " + std::strerror(errno));
+    }
     map_bytes_ = (size_t)st.st_size;
     if (map_bytes_ > 0) map_ = mmap(nullptr, map_bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
     ::close(fd);
@@ -254,9 +262,7 @@ TokenShard::TokenShard(const std::string& path, const Tokenizer* vocab) : path_(
         fingerprint_ = get<uint64_t>(bytes, 24);
         token_count_ = (int64_t)get<uint64_t>(bytes, 32);
         doc_count_ = (int64_t)get<uint64_t>(bytes, 40);
-        check_width(path, width_);
-        if (vocab_size_ <= 0 || (width_ == 2 && vocab_size_ > 65536))
-            fail(path, "vocab_size", "is " + std::to_string(vocab_size_) + ", impossible for token width " + std::to_string(width_));
+        check_width(path, width_, vocab_size_);
         using u128 = unsigned __int128;
         const uint64_t n = get<uint64_t>(bytes, 32), d = get<uint64_t>(bytes, 40);
         check_size(path, map_bytes_, (u128)kHeaderBytes + ((u128)n * width_ + 7) / 8 * 8 + ((u128)d + 1) * 8);
@@ -365,17 +371,19 @@ size_t parse_example_header(const std::string& path, const std::string& file, Ex
     tokens = (int64_t)get<uint64_t>(bytes, 40);
     set.max_len = (int32_t)get<uint32_t>(bytes, 48);
     width = get<uint32_t>(bytes, 52);
-    check_width(path, width);
+    check_width(path, width, set.vocab_size);
     if ((set.label_kind == LabelKind::None) != (num_labels == 0) || (set.label_kind == LabelKind::Regression && num_labels != 1))
         fail(path, "num_labels", "is " + std::to_string(num_labels) + ", inconsistent with label_kind " + std::to_string(kind));
-    if (set.vocab_size <= 0 || (width == 2 && set.vocab_size > 65536))
-        fail(path, "vocab_size", "is " + std::to_string(set.vocab_size) + ", impossible for token width " + std::to_string(width));
+    if (set.max_len < 2 || set.max_len > kMaxExampleLength)
+        fail(path, "max_len", "is " + std::to_string(set.max_len) + ", must be in [2, " + std::to_string(kMaxExampleLength) + "]");
     size_t pos = kHeaderBytes;
     for (uint32_t i = 0; i < num_labels; i++) {
         if (pos + 4 > file.size()) fail(path, "label_names", "label " + std::to_string(i) + " runs past the end of the file (truncated)");
         const uint32_t len = get<uint32_t>(bytes, pos);
         if (len > file.size() - pos - 4) fail(path, "label_names", "label " + std::to_string(i) + " runs past the end of the file (truncated)");
         set.label_names.emplace_back(file.data() + pos + 4, len);
+        for (uint32_t j = 0; j < i; j++)
+            if (set.label_names[j] == set.label_names[i]) fail(path, "label_names", "label '" + set.label_names[i] + "' appears twice");
         pos += 4 + len;
     }
     return align8(pos);
@@ -384,10 +392,9 @@ size_t parse_example_header(const std::string& path, const std::string& file, Ex
 }  // namespace
 
 ExampleSet read_example_shard_header(const std::string& path) {
-    ExampleSet set;
-    int64_t count, tokens;
-    uint32_t width;
-    parse_example_header(path, read_file(path), set, count, tokens, width);
+    ExampleSet set = read_example_shard(path);  // everything validated, then the examples dropped
+    set.examples.clear();
+    set.examples.shrink_to_fit();
     return set;
 }
 
@@ -420,10 +427,16 @@ ExampleSet read_example_shard(const std::string& path, const Tokenizer* vocab) {
             const size_t at = tokens_at + (offsets[i] + j) * width;
             e.ids[j] = width == 2 ? get<uint16_t>(bytes, at) : (int32_t)get<uint32_t>(bytes, at);
         }
+        if (n < 2 || n > set.max_len)
+            fail(path, "example_offsets", "example " + std::to_string(i) + " has " + std::to_string(n) +
+                                              " tokens, outside [2, max_len = " + std::to_string(set.max_len) + "]");
         e.second_start = get<int32_t>(bytes, second_at + i * 4);
-        if (e.second_start < 0 || e.second_start >= std::max<int64_t>(n, 1))
+        if (e.second_start != 0 && (e.second_start < 2 || e.second_start > n - 1))
             fail(path, "second_start", "example " + std::to_string(i) + " has second_start " + std::to_string(e.second_start) +
-                                           " outside its " + std::to_string(n) + " tokens");
+                                           ", must be 0 or in [2, " + std::to_string(n - 1) + "]");
+        if (vocab && (e.ids[0] != vocab->cls_id || e.ids[n - 1] != vocab->sep_id ||
+                      (e.second_start > 0 && e.ids[e.second_start - 1] != vocab->sep_id)))
+            fail(path, "tokens", "example " + std::to_string(i) + " is not [CLS] A [SEP] (B [SEP])");
         if (set.label_kind == LabelKind::Regression) {
             e.value = get<float>(bytes, label_at + i * 4);
             if (!std::isfinite(e.value)) fail(path, "labels", "example " + std::to_string(i) + " has a non-finite target");

@@ -122,6 +122,8 @@ constexpr uint32_t kExampleShardVersion = 1;
 
 enum class LabelKind : uint32_t { None = 0, Class = 1, Regression = 2 };
 
+constexpr int32_t kMaxExampleLength = 1 << 20;  // sanity bound on max_len; BERT's is 512
+
 struct Example {
     std::vector<int32_t> ids;   // [CLS] A [SEP] or [CLS] A [SEP] B [SEP]
     int32_t second_start = 0;   // index of B's first token, 0 for a single segment
@@ -146,7 +148,7 @@ void write_example_shard(const std::string& path, const ExampleSet& set);  // at
 // Reads and validates a whole example shard (they are small: kept in memory, not mapped).
 ExampleSet read_example_shard(const std::string& path, const Tokenizer* vocab = nullptr);
 
-// Reads only the header and label names (for --labels-from and quick checks).
+// The header and label names of a fully validated shard, without the examples (--labels-from).
 ExampleSet read_example_shard_header(const std::string& path);
 
 }  // namespace wr

@@ -42,12 +42,13 @@ void split_tsv(const std::string& line, std::vector<std::string>& fields) {
 bool next_csv_record(LineReader& in, std::vector<std::string>& fields) {
     std::string line;
     if (!in.next(line)) return false;
+    const int64_t first_line = in.line_number();
     fields.assign(1, "");
     bool quoted = false;
     for (size_t i = 0;; i++) {
         if (i == line.size()) {
             if (!quoted) break;
-            if (!in.next(line)) throw Error(in.path() + ": line " + std::to_string(in.line_number()) + ": a quoted field is never closed");
+            if (!in.next(line)) throw Error(in.path() + ": line " + std::to_string(first_line) + ": a quoted field is never closed");
             fields.back() += '\n';
             i = (size_t)-1;  // restart on the new line
             continue;
@@ -83,7 +84,7 @@ std::vector<size_t> resolve_columns(const std::string& path, const std::vector<s
         size_t found = header.size();
         for (size_t i = 0; i < header.size(); i++)
             if (header[i] == want) found = i;
-        if (found == header.size() && !want.empty() && want.find_first_not_of("0123456789") == std::string::npos &&
+        if (found == header.size() && !want.empty() && want.size() < 10 && want.find_first_not_of("0123456789") == std::string::npos &&
             std::stoul(want) < header.size())
             found = std::stoul(want);
         if (found == header.size()) {

@@ -48,6 +48,10 @@ bool LineReader::next(std::string& line) {
         buffer_.resize((size_t)got);
         buffer_pos_ = 0;
         eof_ = got == 0;
+        int err = Z_OK;
+        const char* message = gzerror(static_cast<gzFile>(gz_), &err);
+        if (eof_ && err != Z_OK)  // zlib reports a cut-off or damaged .gz only here, as a short read
+            throw Error(path_ + ": truncated or corrupt gzip data after line " + std::to_string(line_number_) + ": " + message);
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     line_number_++;

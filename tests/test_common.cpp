@@ -34,6 +34,7 @@ TEST(Flags, ParsesEveryTypeAndBothSpellings) {
     flags.add("verbose", &verbose, "a bool");
     flags.add("shuffle", &shuffle, "a bool");
     flags.add("input", &inputs, "a list");
+    flags.allow_positional("FILE");
     parse(flags, {"--name", "abc", "--steps=25", "--big", "5000000000", "--lr", "3e-4", "--verbose", "--no-shuffle",
                   "--input", "a,b", "--input=c", "positional"});
     EXPECT_EQ(name, "abc");
@@ -60,6 +61,7 @@ TEST(Flags, BadInputNamesTheFlag) {
     EXPECT_ERROR_MENTIONS(parse(flags, {"--stepz", "3"}), "unknown flag --stepz", "prog -h");
     EXPECT_ERROR_MENTIONS(parse(flags, {"--steps"}), "--steps", "needs a value");
     EXPECT_ERROR_MENTIONS(parse(flags, {"--steps", "99999999999"}), "--steps", "32-bit");
+    EXPECT_ERROR_MENTIONS(parse(flags, {"--steps", "3", "b.txt"}), "unexpected argument 'b.txt'");
 }
 
 TEST(TableReader, TsvCsvJsonl) {
@@ -98,8 +100,8 @@ TEST(TableReader, ErrorsNameFileLineAndColumn) {
     wr::testing::write_text(dir / "b.jsonl", "{\"text\": \"a\"}\n{\"text\": \n");
     EXPECT_ERROR_MENTIONS(read_table(dir / "b.jsonl", TableFormat::Auto, {"text"}), "b.jsonl", "line 2", "JSON");
     EXPECT_ERROR_MENTIONS(read_table(dir / "b.jsonl", TableFormat::Auto, {"label"}), "b.jsonl", "line 1", "label");
-    wr::testing::write_text(dir / "c.csv", "text,label\n\"never closed,1\n");
-    EXPECT_ERROR_MENTIONS(read_table(dir / "c.csv", TableFormat::Auto, {"text"}), "c.csv", "never closed");
+    wr::testing::write_text(dir / "c.csv", "text,label\n\"never closed,1\nmore\ntext\n");
+    EXPECT_ERROR_MENTIONS(read_table(dir / "c.csv", TableFormat::Auto, {"text"}), "c.csv", "line 2", "never closed");
     EXPECT_ERROR_MENTIONS(read_table(dir / "x.txt", TableFormat::Auto, {"text"}), "x.txt", "--format");
 }
 
@@ -126,4 +128,10 @@ TEST(LineReader, PlainGzipCrlfNulAndLongLines) {
         EXPECT_EQ(in.line_number(), 5);
     }
     EXPECT_ERROR_MENTIONS(LineReader(dir / "absent.txt"), "absent.txt", "cannot open");
+
+    // A cut-off .gz is an error, not a short file.
+    ASSERT_EQ(wr::testing::run_command("head -c 2000 " + dir / "a.txt.gz > " + dir / "cut.txt.gz").exit_code, 0);
+    LineReader cut(dir / "cut.txt.gz");
+    std::string line;
+    EXPECT_ERROR_MENTIONS(while (cut.next(line)) {}, "cut.txt.gz", "truncated or corrupt gzip");
 }

@@ -209,7 +209,7 @@ TEST(Prepare, BadInputIsAClearError) {
 
     r = run_command("./prepare mlm --vocab " + vocab_path + " --input " + dir / "vocab.txt --val-fraction 1.5 --out " + dir / "o");
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.output.find("--val-fraction: must be in [0, 1)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--val-fraction: must be in [0, 1]"), std::string::npos) << r.output;
 
     // A folder that already holds shards is not silently mixed with new ones.
     write_text(dir / "doc.txt", "the cat sat\n");
@@ -220,9 +220,31 @@ TEST(Prepare, BadInputIsAClearError) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("already holds shards"), std::string::npos) << r.output;
     EXPECT_EQ(read_file(dir / "o/train_007.bin"), "stale") << "nothing is lost without --overwrite";
+    r = run_command("./prepare mlm --vocab " + vocab_path + " --input " + dir / "typo.txt --out " + dir / "o --overwrite");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(read_file(dir / "o/train_007.bin"), "stale") << "a bad --input is found before old shards are removed";
     r = run_command(mlm + " --overwrite");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(expand_globs({dir / "o/*.bin"}).size(), 1u);
+
+    r = run_command("./prepare mlm --vocab " + vocab_path + " --input " + dir / "doc.txt " + dir / "empty.txt --out " + dir / "o2");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("unexpected argument '" + dir / "empty.txt'"), std::string::npos) << "an unquoted glob loses no file silently";
+
+    write_text(dir / "l.tsv", "sentence\tlabel\ngood\t1e999\nbad\tnan\nok\t1\n");
+    const std::string cls = "./prepare cls --vocab " + vocab_path + " --input " + dir / "l.tsv --text sentence --out " + dir / "l.bin";
+    r = run_command(cls);
+    EXPECT_EQ(r.exit_code, 0) << "labels that look like huge numbers are names, sorted as text: " << r.output;
+    EXPECT_EQ(read_example_shard(dir / "l.bin").label_names, (std::vector<std::string>{"1", "1e999", "nan"}));
+    r = run_command(cls + " --labels 1,nan,1");
+    EXPECT_NE(r.output.find("'1' is given twice"), std::string::npos) << r.output;
+    r = run_command(cls + " --regression --labels a,b");
+    EXPECT_NE(r.output.find("--regression has a single real-valued target"), std::string::npos) << r.output;
+    r = run_command("./prepare unlabeled --format tsv --vocab " + vocab_path + " --input " + dir / "l.tsv --out " + dir / "u.bin");
+    EXPECT_NE(r.output.find("needs --text COLUMN"), std::string::npos) << r.output;
+    r = run_command("./prepare default --max-len 1 --out " + dir / "d");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("--max-len: must be at least 3"), std::string::npos) << r.output;
 
     r = run_command("./prepare frobnicate");
     EXPECT_EQ(r.exit_code, 2);

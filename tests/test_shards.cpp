@@ -288,3 +288,50 @@ TEST(ExampleShard, ErrorsNameFileAndField) {
     reseal(p);
     EXPECT_ERROR_MENTIONS(read_example_shard(p, &vocab), "label.bin", "labels", "example 5", "label 3");
 }
+
+// Files whose header and checksum are fine but whose examples break the promises the trainers
+// rely on: length within max_len, B after [CLS] A [SEP], [CLS]/[SEP] in place, no label on an
+// unlabeled example.
+TEST(ExampleShard, StructureIsValidated) {
+    ScratchDir dir;
+    const Tokenizer vocab = make_vocab(500);
+    ExampleSet base = sample_examples(vocab, LabelKind::Class);
+    auto write_and_read = [&](const ExampleSet& set, const char* name) {
+        write_example_shard(dir / name, set);
+        return read_example_shard(dir / name, &vocab);
+    };
+    EXPECT_NO_THROW(write_and_read(base, "ok.bin"));
+
+    ExampleSet s = base;
+    s.max_len = 10;  // some examples are longer
+    EXPECT_ERROR_MENTIONS(write_and_read(s, "long.bin"), "long.bin", "example_offsets", "max_len = 10");
+    s.max_len = 1;
+    EXPECT_ERROR_MENTIONS(write_and_read(s, "maxlen.bin"), "maxlen.bin", "max_len");
+
+    s = base;
+    s.examples[4].second_start = 1;
+    EXPECT_ERROR_MENTIONS(write_and_read(s, "second.bin"), "second.bin", "second_start", "example 4");
+    s.examples[4].second_start = (int32_t)s.examples[4].ids.size();
+    EXPECT_ERROR_MENTIONS(write_and_read(s, "second2.bin"), "second2.bin", "second_start", "example 4");
+
+    s = base;
+    s.examples[7].ids[0] = 9;  // no [CLS]
+    EXPECT_ERROR_MENTIONS(write_and_read(s, "cls.bin"), "cls.bin", "tokens", "example 7", "[CLS]");
+    EXPECT_NO_THROW(read_example_shard(dir / "cls.bin")) << "without a vocabulary the special ids are unknown";
+
+    s = base;
+    s.examples[2].ids.resize(1);
+    EXPECT_ERROR_MENTIONS(write_and_read(s, "short.bin"), "short.bin", "example 2", "1 tokens");
+
+    s = sample_examples(vocab, LabelKind::None);
+    s.examples[3].label = 0;
+    EXPECT_ERROR_MENTIONS(write_and_read(s, "unlabeled.bin"), "unlabeled.bin", "labels", "example 3");
+
+    s = base;
+    s.label_names = {"a", "b", "a"};
+    EXPECT_ERROR_MENTIONS(write_and_read(s, "dup.bin"), "dup.bin", "label_names", "'a' appears twice");
+
+    // The header reader (--labels-from) validates the whole file too.
+    write_file_atomic(dir / "cut.bin", read_file(dir / "ok.bin").substr(0, 200));
+    EXPECT_ERROR_MENTIONS(read_example_shard_header(dir / "cut.bin"), "cut.bin", "truncated");
+}
