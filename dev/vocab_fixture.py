@@ -2,27 +2,28 @@
 r"""dev/vocab_fixture.py: makes the fixture of tests/test_vocab_trainer.cpp.
 
 The test trains a small WordPiece vocabulary itself and checks it against this fixture:
-  tests/fixtures/vocab_trainer/vocab.txt     the vocabulary our trainer made (4000 tokens)
+  tests/fixtures/vocab_trainer/vocab.txt     the vocabulary `prepare vocab` made (4000 tokens)
   tests/fixtures/vocab_trainer/expected.tsv  how Hugging Face's BertWordPieceTokenizer, loading
                                              that vocab.txt, tokenizes ~1,500 held-out lines
 So the fixture proves two things: training is deterministic (the test retrains and must get
 vocab.txt again, token for token), and the vocabulary is usable by HF unchanged (our Tokenizer
 and HF give the same ids on text the trainer never saw).
 
-The training side is C++, not Python (HF's own trainer breaks ties differently, so it would not
-give the same vocabulary). To regenerate, from the repository root:
+The vocabulary is made by the user-facing tool, `prepare vocab` (data/prepare.cpp), not by
+Python (HF's own trainer breaks ties differently, so it would not give the same vocabulary).
+To regenerate, from the repository root:
 
-  make build/libwellread.a
-  g++ -O3 -march=native -std=c++17 -fopenmp -I. dev/train_vocab_main.cpp build/libwellread.a \
-      -o build/train_vocab -lutf8proc -lz -fopenmp
-  D=../shared/data
-  build/train_vocab --vocab-size 4000 --min-frequency 2 --limit-alphabet 1000 \
-      --out build/vocab_fixture.txt \
-      $D/wikipedia/enwiki_train.txt.gz:5000 $D/gutenberg/train.txt.gz:5000 $D/imdb/unsup.txt.gz:1500
-  python3 dev/vocab_fixture.py build/vocab_fixture.txt
+  make prepare && python3 dev/vocab_fixture.py
 
-The slice (first 5000 / 5000 / 1500 lines of those files, ~5 MB) and the options must stay equal
-to kSlice and slice_options() in tests/test_vocab_trainer.cpp.
+The script writes the training slice, the first 5000 / 5000 / 1500 lines (~5 MB) of
+../shared/data/wikipedia/enwiki_train.txt.gz, gutenberg/train.txt.gz and imdb/unsup.txt.gz, to
+build/vocab_slice.txt (one text a line, bytes exactly as wr::LineReader reads them from the
+original files), runs
+  ./prepare vocab --input build/vocab_slice.txt --size 4000 --min-freq 2 --limit-alphabet 1000 \
+      --out tests/fixtures/vocab_trainer/vocab.txt
+and then tokenizes the held-out lines with HF. (`prepare vocab` counts the words of each line;
+the counts do not depend on how lines are batched, and blank lines have no words.) The slice and the options must stay equal to
+kSlice and slice_options() in tests/test_vocab_trainer.cpp.
 
 expected.tsv holds, after '#' comment lines:
   fingerprint<TAB>hex     wr::vocab_fingerprint of the vocabulary (FNV-1a over "token\n"...)
@@ -38,7 +39,7 @@ Only ids and tokens are stored, never the text.
 """
 import argparse
 import os
-import shutil
+import subprocess
 import sys
 
 from tokenizers import BertWordPieceTokenizer
@@ -46,6 +47,11 @@ from textdata import read_lines, vocab_fingerprint
 
 DATA = "../shared/data"
 FIXTURE_DIR = "tests/fixtures/vocab_trainer"
+# The training slice (path under DATA, number of lines from the start) and the training options:
+# the same as kSlice and slice_options() in tests/test_vocab_trainer.cpp.
+SLICE = [("wikipedia/enwiki_train.txt.gz", 5000), ("gutenberg/train.txt.gz", 5000), ("imdb/unsup.txt.gz", 1500)]
+TRAIN_FLAGS = ["--size", "4000", "--min-freq", "2", "--limit-alphabet", "1000"]
+SLICE_FILE = "build/vocab_slice.txt"  # build/ is git-ignored
 # (path under DATA, first line number that may be used): all of these are outside the slice.
 HELD_OUT = [
     ("wikipedia/enwiki_valid.txt.gz", 1),
@@ -57,8 +63,6 @@ HELD_OUT = [
 LINES_PER_SOURCE = 300
 MAX_LINE_BYTES = 300
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
 
 
 def pick(lines, first):
@@ -81,15 +85,34 @@ def pick(lines, first):
     return [usable[int(i * step)] for i in range(LINES_PER_SOURCE)]
 
 
+def write_slice():
+    """SLICE as one file that wr::LineReader reads back line for line, byte for byte."""
+    os.makedirs(os.path.dirname(SLICE_FILE), exist_ok=True)
+    n = 0
+    with open(SLICE_FILE, "wb") as f:
+        for source, max_lines in SLICE:
+            lines = read_lines(os.path.join(DATA, source))[:max_lines]
+            if len(lines) < max_lines:
+                sys.exit(f"{source}: only {len(lines)} lines")
+            for line in lines:
+                # LineReader drops one trailing '\r', so a line that still ends with one gets
+                # another to lose.
+                f.write(line + (b"\r\n" if line.endswith(b"\r") else b"\n"))
+            n += len(lines)
+    print(f"{SLICE_FILE}: {n} lines, {os.path.getsize(SLICE_FILE)} bytes")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("vocab", help="vocab.txt made by build/train_vocab (see above)")
-    args = ap.parse_args()
+    ap.parse_args()
+    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # the repository root
+    if not os.path.exists("prepare"):
+        sys.exit("./prepare is missing: run `make prepare` first")
 
+    write_slice()
     os.makedirs(FIXTURE_DIR, exist_ok=True)
     vocab_out = os.path.join(FIXTURE_DIR, "vocab.txt")
-    if os.path.abspath(args.vocab) != os.path.abspath(vocab_out):
-        shutil.copyfile(args.vocab, vocab_out)
+    subprocess.run(["./prepare", "vocab", "--input", SLICE_FILE, *TRAIN_FLAGS, "--out", vocab_out], check=True)
     with open(vocab_out, encoding="utf-8") as f:
         tokens = f.read().split("\n")[:-1]
 

@@ -3,16 +3,17 @@
 //                         options (special tokens, vocab_size, min_frequency, limit_alphabet).
 //   VocabTrainerNaive:    the incremental trainer against a slow from-scratch one on random words.
 //   VocabTrainerCounter:  WordCounter by hand; add_batch with threads equals one thread.
-//   VocabTrainerRealData: trains on a slice of ../shared/data and compares with the fixture made
-//                         by dev/vocab_fixture.py: the same vocabulary (determinism), and the same
-//                         ids as Hugging Face on held-out lines when our Tokenizer loads it.
+//   VocabTrainerPrepare:  the `prepare vocab` tool writes the vocabulary the trainer makes from
+//                         the same lines with the same options, and reports the held-out [UNK] rate.
+//   VocabTrainerRealData: trains on a slice of ../shared/data and compares with the fixture that
+//                         dev/vocab_fixture.py made with `prepare vocab`: the same vocabulary
+//                         (determinism), and the same ids as Hugging Face on held-out lines when
+//                         our Tokenizer loads it.
 #include <gtest/gtest.h>
-
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -22,6 +23,7 @@
 #include "data/text_reader.h"
 #include "data/tokenizer.h"
 #include "data/vocab_trainer.h"
+#include "tests/test_helpers.h"
 
 namespace {
 
@@ -220,35 +222,103 @@ TEST(VocabTrainerToy, WriteVocabRefusesBadTokens) {
     std::remove(path.c_str());
 }
 
+// --- The prepare vocab tool -------------------------------------------------------------------
+
+// The first `max_lines` lines of a plain or .gz file as wr::LineReader reads them (as `prepare`
+// does, and dev/textdata.py read_lines): vocab files, the training slice, held-out text.
+Tokens read_lines(const std::string& path, int64_t max_lines = std::numeric_limits<int64_t>::max()) {
+    wr::LineReader reader(path);
+    Tokens lines;
+    for (std::string l; reader.line_number() < max_lines && reader.next(l);) lines.push_back(std::move(l));
+    return lines;
+}
+
+wr::VocabTrainOptions trainer_options(int vocab_size, int min_frequency, int limit_alphabet) {
+    wr::VocabTrainOptions o;  // default special tokens, as `prepare vocab` has
+    o.vocab_size = vocab_size;
+    o.min_frequency = min_frequency;
+    o.limit_alphabet = limit_alphabet;
+    return o;
+}
+
+TEST(VocabTrainerPrepare, ToolWritesWhatTheTrainerTrains) {
+    using wr::testing::run_command;
+    wr::testing::ScratchDir dir;
+    // Lines of words over ~70 characters, rare ones rarer (so --limit-alphabet drops some), with
+    // what the tool's line reading must get right: CRLF ends, blank and whitespace-only lines, a
+    // second input that is gzip-compressed.
+    const std::string chars[] = {"e", "t", "a", "o", "i", "n", "s", "r", "h", "l", "d", "c", "u", "m", "f", "p", "g",
+                                 "w", "y", "b", "v", "k", "x", "j", "q", "z", "E", "T", "A", "0", "1", "2", "7", "é",
+                                 "ü", "ß", "ø", "ñ", "π", "ω", "λ", "ж", "я", "щ", "ğ", "ł", "þ", "日", "本", "語",
+                                 "中", "文", "한", "국", "ا", "ب", "א", "ש", "ก", "ー", "ア", "€", "'", "-", ",", ".",
+                                 "!", "?", "(", ")"};
+    const size_t n_chars = sizeof chars / sizeof chars[0];
+    std::mt19937 rng(2024);
+    auto skewed = [&](size_t n) { return std::min<size_t>(rng() % n, rng() % n); };  // small values likelier
+    Tokens words(400);
+    for (std::string& w : words)
+        for (int k = 1 + (int)(rng() % 8); k > 0; k--) w += chars[skewed(n_chars)];
+    Tokens lines;
+    std::string file_a, file_b;
+    for (int i = 0; i < 3000; i++) {
+        std::string line;
+        if (i % 23 == 5) line = " \t ";
+        else if (i % 17 != 3)
+            for (int k = (int)(rng() % 15); k > 0; k--) line += words[skewed(words.size())] + (k > 1 ? " " : "");
+        lines.push_back(line);
+        (i < 2000 ? file_a : file_b) += line + (i % 7 == 0 ? "\r\n" : "\n");
+    }
+    wr::testing::write_text(dir / "a.txt", file_a);
+    wr::testing::write_text(dir / "b.txt", file_b);
+    ASSERT_EQ(run_command("gzip " + dir / "b.txt").exit_code, 0);
+    // Held-out documents (blank-line separated): training words, and a word of a character the
+    // training text lacks.
+    wr::testing::write_text(dir / "heldout.txt", lines[1] + "\n" + lines[2] + "\n\n" + lines[4] + " ☃snow\n");
+    wr::WordCounter counter;
+    counter.add_batch(lines);
+
+    // Each flag changes the vocabulary of this text (so a flag the tool ignored would show):
+    // in the first run --size and --limit-alphabet end the training, in the second --min-freq.
+    const auto train = [&](const wr::VocabTrainOptions& o) { return wr::train_wordpiece_vocab(counter.counts(), o); };
+    ASSERT_NE(train(trainer_options(300, 2, 40)), train(trainer_options(301, 2, 40)));
+    ASSERT_NE(train(trainer_options(300, 2, 40)), train(trainer_options(300, 2, 1000)));
+    ASSERT_NE(train(trainer_options(100000, 5, 1000)), train(trainer_options(100000, 2, 1000)));
+    for (const wr::VocabTrainOptions& o : {trainer_options(300, 2, 40), trainer_options(100000, 5, 1000)}) {
+        const std::string flags = "--size " + std::to_string(o.vocab_size) + " --min-freq " +
+                                  std::to_string(o.min_frequency) + " --limit-alphabet " + std::to_string(o.limit_alphabet);
+        SCOPED_TRACE(flags);
+        const auto r = run_command("./prepare vocab --input " + dir / "a.txt," + dir / "b.txt.gz " + flags + " --out " +
+                                   dir / "vocab.txt --heldout " + dir / "heldout.txt");
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        EXPECT_EQ(read_lines(dir / "vocab.txt"), train(o));
+
+        // The [UNK] rate line: our Tokenizer on the same vocabulary and documents.
+        const wr::Tokenizer tok = wr::Tokenizer::load(dir / "vocab.txt");
+        uint64_t n_ids = 0, n_unk = 0;
+        for (const auto& ids : tok.encode_batch({lines[1] + "\n" + lines[2], lines[4] + " ☃snow"})) {
+            n_ids += ids.size();
+            n_unk += std::count(ids.begin(), ids.end(), tok.unk_id);
+        }
+        ASSERT_GT(n_unk, 0u);
+        char expected[100];
+        std::snprintf(expected, sizeof expected, "held-out text: 2 documents, %llu tokens, [UNK] %.4f%%",
+                      (unsigned long long)n_ids, 100.0 * n_unk / n_ids);
+        EXPECT_NE(r.output.find(expected), std::string::npos) << "expected '" << expected << "' in:\n" << r.output;
+    }
+}
+
 // --- Real data ------------------------------------------------------------------------------
 
 const std::string kData = "../shared/data/";
 const std::string kFixture = "tests/fixtures/vocab_trainer/";
 
-// The training slice and options; they must match the command in dev/vocab_fixture.py.
+// The training slice and options; they must match SLICE and TRAIN_FLAGS in dev/vocab_fixture.py.
 const std::vector<std::pair<std::string, int64_t>> kSlice = {
     {"wikipedia/enwiki_train.txt.gz", 5000}, {"gutenberg/train.txt.gz", 5000}, {"imdb/unsup.txt.gz", 1500}};
 
-wr::VocabTrainOptions slice_options() {
-    wr::VocabTrainOptions o;  // default special tokens
-    o.vocab_size = 4000;
-    o.min_frequency = 2;
-    o.limit_alphabet = 1000;
-    return o;
-}
+wr::VocabTrainOptions slice_options() { return trainer_options(4000, 2, 1000); }
 
-bool have_data() {
-    struct stat st {};
-    return stat((kData + "README.md").c_str(), &st) == 0;
-}
-
-Tokens read_lines(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw wr::Error(path + ": cannot open");
-    Tokens lines;
-    for (std::string l; std::getline(in, l);) lines.push_back(l);
-    return lines;
-}
+bool have_data() { return wr::testing::have_shared_data(); }
 
 // expected.tsv: header values and the held-out lines with HF's ids.
 struct Expected {
@@ -284,17 +354,12 @@ Expected read_expected() {
 
 // The text of the held-out lines, read from ../shared/data (the fixture has only their numbers).
 std::vector<std::string> held_out_text(const Expected& e) {
-    std::map<std::string, std::map<int64_t, std::string>> wanted;  // source -> line -> text
-    for (const auto& l : e.lines) wanted[l.source][l.line_no];
-    for (auto& [source, lines] : wanted) {
-        wr::LineReader reader(kData + source);
-        std::string text;
-        const int64_t last = lines.rbegin()->first;
-        while (reader.line_number() < last && reader.next(text))
-            if (lines.count(reader.line_number())) lines[reader.line_number()] = text;
-    }
+    std::map<std::string, int64_t> last;  // source -> last line wanted
+    for (const auto& l : e.lines) last[l.source] = std::max(last[l.source], l.line_no);
+    std::map<std::string, Tokens> text;
+    for (const auto& [source, n] : last) text[source] = read_lines(kData + source, n);
     std::vector<std::string> out;
-    for (const auto& l : e.lines) out.push_back(wanted[l.source][l.line_no]);
+    for (const auto& l : e.lines) out.push_back(text.at(l.source).at(l.line_no - 1));
     return out;
 }
 
@@ -308,12 +373,7 @@ TEST(VocabTrainerRealData, RetrainingGivesTheFixtureVocab) {
     if (!have_data()) GTEST_SKIP() << "../shared/data is absent: real-data vocabulary test skipped";
     const double t0 = wr::now_seconds();
     wr::WordCounter counter;
-    for (const auto& [file, max_lines] : kSlice) {
-        wr::LineReader reader(kData + file);
-        std::vector<std::string> lines;
-        for (std::string l; reader.line_number() < max_lines && reader.next(l);) lines.push_back(l);
-        counter.add_batch(lines);
-    }
+    for (const auto& [file, max_lines] : kSlice) counter.add_batch(read_lines(kData + file, max_lines));
     const double t1 = wr::now_seconds();
     const Tokens vocab = wr::train_wordpiece_vocab(counter.counts(), slice_options());
     const double t2 = wr::now_seconds();
