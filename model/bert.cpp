@@ -1,0 +1,433 @@
+// model/bert.cpp: BERT forward and backward on the CPU, composed from the ops in kernels/.
+// The math of each step is in model/bert.h; the shapes of each op in its header.
+#include "model/bert.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/util.h"
+#include "kernels/activations.h"
+#include "kernels/attention.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/dropout.h"
+#include "kernels/embedding.h"
+#include "kernels/layernorm.h"
+#include "kernels/matmul.h"
+
+namespace wr {
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and presets
+
+std::string BertConfig::describe() const {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "L%d-H%d (NH %d, F %d, V %d, P %d)", num_layers, hidden, num_heads, ffn, vocab_size, max_positions);
+    return buf;
+}
+
+void BertConfig::validate(const std::string& where) const {
+    auto positive = [&](int v, const char* name) {
+        if (v <= 0) fail(where, name, "is " + std::to_string(v) + ", must be positive");
+    };
+    positive(num_layers, "num_layers");
+    positive(hidden, "hidden");
+    positive(num_heads, "num_heads");
+    positive(ffn, "ffn");
+    positive(vocab_size, "vocab_size");
+    positive(max_positions, "max_positions");
+    positive(type_vocab, "type_vocab");
+    if (hidden % num_heads != 0)
+        fail(where, "num_heads", std::to_string(num_heads) + " heads do not divide hidden size " + std::to_string(hidden));
+    if (pad_id < 0 || pad_id >= vocab_size) fail(where, "pad_id", "is " + std::to_string(pad_id) + ", outside the vocabulary");
+    for (float p : {hidden_dropout, attention_dropout})
+        if (!(p >= 0 && p < 1)) fail(where, "dropout", "must be in [0, 1)");
+}
+
+BertConfig bert_preset(const std::string& name, int vocab_size) {
+    std::string spec = name;
+    if (name == "tiny") spec = "L2-H128";
+    else if (name == "mini") spec = "L4-H256";
+    else if (name == "small") spec = "L4-H512";
+    else if (name == "medium") spec = "L8-H512";
+    else if (name == "base") spec = "L12-H768";
+    int layers = 0, hidden = 0;
+    char tail = 0;
+    if (std::sscanf(spec.c_str(), "L%d-H%d%c", &layers, &hidden, &tail) != 2 || layers % 2 != 0 || layers < 2 || layers > 12 ||
+        (hidden != 128 && hidden != 256 && hidden != 512 && hidden != 768)) {
+        std::string names;
+        for (const std::string& n : bert_preset_names()) names += (names.empty() ? "" : ", ") + n;
+        throw Error("<command line>: model preset '" + name + "' is not one of: " + names);
+    }
+    BertConfig c;
+    c.num_layers = layers;
+    c.hidden = hidden;
+    c.num_heads = hidden / 64;
+    c.ffn = 4 * hidden;
+    c.vocab_size = vocab_size;
+    return c;
+}
+
+std::vector<std::string> bert_preset_names() {
+    std::vector<std::string> names = {"tiny", "mini", "small", "medium", "base"};
+    for (int l = 2; l <= 12; l += 2)
+        for (int h : {128, 256, 512, 768}) names.push_back("L" + std::to_string(l) + "-H" + std::to_string(h));
+    return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter layout
+
+void ParamLayout::add(const std::string& name, std::vector<int64_t> shape, bool decay, bool embedding) {
+    TensorSpec t;
+    t.name = name;
+    t.shape = std::move(shape);
+    t.numel = 1;
+    for (int64_t d : t.shape) t.numel *= d;
+    t.offset = total_;
+    t.weight_decay = decay;
+    t.embedding = embedding;
+    total_ += t.numel;
+    tensors_.push_back(std::move(t));
+}
+
+ParamLayout::ParamLayout(const BertConfig& c) {
+    const int64_t L = c.num_layers, C = c.hidden, F = c.ffn, V = c.vocab_size;
+    add("embeddings.word", {V, C}, true, true);
+    add("embeddings.position", {c.max_positions, C}, true, true);
+    add("embeddings.token_type", {c.type_vocab, C}, true, true);
+    add("embeddings.ln_w", {C}, false, true);
+    add("embeddings.ln_b", {C}, false, true);
+    add("layers.qkv_w", {L, 3 * C, C}, true);
+    add("layers.qkv_b", {L, 3 * C}, false);
+    add("layers.attn_out_w", {L, C, C}, true);
+    add("layers.attn_out_b", {L, C}, false);
+    add("layers.ln1_w", {L, C}, false);
+    add("layers.ln1_b", {L, C}, false);
+    add("layers.ffn_in_w", {L, F, C}, true);
+    add("layers.ffn_in_b", {L, F}, false);
+    add("layers.ffn_out_w", {L, C, F}, true);
+    add("layers.ffn_out_b", {L, C}, false);
+    add("layers.ln2_w", {L, C}, false);
+    add("layers.ln2_b", {L, C}, false);
+    add("mlm_head.dense_w", {C, C}, true);
+    add("mlm_head.dense_b", {C}, false);
+    add("mlm_head.ln_w", {C}, false);
+    add("mlm_head.ln_b", {C}, false);
+    add("mlm_head.bias", {V}, false);
+}
+
+const TensorSpec& ParamLayout::find(const std::string& name) const {
+    for (const TensorSpec& t : tensors_)
+        if (t.name == name) return t;
+    throw Error("internal: no parameter tensor named '" + name + "'");
+}
+
+int64_t ParamLayout::embedding_count() const {
+    int64_t n = 0;
+    for (const TensorSpec& t : tensors_) n += t.embedding ? t.numel : 0;
+    return n;
+}
+
+BertWeights BertWeights::view(const ParamLayout& layout, float* base) {
+    auto at = [&](const char* name) { return base + layout.find(name).offset; };
+    BertWeights w;
+    w.wte = at("embeddings.word");
+    w.wpe = at("embeddings.position");
+    w.wtt = at("embeddings.token_type");
+    w.emb_ln_w = at("embeddings.ln_w");
+    w.emb_ln_b = at("embeddings.ln_b");
+    w.qkv_w = at("layers.qkv_w");
+    w.qkv_b = at("layers.qkv_b");
+    w.attn_out_w = at("layers.attn_out_w");
+    w.attn_out_b = at("layers.attn_out_b");
+    w.ln1_w = at("layers.ln1_w");
+    w.ln1_b = at("layers.ln1_b");
+    w.ffn_in_w = at("layers.ffn_in_w");
+    w.ffn_in_b = at("layers.ffn_in_b");
+    w.ffn_out_w = at("layers.ffn_out_w");
+    w.ffn_out_b = at("layers.ffn_out_b");
+    w.ln2_w = at("layers.ln2_w");
+    w.ln2_b = at("layers.ln2_b");
+    w.head_w = at("mlm_head.dense_w");
+    w.head_b = at("mlm_head.dense_b");
+    w.head_ln_w = at("mlm_head.ln_w");
+    w.head_ln_b = at("mlm_head.ln_b");
+    w.mlm_bias = at("mlm_head.bias");
+    return w;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations: one buffer for the forward pass, one for the backward scratch, carved into named
+// arrays. Per-layer arrays hold L slices; the backward scratch is reused layer after layer.
+
+struct BertModel::Activations {
+    // forward, kept for backward
+    float *emb_sum, *emb_mean, *emb_rstd, *emb_ln, *x0;                 // [N,C] [N] [N] [N,C] [N,C]
+    float *qkv, *att, *atty, *attn_proj, *res1, *ln1, *ln1_mean, *ln1_rstd;  // per layer: [N,3C] [B,NH,T,T] [N,C] x3 [N,C] [N] [N]
+    float *ffn_h, *ffn_g, *ffn_out, *res2, *ln2, *ln2_mean, *ln2_rstd;  // per layer: [N,F] [N,F] [N,C] [N,C] [N,C] [N] [N]
+    float *gathered, *head_h, *head_g, *head_ln, *head_mean, *head_rstd, *logits, *losses;  // [M,C] x4 [M] [M] [M,V] [M]
+    float* scratch;                                                     // [N,C] dropout output before a residual add
+    // backward scratch
+    float *d_x, *d_x_next, *d_res, *d_ln1, *d_tmp, *d_proj, *d_atty, *d_qkv, *d_att;  // [N,C] x7, [N,3C], [B,NH,T,T]
+    float *d_ffn_g, *d_ffn_h;                                           // [N,F] x2
+    float *d_gathered, *d_head_h, *d_head_g, *d_head_ln, *d_logits;    // [M,C] x4, [M,V]
+};
+
+namespace {
+
+// Carves consecutive arrays out of one buffer: first a sizing pass, then a pointer pass.
+class Carver {
+  public:
+    explicit Carver(float* base) : base_(base) {}
+    void take(float*& ptr, int64_t n) {
+        ptr = base_ ? base_ + used_ : nullptr;
+        used_ += n;
+    }
+    int64_t used() const { return used_; }
+
+  private:
+    float* base_;
+    int64_t used_ = 0;
+};
+
+void carve(BertModel::Activations& a, Carver& f, Carver& d, const BertConfig& c, int64_t B, int64_t T, int64_t M) {
+    const int64_t N = B * T, C = c.hidden, F = c.ffn, L = c.num_layers, V = c.vocab_size, A = B * c.num_heads * T * T;
+    for (float** p : {&a.emb_sum, &a.emb_ln, &a.x0, &a.scratch}) f.take(*p, N * C);
+    for (float** p : {&a.emb_mean, &a.emb_rstd}) f.take(*p, N);
+    f.take(a.qkv, L * N * 3 * C);
+    f.take(a.att, L * A);
+    for (float** p : {&a.atty, &a.attn_proj, &a.res1, &a.ln1, &a.ffn_out, &a.res2, &a.ln2}) f.take(*p, L * N * C);
+    for (float** p : {&a.ln1_mean, &a.ln1_rstd, &a.ln2_mean, &a.ln2_rstd}) f.take(*p, L * N);
+    for (float** p : {&a.ffn_h, &a.ffn_g}) f.take(*p, L * N * F);
+    for (float** p : {&a.gathered, &a.head_h, &a.head_g, &a.head_ln}) f.take(*p, M * C);
+    for (float** p : {&a.head_mean, &a.head_rstd, &a.losses}) f.take(*p, M);
+    f.take(a.logits, M * V);
+
+    for (float** p : {&a.d_x, &a.d_x_next, &a.d_res, &a.d_ln1, &a.d_tmp, &a.d_proj, &a.d_atty}) d.take(*p, N * C);
+    d.take(a.d_qkv, N * 3 * C);
+    d.take(a.d_att, A);
+    for (float** p : {&a.d_ffn_g, &a.d_ffn_h}) d.take(*p, N * F);
+    for (float** p : {&a.d_gathered, &a.d_head_h, &a.d_head_g, &a.d_head_ln}) d.take(*p, M * C);
+    d.take(a.d_logits, M * V);
+}
+
+// A different dropout stream for every place dropout is applied: (layer, site) mixed into the
+// step's seed with splitmix64.
+uint64_t site_seed(uint64_t seed, int layer, int site) {
+    uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(layer * 8 + site + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+enum DropoutSite { kEmbeddings = 0, kAttentionProbs = 1, kAttentionOutput = 2, kFfnOutput = 3 };
+
+void zero(float* p, int64_t n) { std::memset(p, 0, sizeof(float) * (size_t)n); }
+
+}  // namespace
+
+BertModel::BertModel(const BertConfig& c) : config(c), layout(c) {
+    config.validate("model config");
+    params.assign((size_t)layout.total(), 0.0f);
+    grads.assign((size_t)layout.total(), 0.0f);
+    w = BertWeights::view(layout, params.data());
+    g = BertWeights::view(layout, grads.data());
+}
+
+void BertModel::init_weights(uint64_t seed) {
+    // normal(0, 0.02) by Box-Muller on splitmix64 draws: the same weights on every platform.
+    uint64_t state = seed;
+    auto next = [&state]() {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    };
+    auto uniform = [&next]() { return ((next() >> 11) + 0.5) / 9007199254740992.0; };  // (0, 1)
+    for (const TensorSpec& t : layout.tensors()) {
+        float* p = params.data() + t.offset;
+        const bool is_layernorm_weight = t.name.find("ln_w") != std::string::npos;
+        for (int64_t i = 0; i < t.numel; i++) {
+            if (t.weight_decay) {  // matrices and embeddings
+                const double r = std::sqrt(-2.0 * std::log(uniform())), angle = 2.0 * M_PI * uniform();
+                p[i] = (float)(0.02 * r * std::cos(angle));
+            } else {
+                p[i] = is_layernorm_weight ? 1.0f : 0.0f;
+            }
+        }
+    }
+    zero(w.wte + (int64_t)config.pad_id * config.hidden, config.hidden);
+}
+
+void BertModel::ensure_activations(int B, int T, int M) {
+    if (B <= capacity_B_ && T <= capacity_T_ && M <= capacity_M_ && !acts_.empty()) return;
+    capacity_B_ = std::max(B, capacity_B_);
+    capacity_T_ = std::max(T, capacity_T_);
+    capacity_M_ = std::max(M, capacity_M_);
+    Activations a;
+    Carver f(nullptr), d(nullptr);
+    carve(a, f, d, config, capacity_B_, capacity_T_, capacity_M_);
+    acts_.assign((size_t)f.used(), 0.0f);
+    dacts_.assign((size_t)d.used(), 0.0f);
+}
+
+void BertModel::zero_grads() { std::fill(grads.begin(), grads.end(), 0.0f); }
+
+const float* BertModel::encoder_output() const {
+    Activations a;
+    Carver f(const_cast<float*>(acts_.data())), d(nullptr);
+    carve(a, f, d, config, B_, T_, M_);
+    return a.ln2 + (int64_t)(config.num_layers - 1) * B_ * T_ * config.hidden;
+}
+
+MlmResult BertModel::forward_mlm(const MlmInputs& in, bool train, uint64_t dropout_seed) {
+    const BertConfig& c = config;
+    if (in.T > c.max_positions)
+        throw Error("sequence length " + std::to_string(in.T) + " is above the model's " + std::to_string(c.max_positions) + " positions");
+    ensure_activations(in.B, in.T, std::max(in.M, 1));
+    B_ = in.B, T_ = in.T, M_ = in.M, train_ = train, dropout_seed_ = dropout_seed;
+    // Keep the batch's integer inputs for backward (the caller's arrays may be reused).
+    const int64_t N = (int64_t)B_ * T_, C = c.hidden, F = c.ffn, V = c.vocab_size, NH = c.num_heads;
+    saved_ints_.assign(in.input_ids, in.input_ids + N);
+    saved_ints_.insert(saved_ints_.end(), in.token_types, in.token_types + N);
+    saved_ints_.insert(saved_ints_.end(), in.lengths, in.lengths + B_);
+    saved_ints_.insert(saved_ints_.end(), in.masked_positions, in.masked_positions + M_);
+    saved_ints_.insert(saved_ints_.end(), in.masked_targets, in.masked_targets + M_);
+    const int32_t *ids = saved_ints_.data(), *types = ids + N, *lengths = types + N, *positions = lengths + B_, *targets = positions + M_;
+    for (int64_t i = 0; i < N; i++)
+        if (ids[i] < 0 || ids[i] >= V || types[i] < 0 || types[i] >= c.type_vocab)
+            throw Error("batch: token " + std::to_string(i) + " has id " + std::to_string(ids[i]) + " / type " + std::to_string(types[i]) +
+                        " outside the model's vocabulary " + std::to_string(V) + " / " + std::to_string(c.type_vocab));
+
+    Activations a;
+    Carver f(acts_.data()), d(dacts_.data());
+    carve(a, f, d, c, B_, T_, M_);
+    const float p_hidden = train ? c.hidden_dropout : 0.0f, p_attn = train ? c.attention_dropout : 0.0f;
+
+    // Embeddings: x0 = dropout(LayerNorm(wte[ids] + wpe[t] + wtt[types]))
+    embedding_forward(a.emb_sum, ids, types, w.wte, w.wpe, w.wtt, B_, T_, (int)C);
+    layernorm_forward(a.emb_ln, a.emb_mean, a.emb_rstd, a.emb_sum, w.emb_ln_w, w.emb_ln_b, (int)N, (int)C, c.layer_norm_eps);
+    dropout_forward(a.x0, a.emb_ln, N * C, p_hidden, site_seed(dropout_seed, 0, kEmbeddings));
+
+    const float* x = a.x0;
+    for (int l = 0; l < c.num_layers; l++) {
+        float *qkv = a.qkv + l * N * 3 * C, *att = a.att + l * B_ * NH * T_ * T_, *atty = a.atty + l * N * C;
+        float *proj = a.attn_proj + l * N * C, *res1 = a.res1 + l * N * C, *ln1 = a.ln1 + l * N * C;
+        float *ffn_h = a.ffn_h + l * N * F, *ffn_g = a.ffn_g + l * N * F, *ffn_out = a.ffn_out + l * N * C;
+        float *res2 = a.res2 + l * N * C, *ln2 = a.ln2 + l * N * C;
+        // self-attention block
+        matmul_forward(qkv, x, w.qkv_w + l * 3 * C * C, w.qkv_b + l * 3 * C, (int)N, (int)C, (int)(3 * C));
+        attention_forward(atty, att, qkv, lengths, B_, T_, (int)C, (int)NH, p_attn, site_seed(dropout_seed, l, kAttentionProbs));
+        matmul_forward(proj, atty, w.attn_out_w + l * C * C, w.attn_out_b + l * C, (int)N, (int)C, (int)C);
+        dropout_forward(a.scratch, proj, N * C, p_hidden, site_seed(dropout_seed, l, kAttentionOutput));
+        add_forward(res1, x, a.scratch, N * C);
+        layernorm_forward(ln1, a.ln1_mean + l * N, a.ln1_rstd + l * N, res1, w.ln1_w + l * C, w.ln1_b + l * C, (int)N, (int)C,
+                          c.layer_norm_eps);
+        // feed-forward block
+        matmul_forward(ffn_h, ln1, w.ffn_in_w + l * F * C, w.ffn_in_b + l * F, (int)N, (int)C, (int)F);
+        gelu_forward(ffn_g, ffn_h, N * F);
+        matmul_forward(ffn_out, ffn_g, w.ffn_out_w + l * C * F, w.ffn_out_b + l * C, (int)N, (int)F, (int)C);
+        dropout_forward(a.scratch, ffn_out, N * C, p_hidden, site_seed(dropout_seed, l, kFfnOutput));
+        add_forward(res2, ln1, a.scratch, N * C);
+        layernorm_forward(ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, res2, w.ln2_w + l * C, w.ln2_b + l * C, (int)N, (int)C,
+                          c.layer_norm_eps);
+        x = ln2;
+    }
+
+    // MLM head on the masked positions only.
+    MlmResult result;
+    if (M_ == 0) return result;
+    for (int m = 0; m < M_; m++) {
+        if (positions[m] < 0 || positions[m] >= N || targets[m] < 0 || targets[m] >= V)
+            throw Error("batch: masked position " + std::to_string(m) + " is outside the batch or its target outside the vocabulary");
+        std::memcpy(a.gathered + m * C, x + (int64_t)positions[m] * C, sizeof(float) * C);
+    }
+    matmul_forward(a.head_h, a.gathered, w.head_w, w.head_b, M_, (int)C, (int)C);
+    gelu_forward(a.head_g, a.head_h, (int64_t)M_ * C);
+    layernorm_forward(a.head_ln, a.head_mean, a.head_rstd, a.head_g, w.head_ln_w, w.head_ln_b, M_, (int)C, c.layer_norm_eps);
+    matmul_forward(a.logits, a.head_ln, w.wte, w.mlm_bias, M_, (int)C, (int)V);  // decoder tied to the word embeddings
+    cross_entropy_forward(a.losses, a.logits, targets, M_, (int)V);
+    double loss = 0;
+    for (int m = 0; m < M_; m++) {
+        loss += a.losses[m];
+        const float* row = a.logits + (int64_t)m * V;
+        result.correct += (int)(std::max_element(row, row + V) - row) == targets[m];
+    }
+    result.loss = (float)(loss / M_);
+    return result;
+}
+
+void BertModel::backward_mlm() {
+    const BertConfig& c = config;
+    const int64_t N = (int64_t)B_ * T_, C = c.hidden, F = c.ffn, V = c.vocab_size, NH = c.num_heads;
+    const int32_t *ids = saved_ints_.data(), *types = ids + N, *lengths = types + N, *positions = lengths + B_, *targets = positions + M_;
+    Activations a;
+    Carver f(acts_.data()), d(dacts_.data());
+    carve(a, f, d, c, B_, T_, M_);
+    const float p_hidden = train_ ? c.hidden_dropout : 0.0f, p_attn = train_ ? c.attention_dropout : 0.0f;
+
+    // MLM head: d loss / d logits = (softmax - onehot) / M, then back through decoder, LN, GELU, dense.
+    zero(a.d_x, N * C);
+    if (M_ > 0) {
+        zero(a.d_logits, (int64_t)M_ * V);
+        for (float* p : {a.d_head_ln, a.d_head_g, a.d_head_h, a.d_gathered}) zero(p, (int64_t)M_ * C);
+        cross_entropy_backward(a.d_logits, a.logits, targets, M_, (int)V, 1.0f / M_);
+        matmul_backward(a.d_head_ln, g.wte, g.mlm_bias, a.d_logits, a.head_ln, w.wte, M_, (int)C, (int)V);
+        layernorm_backward(a.d_head_g, g.head_ln_w, g.head_ln_b, a.d_head_ln, a.head_g, w.head_ln_w, a.head_mean, a.head_rstd, M_, (int)C);
+        gelu_backward(a.d_head_h, a.head_h, a.d_head_g, (int64_t)M_ * C);
+        matmul_backward(a.d_gathered, g.head_w, g.head_b, a.d_head_h, a.gathered, w.head_w, M_, (int)C, (int)C);
+        for (int m = 0; m < M_; m++) {  // scatter back to the positions (distinct, so no two rows collide)
+            float* dst = a.d_x + (int64_t)positions[m] * C;
+            const float* src = a.d_gathered + (int64_t)m * C;
+            for (int64_t i = 0; i < C; i++) dst[i] += src[i];
+        }
+    }
+
+    // Encoder layers, last to first. d_x holds d loss / d (layer output); d_x_next receives
+    // d loss / d (layer input).
+    for (int l = c.num_layers - 1; l >= 0; l--) {
+        const float* x = l == 0 ? a.x0 : a.ln2 + (l - 1) * N * C;
+        const float *qkv = a.qkv + l * N * 3 * C, *att = a.att + l * B_ * NH * T_ * T_, *atty = a.atty + l * N * C;
+        const float *res1 = a.res1 + l * N * C, *ln1 = a.ln1 + l * N * C;
+        const float *ffn_h = a.ffn_h + l * N * F, *ffn_g = a.ffn_g + l * N * F, *res2 = a.res2 + l * N * C;
+        for (float* p : {a.d_res, a.d_ln1, a.d_tmp, a.d_proj, a.d_atty, a.d_x_next}) zero(p, N * C);
+        zero(a.d_qkv, N * 3 * C);
+        zero(a.d_ffn_g, N * F);
+        zero(a.d_ffn_h, N * F);
+        // x = LayerNorm(res2), res2 = ln1 + dropout(ffn_out)
+        layernorm_backward(a.d_res, g.ln2_w + l * C, g.ln2_b + l * C, a.d_x, res2, w.ln2_w + l * C, a.ln2_mean + l * N,
+                           a.ln2_rstd + l * N, (int)N, (int)C);
+        add_backward(a.d_ln1, a.d_tmp, a.d_res, N * C);
+        dropout_backward(a.d_proj, a.d_tmp, N * C, p_hidden, site_seed(dropout_seed_, l, kFfnOutput));  // d ffn_out
+        matmul_backward(a.d_ffn_g, g.ffn_out_w + l * C * F, g.ffn_out_b + l * C, a.d_proj, ffn_g, w.ffn_out_w + l * C * F, (int)N,
+                        (int)F, (int)C);
+        gelu_backward(a.d_ffn_h, ffn_h, a.d_ffn_g, N * F);
+        matmul_backward(a.d_ln1, g.ffn_in_w + l * F * C, g.ffn_in_b + l * F, a.d_ffn_h, ln1, w.ffn_in_w + l * F * C, (int)N, (int)C,
+                        (int)F);
+        // ln1 = LayerNorm(res1), res1 = x + dropout(attn_proj)
+        zero(a.d_res, N * C);
+        zero(a.d_tmp, N * C);
+        zero(a.d_proj, N * C);
+        layernorm_backward(a.d_res, g.ln1_w + l * C, g.ln1_b + l * C, a.d_ln1, res1, w.ln1_w + l * C, a.ln1_mean + l * N,
+                           a.ln1_rstd + l * N, (int)N, (int)C);
+        add_backward(a.d_x_next, a.d_tmp, a.d_res, N * C);
+        dropout_backward(a.d_proj, a.d_tmp, N * C, p_hidden, site_seed(dropout_seed_, l, kAttentionOutput));
+        matmul_backward(a.d_atty, g.attn_out_w + l * C * C, g.attn_out_b + l * C, a.d_proj, atty, w.attn_out_w + l * C * C, (int)N,
+                        (int)C, (int)C);
+        attention_backward(a.d_qkv, a.d_att, a.d_atty, qkv, att, lengths, B_, T_, (int)C, (int)NH, p_attn,
+                           site_seed(dropout_seed_, l, kAttentionProbs));
+        matmul_backward(a.d_x_next, g.qkv_w + l * 3 * C * C, g.qkv_b + l * 3 * C, a.d_qkv, x, w.qkv_w + l * 3 * C * C, (int)N,
+                        (int)C, (int)(3 * C));
+        std::swap(a.d_x, a.d_x_next);
+    }
+
+    // Embeddings: x0 = dropout(LayerNorm(emb_sum)).
+    zero(a.d_tmp, N * C);
+    zero(a.d_res, N * C);
+    dropout_backward(a.d_tmp, a.d_x, N * C, p_hidden, site_seed(dropout_seed_, 0, kEmbeddings));
+    layernorm_backward(a.d_res, g.emb_ln_w, g.emb_ln_b, a.d_tmp, a.emb_sum, w.emb_ln_w, a.emb_mean, a.emb_rstd, (int)N, (int)C);
+    embedding_backward(g.wte, g.wpe, g.wtt, a.d_res, ids, types, B_, T_, (int)C);
+}
+
+}  // namespace wr

@@ -1,0 +1,129 @@
+// model/bert.h: the compact BERT model, equal in architecture to Hugging Face BertForMaskedLM
+// (post-LN encoder, exact erf GELU, LayerNorm eps 1e-12, learned positions, token types, MLM head
+// with its decoder tied to the word embeddings and a bias of its own), with explicit forward and
+// backward passes built from the ops in kernels/. Letters as in kernels/common.h.
+//
+// All parameters live in one contiguous float buffer described by a table of named tensors
+// (ParamLayout); BertWeights gives named pointers into any buffer of that layout, so the
+// parameters, their gradients and the two AdamW moments share one description. Tensors of the
+// encoder layers are stacked: qkv_w is [L, 3C, C], layer l's slice starts at l * 3C * C.
+//
+//   embeddings:  x0 = dropout(LayerNorm(wte[ids] + wpe[t] + wtt[types]))                [B,T,C]
+//   layer l:     qkv = x W_qkv^T + b                                                       [B,T,3C]
+//                a   = attention(qkv, lengths)      (softmax(q k^T / sqrt(HS)), padding keys masked)
+//                x1  = LayerNorm(x + dropout(a W_o^T + b_o))
+//                x   = LayerNorm(x1 + dropout(GELU(x1 W_in^T + b_in) W_out^T + b_out))
+//   MLM head, on the M masked positions only:
+//                h = LayerNorm(GELU(x[masked] W_head^T + b_head));  logits = h wte^T + mlm_bias  [M,V]
+//                loss = mean cross-entropy of logits against the original tokens
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace wr {
+
+struct BertConfig {
+    int num_layers = 2;       // L
+    int hidden = 128;         // C
+    int num_heads = 2;        // NH
+    int ffn = 512;            // F (4C by default)
+    int vocab_size = 0;       // V
+    int max_positions = 512;  // P
+    int type_vocab = 2;
+    int pad_id = 0;           // [PAD]: its embedding row starts at zero, as in Hugging Face
+    float layer_norm_eps = 1e-12f;
+    float hidden_dropout = 0.1f;
+    float attention_dropout = 0.1f;
+
+    std::string describe() const;  // "L4-H256 (NH 4, F 1024, V 30522, P 512)"
+    void validate(const std::string& where) const;  // throws wr::Error naming `where`
+};
+
+// Presets of "Well-Read Students Learn Better": L in {2,4,6,8,10,12} x H in {128,256,512,768},
+// NH = H/64, F = 4H, written "L4-H256", plus the usual names: tiny = L2-H128, mini = L4-H256,
+// small = L4-H512, medium = L8-H512, base = L12-H768.
+BertConfig bert_preset(const std::string& name, int vocab_size);
+std::vector<std::string> bert_preset_names();
+
+struct TensorSpec {
+    std::string name;             // "layers.qkv_w"
+    std::vector<int64_t> shape;   // [L, 3C, C]
+    int64_t offset = 0, numel = 0;
+    bool weight_decay = false;    // AdamW decays matrices and embeddings, not biases or LayerNorm
+    bool embedding = false;       // counted as embedding parameters in the start-up report
+};
+
+class ParamLayout {
+  public:
+    explicit ParamLayout(const BertConfig& config);
+    const std::vector<TensorSpec>& tensors() const { return tensors_; }
+    const TensorSpec& find(const std::string& name) const;  // throws if absent
+    int64_t total() const { return total_; }
+    int64_t embedding_count() const;
+    int64_t non_embedding_count() const { return total_ - embedding_count(); }
+
+  private:
+    void add(const std::string& name, std::vector<int64_t> shape, bool decay, bool embedding = false);
+    std::vector<TensorSpec> tensors_;
+    int64_t total_ = 0;
+};
+
+// Named pointers into a buffer laid out by ParamLayout (parameters, gradients, AdamW moments).
+struct BertWeights {
+    float *wte, *wpe, *wtt, *emb_ln_w, *emb_ln_b;                           // [V,C] [P,C] [2,C] [C] [C]
+    float *qkv_w, *qkv_b, *attn_out_w, *attn_out_b, *ln1_w, *ln1_b;          // [L,3C,C] [L,3C] [L,C,C] [L,C] [L,C] [L,C]
+    float *ffn_in_w, *ffn_in_b, *ffn_out_w, *ffn_out_b, *ln2_w, *ln2_b;      // [L,F,C] [L,F] [L,C,F] [L,C] [L,C] [L,C]
+    float *head_w, *head_b, *head_ln_w, *head_ln_b, *mlm_bias;               // [C,C] [C] [C] [C] [V]
+    static BertWeights view(const ParamLayout& layout, float* base);
+};
+
+// One MLM batch as the model consumes it (data/mlm_batcher.h produces these).
+struct MlmInputs {
+    int B = 0, T = 0;
+    const int32_t* input_ids = nullptr;    // [B,T]
+    const int32_t* token_types = nullptr;  // [B,T]
+    const int32_t* lengths = nullptr;      // [B] valid tokens; keys beyond are padding
+    int M = 0;                             // masked positions
+    const int32_t* masked_positions = nullptr;  // [M] flat indices b*T + t
+    const int32_t* masked_targets = nullptr;    // [M] original token ids
+};
+
+struct MlmResult {
+    float loss = 0;   // mean cross-entropy over the M masked positions
+    int correct = 0;  // masked positions whose argmax is the target
+};
+
+class BertModel {
+  public:
+    explicit BertModel(const BertConfig& config);
+
+    // normal(0, 0.02) for matrices and embeddings, LayerNorm 1 and 0, biases 0, as BERT.
+    void init_weights(uint64_t seed);
+
+    // Forward pass; keeps what backward needs. `train` turns dropout on, with masks drawn from
+    // `dropout_seed` (a different seed each step).
+    MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t dropout_seed);
+    // Adds d(loss)/d(parameters) into grads, for the batch of the last forward_mlm.
+    void backward_mlm();
+    void zero_grads();
+
+    // The encoder's output [B,T,C] of the last forward (for tests and later heads).
+    const float* encoder_output() const;
+
+    BertConfig config;
+    ParamLayout layout;
+    std::vector<float> params, grads;
+    BertWeights w, g;  // named views of params and grads
+
+  private:
+    struct Activations;
+    void ensure_activations(int B, int T, int M);
+    std::vector<float> acts_, dacts_;
+    std::vector<int32_t> saved_ints_;  // copies of the batch's ids, types, lengths, positions, targets
+    int B_ = 0, T_ = 0, M_ = 0, capacity_B_ = 0, capacity_T_ = 0, capacity_M_ = 0;
+    bool train_ = false;
+    uint64_t dropout_seed_ = 0;
+};
+
+}  // namespace wr
