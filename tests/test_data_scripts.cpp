@@ -205,6 +205,9 @@ void make_wikitext2_split(const std::string& path, TextGen& g, int articles, std
         doc.push_back(clean);
         raw += paragraph(clean);
         doc.push_back(clean);
+        raw += " = 1 <unk> and <unk> C = \n";  // a formula line: looks like a title, but no blank lines around it
+        doc.push_back(" = 1 [UNK] and [UNK] C = ");
+        unks += 2;
         raw += " \n = = Early life = = \n \n";
         doc.push_back("Early life.");
         raw += paragraph(clean);

@@ -3,7 +3,7 @@
 #   in:  wikitext2/wiki.valid.tokens, wiki.test.tokens: the tokenized release, one paragraph per
 #        line, ` = Title = ` article headings and ` = = Section = = ` headings between blank lines.
 #   cleaning (copies in $OUT/clean/wikitext2/, the layout of the wikipedia D_LM text):
-#        blank lines dropped; ` = Title = ` -> a blank line (one document = one article, title
+#        blank lines dropped; ` = Title = ` (between blank lines) -> a blank line (one document = one article, title
 #        dropped as in wikipedia/); ` = = Section = = ` -> `Section.` (a paragraph line, as the
 #        wikipedia text keeps its headings); ` @-@ ` ` @,@ ` ` @.@ ` -> `-` `,` `.` (rejoined);
 #        `<unk>` -> `[UNK]`, which the tokenizer reads as the [UNK] token: the original word is
@@ -14,9 +14,18 @@
 source "$(dirname "$0")/common.sh"
 start wikitext2
 mkdir -p "$CLEAN/wikitext2"
+# A ` = Title = ` line is an article title only between two blank lines: formula lines inside
+# articles look the same (` = 1 <unk> and <unk> C = ` in test) but are not set apart. awk marks
+# the real titles, then sed drops blank lines and turns the marks into document breaks.
 for split in valid test; do
-    sed -E -e '/^[[:space:]]*$/d' -e 's/^ *(= )+= (.*[^ =]) =( =)+ *$/\2./' -e 's/^ *= .* = *$//' \
-        -e 's/ @([-,.])@ /\1/g' -e 's/<unk>/[UNK]/g' "$DATA/wikitext2/wiki.$split.tokens" >"$CLEAN/wikitext2/$split.txt"
+    awk '{ line[NR] = $0 }
+         END { for (i = 1; i <= NR; i++) {
+                   blank_before = i == 1 || line[i - 1] ~ /^[[:space:]]*$/
+                   blank_after = i == NR || line[i + 1] ~ /^[[:space:]]*$/
+                   print (line[i] ~ /^ = [^=].* = *$/ && blank_before && blank_after) ? "@@TITLE@@" : line[i] } }' \
+        "$DATA/wikitext2/wiki.$split.tokens" |
+        sed -E -e '/^[[:space:]]*$/d' -e 's/^@@TITLE@@$//' -e 's/^ *(= )+= (.*[^ =]) =( =)+ *$/\2./' \
+            -e 's/ @([-,.])@ /\1/g' -e 's/<unk>/[UNK]/g' >"$CLEAN/wikitext2/$split.txt"
 done
 echo "cleaned: $(grep -o '\[UNK\]' "$CLEAN/wikitext2/valid.txt" | wc -l) <unk> in valid, $(grep -o '\[UNK\]' "$CLEAN/wikitext2/test.txt" | wc -l) in test"
 # prepare mlm writes train_*/val_*: each split goes whole to val_* (--val-fraction 1), the test
