@@ -13,7 +13,7 @@ CXXFLAGS += -std=c++17 -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDLIBS   := -lutf8proc -lz -fopenmp
 
 BUILD    := build
-LIB_SRC  := $(wildcard common/*.cpp kernels/*.cpp) $(filter-out data/prepare.cpp,$(wildcard data/*.cpp))
+LIB_SRC  := $(wildcard common/*.cpp kernels/*.cpp model/*.cpp) $(filter-out data/prepare.cpp,$(wildcard data/*.cpp))
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libwellread.a
 TEST_SRC := $(wildcard tests/*.cpp)

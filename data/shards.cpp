@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/binary_io.h"
 #include "common/util.h"
 #include "data/tokenizer.h"
 
@@ -65,37 +66,11 @@ uint64_t file_checksum(const unsigned char* header, uint64_t payload_digest) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Little-endian header fields (x86 and ARM are little-endian; the formats are defined as such).
+// Checks of both readers beyond the shared ones in common/binary_io.h (header, size, checksum).
 
 namespace {
 
-template <typename T>
-void put(unsigned char* header, int offset, T value) {
-    std::memcpy(header + offset, &value, sizeof(T));
-}
-
-template <typename T>
-T get(const unsigned char* bytes, size_t offset) {
-    T value;
-    std::memcpy(&value, bytes + offset, sizeof(T));
-    return value;
-}
-
-size_t align8(size_t n) { return (n + 7) & ~size_t(7); }
-
-// Checks shared by both readers: magic, version, checksum and the vocabulary against `vocab`.
-void check_common_header(const std::string& path, const unsigned char* bytes, size_t file_bytes,
-                         const char (&magic)[8], uint32_t version, const char* kind) {
-    if (file_bytes < (size_t)kHeaderBytes)
-        fail(path, "header", "file is " + std::to_string(file_bytes) + " bytes, shorter than the " +
-                                 std::to_string(kHeaderBytes) + "-byte header (truncated?)");
-    if (std::memcmp(bytes, magic, 8) != 0)
-        fail(path, "magic", std::string("not a ") + kind + " (expected magic '" + std::string(magic, 8) + "')");
-    const uint32_t v = get<uint32_t>(bytes, 8);
-    if (v != version)
-        fail(path, "version", "is " + std::to_string(v) + ", this build reads version " + std::to_string(version));
-}
-
+// The vocabulary against `vocab`.
 void check_vocab(const std::string& path, int vocab_size, uint64_t fingerprint, const Tokenizer* vocab) {
     if (!vocab) return;
     char buf[200];
@@ -108,13 +83,6 @@ void check_vocab(const std::string& path, int vocab_size, uint64_t fingerprint, 
     if (vocab_size != vocab->vocab_size())
         fail(path, "vocab_size", "is " + std::to_string(vocab_size) + " but the vocabulary " + vocab->source() + " has " +
                                      std::to_string(vocab->vocab_size()) + " tokens");
-}
-
-void check_checksum(const std::string& path, const unsigned char* bytes, size_t file_bytes) {
-    Checksum payload;
-    payload.update(bytes + kHeaderBytes, file_bytes - kHeaderBytes);
-    if (file_checksum(bytes, payload.digest()) != get<uint64_t>(bytes, 56))
-        fail(path, "checksum", "does not match the contents: the file is corrupted");
 }
 
 // Token ids must be below the vocabulary size; reports the first bad one.
@@ -152,15 +120,6 @@ void check_width(const std::string& path, uint32_t width, int vocab_size) {
     if (width != token_width_for(vocab_size))
         fail(path, "token_width", "is " + std::to_string(width) + ", but a vocabulary of " + std::to_string(vocab_size) +
                                       " tokens is stored with width " + std::to_string(token_width_for(vocab_size)));
-}
-
-// `expected` is computed in 128 bits from header counts, so absurd counts cannot overflow into a
-// plausible size: they simply describe a file far longer than the real one.
-void check_size(const std::string& path, size_t file_bytes, unsigned __int128 expected) {
-    if (file_bytes == expected) return;
-    const std::string described = expected > (unsigned __int128)INT64_MAX ? "more than 2^63" : std::to_string((uint64_t)expected);
-    fail(path, "file size", "is " + std::to_string(file_bytes) + " bytes but the header describes " + described +
-                                (file_bytes < expected ? " (truncated)" : " (trailing bytes)"));
 }
 
 }  // namespace

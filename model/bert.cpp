@@ -78,43 +78,44 @@ std::vector<std::string> bert_preset_names() {
 // ---------------------------------------------------------------------------------------------
 // Parameter layout
 
-void ParamLayout::add(const std::string& name, std::vector<int64_t> shape, bool decay, bool embedding) {
+void ParamLayout::add(const std::string& name, std::vector<int64_t> shape, Kind kind) {
     TensorSpec t;
     t.name = name;
     t.shape = std::move(shape);
     t.numel = 1;
     for (int64_t d : t.shape) t.numel *= d;
     t.offset = total_;
-    t.weight_decay = decay;
-    t.embedding = embedding;
+    t.weight_decay = kind == kMatrix || kind == kEmbedding;
+    t.embedding = kind == kEmbedding || kind == kEmbeddingLayerNorm;
+    t.layernorm_weight = kind == kLayerNormWeight || (kind == kEmbeddingLayerNorm && name.size() > 2 && name.back() == 'w');
     total_ += t.numel;
     tensors_.push_back(std::move(t));
 }
 
 ParamLayout::ParamLayout(const BertConfig& c) {
     const int64_t L = c.num_layers, C = c.hidden, F = c.ffn, V = c.vocab_size;
-    add("embeddings.word", {V, C}, true, true);
-    add("embeddings.position", {c.max_positions, C}, true, true);
-    add("embeddings.token_type", {c.type_vocab, C}, true, true);
-    add("embeddings.ln_w", {C}, false, true);
-    add("embeddings.ln_b", {C}, false, true);
-    add("layers.qkv_w", {L, 3 * C, C}, true);
-    add("layers.qkv_b", {L, 3 * C}, false);
-    add("layers.attn_out_w", {L, C, C}, true);
-    add("layers.attn_out_b", {L, C}, false);
-    add("layers.ln1_w", {L, C}, false);
-    add("layers.ln1_b", {L, C}, false);
-    add("layers.ffn_in_w", {L, F, C}, true);
-    add("layers.ffn_in_b", {L, F}, false);
-    add("layers.ffn_out_w", {L, C, F}, true);
-    add("layers.ffn_out_b", {L, C}, false);
-    add("layers.ln2_w", {L, C}, false);
-    add("layers.ln2_b", {L, C}, false);
-    add("mlm_head.dense_w", {C, C}, true);
-    add("mlm_head.dense_b", {C}, false);
-    add("mlm_head.ln_w", {C}, false);
-    add("mlm_head.ln_b", {C}, false);
-    add("mlm_head.bias", {V}, false);
+    add("embeddings.word", {V, C}, kEmbedding);
+    add("embeddings.position", {c.max_positions, C}, kEmbedding);
+    add("embeddings.token_type", {c.type_vocab, C}, kEmbedding);
+    add("embeddings.ln_w", {C}, kEmbeddingLayerNorm);
+    add("embeddings.ln_b", {C}, kEmbeddingLayerNorm);
+    add("layers.qkv_w", {L, 3 * C, C}, kMatrix);
+    add("layers.qkv_b", {L, 3 * C}, kBias);
+    add("layers.attn_out_w", {L, C, C}, kMatrix);
+    add("layers.attn_out_b", {L, C}, kBias);
+    add("layers.ln1_w", {L, C}, kLayerNormWeight);
+    add("layers.ln1_b", {L, C}, kBias);
+    add("layers.ffn_in_w", {L, F, C}, kMatrix);
+    add("layers.ffn_in_b", {L, F}, kBias);
+    add("layers.ffn_out_w", {L, C, F}, kMatrix);
+    add("layers.ffn_out_b", {L, C}, kBias);
+    add("layers.ln2_w", {L, C}, kLayerNormWeight);
+    add("layers.ln2_b", {L, C}, kBias);
+    add("mlm_head.dense_w", {C, C}, kMatrix);
+    add("mlm_head.dense_b", {C}, kBias);
+    add("mlm_head.ln_w", {C}, kLayerNormWeight);
+    add("mlm_head.ln_b", {C}, kBias);
+    add("mlm_head.bias", {V}, kBias);
 }
 
 const TensorSpec& ParamLayout::find(const std::string& name) const {
@@ -127,6 +128,16 @@ int64_t ParamLayout::embedding_count() const {
     int64_t n = 0;
     for (const TensorSpec& t : tensors_) n += t.embedding ? t.numel : 0;
     return n;
+}
+
+DecayRanges ParamLayout::decay_ranges() const {
+    DecayRanges ranges;
+    for (const TensorSpec& t : tensors_) {
+        if (!t.weight_decay) continue;
+        if (!ranges.empty() && ranges.back().end == t.offset) ranges.back().end += t.numel;
+        else ranges.push_back({t.offset, t.offset + t.numel});
+    }
+    return ranges;
 }
 
 BertWeights BertWeights::view(const ParamLayout& layout, float* base) {
@@ -247,13 +258,12 @@ void BertModel::init_weights(uint64_t seed) {
     auto uniform = [&next]() { return ((next() >> 11) + 0.5) / 9007199254740992.0; };  // (0, 1)
     for (const TensorSpec& t : layout.tensors()) {
         float* p = params.data() + t.offset;
-        const bool is_layernorm_weight = t.name.find("ln_w") != std::string::npos;
         for (int64_t i = 0; i < t.numel; i++) {
             if (t.weight_decay) {  // matrices and embeddings
                 const double r = std::sqrt(-2.0 * std::log(uniform())), angle = 2.0 * M_PI * uniform();
                 p[i] = (float)(0.02 * r * std::cos(angle));
             } else {
-                p[i] = is_layernorm_weight ? 1.0f : 0.0f;
+                p[i] = t.layernorm_weight ? 1.0f : 0.0f;
             }
         }
     }
@@ -274,12 +284,20 @@ void BertModel::ensure_activations(int B, int T, int M) {
 
 void BertModel::zero_grads() { std::fill(grads.begin(), grads.end(), 0.0f); }
 
-const float* BertModel::encoder_output() const {
-    Activations a;
-    Carver f(const_cast<float*>(acts_.data())), d(nullptr);
-    carve(a, f, d, config, B_, T_, M_);
-    return a.ln2 + (int64_t)(config.num_layers - 1) * B_ * T_ * config.hidden;
+namespace {
+BertModel::Activations view_activations(const std::vector<float>& acts, const BertConfig& c, int B, int T, int M) {
+    BertModel::Activations a;
+    Carver f(const_cast<float*>(acts.data())), d(nullptr);
+    carve(a, f, d, c, B, T, M);
+    return a;
 }
+}  // namespace
+
+const float* BertModel::encoder_output() const {
+    return view_activations(acts_, config, B_, T_, M_).ln2 + (int64_t)(config.num_layers - 1) * B_ * T_ * config.hidden;
+}
+
+const float* BertModel::mlm_logits() const { return view_activations(acts_, config, B_, T_, M_).logits; }
 
 MlmResult BertModel::forward_mlm(const MlmInputs& in, bool train, uint64_t dropout_seed) {
     const BertConfig& c = config;

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/optimizer.h"
+
 namespace wr {
 
 struct BertConfig {
@@ -52,6 +54,7 @@ struct TensorSpec {
     int64_t offset = 0, numel = 0;
     bool weight_decay = false;    // AdamW decays matrices and embeddings, not biases or LayerNorm
     bool embedding = false;       // counted as embedding parameters in the start-up report
+    bool layernorm_weight = false;  // initialized to 1 (matrices and embeddings: normal(0, 0.02); the rest 0)
 };
 
 class ParamLayout {
@@ -62,9 +65,11 @@ class ParamLayout {
     int64_t total() const { return total_; }
     int64_t embedding_count() const;
     int64_t non_embedding_count() const { return total_ - embedding_count(); }
+    DecayRanges decay_ranges() const;  // the tensors AdamW decays, as ranges of the buffer (adjacent merged)
 
   private:
-    void add(const std::string& name, std::vector<int64_t> shape, bool decay, bool embedding = false);
+    enum Kind { kMatrix, kBias, kLayerNormWeight, kEmbedding, kEmbeddingLayerNorm };
+    void add(const std::string& name, std::vector<int64_t> shape, Kind kind);
     std::vector<TensorSpec> tensors_;
     int64_t total_ = 0;
 };
@@ -116,8 +121,10 @@ class BertModel {
     std::vector<float> params, grads;
     BertWeights w, g;  // named views of params and grads
 
+    struct Activations;  // the named arrays of the activation buffers (model/bert.cpp)
+    const float* mlm_logits() const;  // [M,V] logits of the last forward at the masked positions
+
   private:
-    struct Activations;
     void ensure_activations(int B, int T, int M);
     std::vector<float> acts_, dacts_;
     std::vector<int32_t> saved_ints_;  // copies of the batch's ids, types, lengths, positions, targets

@@ -1,0 +1,78 @@
+// kernels/activations.h: the element-wise ops of the model: GELU (the erf form, as Hugging Face
+// BERT's "gelu"), tanh (the pooler) and the residual add. All act on flat arrays of n floats;
+// shapes do not matter to them. Also two inline math functions other ops share (exp, erf) that
+// vectorize where std::exp and std::erf are one scalar library call per element.
+// Not here: the tanh approximation of GELU ("gelu_new"), which BERT does not use.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+
+#include "kernels/common.h"
+
+namespace wr {
+
+// ---- Vectorizable math: no calls, no branches, so loops over them compile to SIMD code. ----
+
+// exp(x) for x <= 0 (softmax and Gaussian arguments). Cody-Waite reduction x = n ln2 + r with
+// |r| <= ln2 / 2, Cephes' expf polynomial for exp(r), 2^n built in the exponent bits. Relative
+// error under 1.5e-7 (about 2 ulp). Below -87, where exp(x) < 1.7e-38, it returns 1.6e-38
+// instead of underflowing to 0.
+inline float exp_nonpositive(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float n = std::nearbyint(x * 1.44269504088896341f);      // round(x / ln2)
+    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // x - n ln2, ln2 in two parts
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;                            // exp(r)
+    const int32_t bits = ((int32_t)n + 127) << 23;       // the float 2^n, n in [-126, 0]
+    float two_to_n;
+    std::memcpy(&two_to_n, &bits, sizeof two_to_n);
+    return p * two_to_n;
+}
+
+// erf(x) to within 2e-7 (3 float ulp of values near 1), in two pieces selected without a branch:
+//   |x| < 1:  its Maclaurin series, erf(x) = 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1)),
+//             to n = 10 (the next term is under 1.3e-9);
+//   |x| >= 1: Abramowitz & Stegun 7.1.26, the formula of PyTorch's vectorized CPU erf:
+//             erf(|x|) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2),
+//             t = 1 / (1 + 0.3275911 |x|); erf is odd.
+// (A&S alone loses up to 5e-7 near 0, where 1 - poly * exp cancels.)
+inline float erf_approx(float x) {
+    const float ax = std::fabs(x), x2 = x * x;
+    float series = 1.480719282e-08f;
+    for (float c : {-1.636584469e-07f, 1.646211437e-06f, -1.492565036e-05f, 1.205533298e-04f, -8.548327023e-04f,
+                    5.223977625e-03f, -2.686617065e-02f, 1.128379167e-01f, -3.761263890e-01f, 1.128379167e+00f})
+        series = series * x2 + c;  // Horner in x^2, highest power first
+    const float t = 1.0f / (1.0f + 0.3275911f * ax);
+    const float poly =
+        t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    const float tail = std::copysign(1.0f - poly * exp_nonpositive(-x2), x);
+    return ax < 1.0f ? x * series : tail;
+}
+
+// ---- The ops ----
+
+// GELU, erf form (not the tanh approximation), erf by erf_approx above (|error| < 2e-7):
+//   out = 0.5 x (1 + erf(x / sqrt(2)))  =  x Phi(x)
+void gelu_forward(float* out, const float* inp, int64_t n);
+// dinp += dout * (Phi(x) + x phi(x)),  Phi(x) = 0.5 (1 + erf(x / sqrt(2))),
+//                                      phi(x) = exp(-x^2 / 2) / sqrt(2 pi);  x = inp.
+void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n);
+
+// out = tanh(inp)
+void tanh_forward(float* out, const float* inp, int64_t n);
+// dinp += dout * (1 - out^2), from the forward's OUTPUT (no need to keep the input).
+void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n);
+
+// Residual add: out = a + b.
+void add_forward(float* out, const float* a, const float* b, int64_t n);
+// da += dout, db += dout (either may be null).
+void add_backward(float* da, float* db, const float* dout, int64_t n);
+
+}  // namespace wr

@@ -1,0 +1,88 @@
+// kernels/cross_entropy.cpp: softmax cross-entropy with an ignore index (math in the header).
+// Rows are independent: one row per OpenMP iteration.
+#include "kernels/cross_entropy.h"
+
+#include <cmath>
+#include <cstddef>
+
+#include "kernels/activations.h"  // exp_nonpositive
+
+namespace wr {
+
+namespace {
+
+struct RowSoftmax {
+    float max;       // max_v logits[v]
+    double sum_exp;  // sum_v exp(logits[v] - max), at least 1
+};
+
+// The two numbers that define softmax(row) without overflow. Both reductions run in 8 lanes
+// (a fixed order, so the result does not depend on the machine) and then over the lanes, and
+// exp is exp_nonpositive, so that the loops vectorize: at V = 30522 they are the cost of the op.
+RowSoftmax row_softmax(const float* row, int V) {
+    constexpr int kLanes = 8;
+    const int V8 = V / kLanes * kLanes;
+    float lane_max[kLanes];
+    for (int l = 0; l < kLanes; l++) lane_max[l] = row[0];
+    for (int v = 0; v < V8; v += kLanes)
+        for (int l = 0; l < kLanes; l++) lane_max[l] = row[v + l] > lane_max[l] ? row[v + l] : lane_max[l];
+    float max = row[0];
+    for (int l = 0; l < kLanes; l++) max = lane_max[l] > max ? lane_max[l] : max;
+    for (int v = V8; v < V; v++) max = row[v] > max ? row[v] : max;
+    double lane_sum[kLanes] = {};
+    for (int v = 0; v < V8; v += kLanes)
+        for (int l = 0; l < kLanes; l++) lane_sum[l] += exp_nonpositive(row[v + l] - max);
+    double sum = 0.0;
+    for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
+    for (int v = V8; v < V; v++) sum += exp_nonpositive(row[v] - max);
+    return {max, sum};
+}
+
+}  // namespace
+
+void cross_entropy_forward(float* losses, const float* logits, const int* targets, int M, int V) {
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        if (targets[m] == kIgnoreIndex) {
+            losses[m] = 0.0f;
+            continue;
+        }
+        const float* row = logits + (size_t)m * V;
+        const RowSoftmax s = row_softmax(row, V);
+        losses[m] = (float)(std::log(s.sum_exp) + (double)s.max - (double)row[targets[m]]);
+    }
+}
+
+int cross_entropy_count(const int* targets, int M) {
+    int count = 0;
+    for (int m = 0; m < M; m++) count += targets[m] != kIgnoreIndex;
+    return count;
+}
+
+float cross_entropy_mean(const float* losses, const int* targets, int M) {
+    double sum = 0.0;
+    int count = 0;
+    for (int m = 0; m < M; m++) {
+        if (targets[m] == kIgnoreIndex) continue;
+        sum += losses[m];
+        count++;
+    }
+    return count > 0 ? (float)(sum / count) : 0.0f;
+}
+
+void cross_entropy_backward(float* dlogits, const float* logits, const int* targets, int M, int V,
+                            float dloss_scale) {
+    if (!dlogits) return;
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        if (targets[m] == kIgnoreIndex) continue;
+        const float* row = logits + (size_t)m * V;
+        float* drow = dlogits + (size_t)m * V;
+        const RowSoftmax s = row_softmax(row, V);
+        const float scale_over_sum = (float)(dloss_scale / s.sum_exp);
+        for (int v = 0; v < V; v++) drow[v] += exp_nonpositive(row[v] - s.max) * scale_over_sum;
+        drow[targets[m]] -= dloss_scale;
+    }
+}
+
+}  // namespace wr

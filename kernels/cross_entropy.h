@@ -1,0 +1,35 @@
+// kernels/cross_entropy.h: softmax cross-entropy over rows of logits with an ignore index, as
+// torch.nn.CrossEntropyLoss(ignore_index=-100) (the MLM loss: rows are the masked positions,
+// targets the original tokens; the classifier loss: rows are sequences, targets the labels).
+//
+// Forward, per row m with target y = targets[m] != -100:
+//   losses[m] = logsumexp(logits[m, :]) - logits[m, y]
+//             = log sum_v exp(logits[m, v] - max) + max - logits[m, y]
+// and losses[m] = 0 for ignored rows. The mean loss (torch's reduction="mean") is the sum over
+// non-ignored rows divided by their count: cross_entropy_mean().
+// Backward of L = dloss_scale * sum_m losses[m] (use dloss_scale = 1 / count for the mean):
+//   dlogits[m, v] += dloss_scale * (softmax(logits[m, :])[v] - [v == y])
+// ignored rows receive nothing. Row sums of exp are accumulated in double.
+// Not here: soft targets (distillation), which are their own op.
+#pragma once
+#include "kernels/common.h"
+
+namespace wr {
+
+constexpr int kIgnoreIndex = -100;
+
+// losses[M]  <-  logits[M, V], targets[M] (each in 0..V-1, or kIgnoreIndex)
+void cross_entropy_forward(float* losses, const float* logits, const int* targets, int M, int V);
+
+// The number of rows whose target is not kIgnoreIndex.
+int cross_entropy_count(const int* targets, int M);
+
+// The mean of losses over non-ignored rows, summed in double in row order; 0 when every row is
+// ignored (torch returns NaN there; a batch without targets should contribute nothing).
+float cross_entropy_mean(const float* losses, const int* targets, int M);
+
+// dlogits[M, V] += dloss_scale * (softmax - onehot) on every non-ignored row.
+void cross_entropy_backward(float* dlogits, const float* logits, const int* targets, int M, int V,
+                            float dloss_scale);
+
+}  // namespace wr

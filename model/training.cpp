@@ -1,0 +1,108 @@
+// model/training.cpp: the shared training-loop parts declared in training.h.
+#include "model/training.h"
+
+#include <csignal>
+#include <cmath>
+#include <cstdlib>
+
+#include "common/util.h"
+
+namespace wr {
+
+void OptimizerOptions::add_flags(Flags& flags) {
+    flags.add("lr", &lr, "peak learning rate");
+    flags.add("warmup", &warmup, "warmup steps (linear from 0 to --lr)");
+    flags.add("schedule", &schedule, "decay after warmup: linear or cosine");
+    flags.add("final-lr-fraction", &final_fraction, "learning rate at the last step, as a fraction of --lr");
+    flags.add("weight-decay", &weight_decay, "AdamW decoupled weight decay (not on biases and LayerNorm)");
+    flags.add("clip", &clip, "clip the global gradient norm to this (0: no clipping)");
+    flags.add("adam-beta1", &beta1, "AdamW beta1");
+    flags.add("adam-beta2", &beta2, "AdamW beta2");
+    flags.add("adam-eps", &eps, "AdamW epsilon");
+}
+
+Optimizer::Optimizer(const OptimizerOptions& options, int64_t param_count, DecayRanges decay_ranges, int64_t total_steps)
+    : m((size_t)param_count, 0.0f), v((size_t)param_count, 0.0f), options_(options), decay_ranges_(std::move(decay_ranges)) {
+    schedule_.peak = options.lr;
+    schedule_.warmup_steps = options.warmup;
+    schedule_.total_steps = total_steps;
+    schedule_.decay = parse_lr_decay(options.schedule, "--schedule");
+    schedule_.final_fraction = options.final_fraction;
+    schedule_.check();
+}
+
+Optimizer::StepInfo Optimizer::step(float* params, float* grads) {
+    StepInfo info;
+    const int64_t n = (int64_t)m.size();
+    info.grad_norm = options_.clip > 0 ? clip_grad_norm(grads, n, options_.clip) : global_grad_norm(grads, n);
+    info.lr = schedule_.at(steps_done);
+    if (!std::isfinite(info.grad_norm)) {
+        info.skipped = true;
+        return info;
+    }
+    AdamWConfig config;
+    config.lr = info.lr;
+    config.beta1 = options_.beta1;
+    config.beta2 = options_.beta2;
+    config.eps = options_.eps;
+    config.weight_decay = options_.weight_decay;
+    adamw_update(params, grads, m.data(), v.data(), n, decay_ranges_, config, ++steps_done);
+    return info;
+}
+
+RunLog::RunLog(const std::string& dir) : path_(dir + "/log.jsonl") {
+    file_ = std::fopen(path_.c_str(), "a");
+    if (!file_) throw Error(path_ + ": cannot open the log for writing");
+}
+
+RunLog::~RunLog() {
+    if (file_) std::fclose(file_);
+}
+
+void RunLog::train_step(int64_t step, int64_t total, double loss, double accuracy, double lr, double grad_norm, double ms,
+                        double tokens_per_second) {
+    std::printf("step %6lld/%lld | loss %.4f | acc %.3f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s\n", (long long)step,
+                (long long)total, loss, accuracy, lr, grad_norm, ms, tokens_per_second);
+    std::fprintf(file_,
+                 "{\"kind\":\"train\",\"step\":%lld,\"loss\":%.6f,\"accuracy\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6f,\"ms\":%.3f,"
+                 "\"tokens_per_second\":%.1f}\n",
+                 (long long)step, loss, accuracy, lr, grad_norm, ms, tokens_per_second);
+    std::fflush(file_);
+}
+
+void RunLog::evaluation(int64_t step, double loss, double accuracy) {
+    std::printf("eval at step %lld | val loss %.4f | val acc %.4f | val ppl %.2f\n", (long long)step, loss, accuracy, std::exp(loss));
+    std::fprintf(file_, "{\"kind\":\"eval\",\"step\":%lld,\"loss\":%.6f,\"accuracy\":%.6f,\"perplexity\":%.4f}\n", (long long)step,
+                 loss, accuracy, std::exp(loss));
+    std::fflush(file_);
+}
+
+void prepare_run_folder(const std::string& dir, bool overwrite) {
+    make_dirs(dir);
+    std::vector<std::string> earlier;
+    for (const char* pattern : {"/ckpt_*.bin", "/state_*.bin", "/best.bin", "/latest", "/log.jsonl"})
+        try {
+            for (std::string& p : expand_globs({dir + pattern})) earlier.push_back(std::move(p));
+        } catch (const Error&) {  // nothing matches this pattern
+        }
+    if (earlier.empty()) return;
+    if (!overwrite)
+        throw Error(dir + ": already holds a run (" + earlier[0] + ", ...): continue it with --resume " + dir +
+                    ", choose another --out, or pass --overwrite to replace it");
+    for (const std::string& p : earlier) std::remove(p.c_str());
+    std::printf("removed %zu files of an earlier run from %s\n", earlier.size(), dir.c_str());
+}
+
+namespace {
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+void on_sigint(int) {
+    if (g_stop_requested) std::_Exit(130);  // second Ctrl-C: stop now
+    g_stop_requested = 1;
+}
+}  // namespace
+
+void StopRequest::install() { std::signal(SIGINT, on_sigint); }
+bool StopRequest::requested() { return g_stop_requested != 0; }
+
+}  // namespace wr

@@ -1,0 +1,81 @@
+// model/training.h: the parts of a training run that train_mlm, finetune and distill share, so
+// that each program's loop is only what is particular to it:
+//   OptimizerOptions  the optimizer and schedule flags, declared once for every program
+//   Optimizer         clip -> learning rate from the schedule -> AdamW, over the flat buffers
+//   RunLog            one printed line per step and per evaluation, and the same as JSON lines
+//                     in the output folder (dev/plot_log.py draws them)
+//   StopRequest       Ctrl-C sets a flag; the loop finishes its step, saves, and exits
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/flags.h"
+#include "common/schedule.h"
+#include "kernels/optimizer.h"
+
+namespace wr {
+
+struct OptimizerOptions {
+    double lr = 1e-3;                // peak learning rate
+    int64_t warmup = 0;              // warmup steps
+    std::string schedule = "linear"; // linear or cosine decay after warmup
+    double final_fraction = 0.0;     // the learning rate at the last step, as a fraction of the peak
+    double weight_decay = 0.01;
+    double clip = 1.0;               // global gradient norm limit; 0 turns clipping off
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-6;
+
+    void add_flags(Flags& flags);
+};
+
+class Optimizer {
+  public:
+    Optimizer(const OptimizerOptions& options, int64_t param_count, DecayRanges decay_ranges, int64_t total_steps);
+
+    struct StepInfo {
+        double lr = 0, grad_norm = 0;
+        bool skipped = false;  // the gradient was not finite: parameters left unchanged
+    };
+    // One update from the accumulated gradients (which it may scale when clipping).
+    StepInfo step(float* params, float* grads);
+
+    int64_t steps_done = 0;  // updates made so far (restored on resume)
+    std::vector<float> m, v; // AdamW moments, mirroring the parameter buffer
+
+  private:
+    OptimizerOptions options_;
+    DecayRanges decay_ranges_;
+    LrSchedule schedule_;
+};
+
+class RunLog {
+  public:
+    // Appends to DIR/log.jsonl (a resumed run continues the same file).
+    explicit RunLog(const std::string& dir);
+    ~RunLog();
+    RunLog(const RunLog&) = delete;
+    RunLog& operator=(const RunLog&) = delete;
+
+    void train_step(int64_t step, int64_t total, double loss, double accuracy, double lr, double grad_norm, double ms,
+                    double tokens_per_second);
+    void evaluation(int64_t step, double loss, double accuracy);
+
+  private:
+    FILE* file_ = nullptr;
+    std::string path_;
+};
+
+// A new run's output folder: created if needed; if it already holds a run (checkpoints, a
+// training state, a log), that is an error naming it, unless `overwrite` says to remove those
+// files (and only those).
+void prepare_run_folder(const std::string& dir, bool overwrite);
+
+// SIGINT handling: the first Ctrl-C asks the loop to stop after the current step (and save); a
+// second one ends the program at once.
+struct StopRequest {
+    static void install();
+    static bool requested();
+};
+
+}  // namespace wr

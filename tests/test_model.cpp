@@ -1,0 +1,156 @@
+// tests/test_model.cpp: the whole model against the PyTorch reference fixture written by
+// dev/bert_reference.py (Hugging Face BertForMaskedLM in double precision): logits at the masked
+// positions, the loss, the gradient of every parameter tensor, and 10 AdamW steps.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "common/tensor_file.h"
+#include "model/bert.h"
+#include "test_helpers.h"
+
+using namespace wr;
+
+namespace {
+
+const char* kFixture = "tests/fixtures/bert/mlm_reference.bin";
+
+// ||a - b|| / ||b||, the error measure the issue states.
+double relative_error(const float* a, const float* b, int64_t n) {
+    double diff = 0, ref = 0;
+    for (int64_t i = 0; i < n; i++) {
+        diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        ref += (double)b[i] * b[i];
+    }
+    return std::sqrt(diff) / std::max(std::sqrt(ref), 1e-30);
+}
+
+struct Reference {
+    TensorFile file = TensorFile::load(kFixture);
+    BertConfig config;
+    MlmInputs inputs;
+
+    Reference() {
+        const auto& c = file.i32("config");
+        config.num_layers = c[0], config.hidden = c[1], config.num_heads = c[2], config.ffn = c[3];
+        config.vocab_size = c[4], config.max_positions = c[5], config.type_vocab = c[6];
+        config.hidden_dropout = config.attention_dropout = 0;
+        const Tensor& ids = file.get("input_ids");
+        inputs.B = (int)ids.shape[0];
+        inputs.T = (int)ids.shape[1];
+        inputs.input_ids = ids.i32.data();
+        inputs.token_types = file.i32("token_types").data();
+        inputs.lengths = file.i32("lengths").data();
+        inputs.M = (int)file.i32("masked_positions").size();
+        inputs.masked_positions = file.i32("masked_positions").data();
+        inputs.masked_targets = file.i32("masked_targets").data();
+    }
+
+    void load_weights(BertModel& model) const {
+        for (const TensorSpec& t : model.layout.tensors()) {
+            const Tensor& ref = file.get("param." + t.name);
+            ASSERT_EQ(ref.shape, t.shape) << t.name;
+            std::memcpy(model.params.data() + t.offset, ref.f32.data(), sizeof(float) * t.numel);
+        }
+    }
+};
+
+}  // namespace
+
+TEST(Model, LayoutCountsAndPresets) {
+    const BertConfig mini = bert_preset("mini", 30522);
+    EXPECT_EQ(mini.num_layers, 4);
+    EXPECT_EQ(mini.hidden, 256);
+    EXPECT_EQ(mini.num_heads, 4);
+    EXPECT_EQ(mini.ffn, 1024);
+    const ParamLayout layout(mini);
+    // Hand count: embeddings V*C + P*C + 2C + 2C; per layer 4C^2 + 4C (attention) + 2CF + F + C
+    // (FFN) + 4C (two LayerNorms); head C^2 + C + 2C + V.
+    const int64_t C = 256, F = 1024, V = 30522, P = 512, L = 4;
+    EXPECT_EQ(layout.embedding_count(), V * C + P * C + 2 * C + 2 * C);
+    EXPECT_EQ(layout.total(), layout.embedding_count() + L * (4 * C * C + 4 * C + 2 * C * F + F + C + 4 * C) + C * C + 3 * C + V);
+    EXPECT_EQ(bert_preset("L12-H768", 100).num_heads, 12);
+    EXPECT_EQ(bert_preset_names().size(), 5u + 24u);
+    EXPECT_ERROR_MENTIONS(bert_preset("L3-H128", 100), "L3-H128", "tiny");
+}
+
+TEST(Model, ForwardAndBackwardMatchPyTorch) {
+    Reference ref;
+    BertModel model(ref.config);
+    ref.load_weights(model);
+    const MlmResult r = model.forward_mlm(ref.inputs, /*train=*/false, 0);
+    const std::vector<float>& logits = ref.file.f32("logits");
+    const double logits_err = relative_error(model.mlm_logits(), logits.data(), (int64_t)logits.size());
+    const double loss_err = std::fabs(r.loss - ref.file.f32("loss")[0]) / std::fabs(ref.file.f32("loss")[0]);
+    std::printf("logits: ours %.6f %.6f %.6f  torch %.6f %.6f %.6f  rel err %.2e\n", model.mlm_logits()[0], model.mlm_logits()[1],
+                model.mlm_logits()[2], logits[0], logits[1], logits[2], logits_err);
+    std::printf("loss:   ours %.7f  torch %.7f  rel err %.2e\n", r.loss, ref.file.f32("loss")[0], loss_err);
+    EXPECT_LE(logits_err, 1e-5);
+    EXPECT_LE(loss_err, 1e-5);
+
+    model.zero_grads();
+    model.backward_mlm();
+    std::string worst;
+    double worst_err = 0;
+    for (const TensorSpec& t : model.layout.tensors()) {
+        const double err = relative_error(model.grads.data() + t.offset, ref.file.f32("grad." + t.name).data(), t.numel);
+        EXPECT_LE(err, 1e-4) << "gradient of " << t.name;
+        if (err > worst_err) worst_err = err, worst = t.name;
+    }
+    std::printf("gradients: worst %s, rel err %.2e (bound 1e-4)\n", worst.c_str(), worst_err);
+}
+
+TEST(Model, TenAdamWStepsMatchPyTorch) {
+    Reference ref;
+    BertModel model(ref.config);
+    ref.load_weights(model);
+    const std::vector<float>& h = ref.file.f32("adamw.hparams");  // lr, beta1, beta2, eps, weight_decay, clip
+    // The fixture stores the hyperparameters as float32; PyTorch used the decimal values, so they
+    // are written here and checked against the fixture.
+    AdamWConfig adamw;
+    adamw.lr = 1e-3, adamw.beta1 = 0.9, adamw.beta2 = 0.999, adamw.eps = 1e-6, adamw.weight_decay = 0.01;
+    const double clip = 1.0;
+    const double used[] = {adamw.lr, adamw.beta1, adamw.beta2, adamw.eps, adamw.weight_decay, clip};
+    for (int i = 0; i < 6; i++) ASSERT_FLOAT_EQ(h[i], (float)used[i]) << "hyperparameter " << i;
+    const int64_t n = model.layout.total();
+    std::vector<float> m(n, 0.0f), v(n, 0.0f);
+    const std::vector<float>& expected = ref.file.f32("adamw.losses");
+    double worst = 0;
+    for (size_t step = 1; step <= expected.size(); step++) {
+        model.zero_grads();
+        const MlmResult r = model.forward_mlm(ref.inputs, false, 0);
+        const double err = std::fabs(r.loss - expected[step - 1]) / std::fabs(expected[step - 1]);
+        EXPECT_LE(err, 1e-5) << "step " << step << ": ours " << r.loss << ", torch " << expected[step - 1];
+        worst = std::max(worst, err);
+        model.backward_mlm();
+        clip_grad_norm(model.grads.data(), n, clip);
+        adamw_update(model.params.data(), model.grads.data(), m.data(), v.data(), n, model.layout.decay_ranges(), adamw, (int64_t)step);
+    }
+    std::printf("10 AdamW steps: loss %.6f -> %.6f, worst rel err %.2e (bound 1e-5)\n", expected.front(), expected.back(), worst);
+}
+
+TEST(Model, InitializationIsBerts) {
+    BertConfig config = bert_preset("tiny", 300);
+    BertModel model(config);
+    model.init_weights(5);
+    for (const TensorSpec& t : model.layout.tensors()) {
+        const float* p = model.params.data() + t.offset;
+        double sum = 0, sum2 = 0;
+        for (int64_t i = 0; i < t.numel; i++) sum += p[i], sum2 += (double)p[i] * p[i];
+        const double mean = sum / t.numel, stddev = std::sqrt(sum2 / t.numel - mean * mean);
+        const bool is_layernorm_weight = t.name == "embeddings.ln_w" || t.name == "layers.ln1_w" || t.name == "layers.ln2_w" ||
+                                         t.name == "mlm_head.ln_w";
+        const bool is_matrix = t.name.find("_b") == std::string::npos && !is_layernorm_weight && t.name != "mlm_head.bias";
+        if (is_layernorm_weight) {
+            EXPECT_EQ(mean, 1.0) << t.name;
+            EXPECT_EQ(stddev, 0.0) << t.name;
+        } else if (is_matrix) {
+            EXPECT_NEAR(stddev, 0.02, t.numel > 1000 ? 0.001 : 0.006) << t.name;
+            EXPECT_NEAR(mean, 0.0, 0.003) << t.name;
+        } else {
+            EXPECT_EQ(sum2, 0.0) << t.name << " (biases start at 0)";
+        }
+    }
+    for (int i = 0; i < config.hidden; i++) ASSERT_EQ(model.w.wte[config.pad_id * config.hidden + i], 0.0f) << "[PAD] row";
+}

@@ -1,0 +1,289 @@
+// train_mlm.cu: masked-language-model pretraining of a compact BERT, from scratch or continued
+// from a checkpoint (--init: domain- or task-adaptive pretraining, "Don't Stop Pretraining").
+//
+//   ./train_mlm                       tiny model on the built-in corpus (build/default), ~2 minutes
+//   ./train_mlm --train 'out/wr30k/wikipedia/train_*.bin' --val 'out/wr30k/wikipedia/val_*.bin'
+//               --vocab out/wr30k/vocab.txt --preset mini --out runs/mini
+//   ./train_mlm --init runs/mini/best.bin --train 'out/wr30k/imdb/mlm/train_*.bin' ...   (DAPT/TAPT)
+//   ./train_mlm --resume runs/mini ... (the same flags)   exact continuation after a stop or Ctrl-C
+//
+// One step: gradient accumulation over micro-batches (forward, backward), then clipping, the
+// learning rate from the schedule and AdamW (model/training.h). Evaluation on the validation
+// shards with fixed masks; checkpoints and the training state in --out (model/checkpoint.h).
+// This file is the CPU path; the CUDA path (issue 4) plugs in under --device cuda.
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "common/flags.h"
+#include "common/util.h"
+#include "data/mlm_batcher.h"
+#include "data/tokenizer.h"
+#include "model/bert.h"
+#include "model/checkpoint.h"
+#include "model/training.h"
+
+using namespace wr;
+
+namespace {
+
+struct Options {
+    std::vector<std::string> train = {"build/default/mlm/train_*.bin"}, val = {"build/default/mlm/val_*.bin"};
+    std::string vocab = "build/default/vocab.txt";
+    std::string preset = "tiny";
+    int layers = 0, hidden = 0, heads = 0, ffn = 0;
+    double dropout = 0.1, attention_dropout = 0.1;
+    std::string init, resume, out = "runs/default_mlm", device = "cpu";
+    bool overwrite = false, whole_word = false;
+    int batch = 32, seq_len = 128, grad_accum = 1, threads = 0, keep = 3;
+    int64_t target_batch_tokens = 0, steps = 600, eval_every = 100, eval_batches = 0, save_every = 0;
+    double epochs = 0;
+    uint64_t seed = 1;
+    OptimizerOptions optimizer;
+
+    Options() {
+        optimizer.lr = 2e-3;
+        optimizer.warmup = 60;
+    }
+};
+
+Options parse_options(int argc, char** argv) {
+    Options o;
+    Flags f("train_mlm", "MLM pretraining and continued pretraining (DAPT/TAPT) of a compact BERT");
+    f.add("train", &o.train, "training token shards (globs, comma-separated)");
+    f.add("val", &o.val, "validation token shards (globs; empty: no evaluation)");
+    f.add("vocab", &o.vocab, "vocabulary the shards were made with");
+    f.add("preset", &o.preset, "model size: tiny, mini, small, medium, base or L{2..12}-H{128,256,512,768}");
+    f.add("layers", &o.layers, "override the preset's layers (0: keep)");
+    f.add("hidden", &o.hidden, "override the preset's hidden size (0: keep)");
+    f.add("heads", &o.heads, "override the preset's heads (0: hidden / 64)");
+    f.add("ffn", &o.ffn, "override the preset's feed-forward size (0: 4 x hidden)");
+    f.add("dropout", &o.dropout, "dropout on embeddings and hidden outputs");
+    f.add("attention-dropout", &o.attention_dropout, "dropout on attention probabilities");
+    f.add("init", &o.init, "start from this checkpoint's weights (continued pretraining; fresh optimizer)");
+    f.add("resume", &o.resume, "continue the run in this folder exactly where it stopped (pass the same flags)");
+    f.add("out", &o.out, "output folder: checkpoints, training state, log.jsonl");
+    f.add("overwrite", &o.overwrite, "replace the checkpoints of an earlier run in --out");
+    f.add("batch", &o.batch, "sequences per micro-batch (B)");
+    f.add("seq-len", &o.seq_len, "tokens per sequence (T), at most the model's positions");
+    f.add("grad-accum", &o.grad_accum, "micro-batches per optimizer step");
+    f.add("target-batch-tokens", &o.target_batch_tokens, "tokens per step: sets --grad-accum to reach it (0: off)");
+    f.add("steps", &o.steps, "optimizer steps (ignored when --epochs is set)");
+    f.add("epochs", &o.epochs, "train for this many passes over the training sequences (0: use --steps)");
+    f.add("eval-every", &o.eval_every, "evaluate every N steps (and at the end)");
+    f.add("eval-batches", &o.eval_batches, "validation batches per evaluation (0: all)");
+    f.add("save-every", &o.save_every, "checkpoint every N steps (0: only at evaluations and the end)");
+    f.add("keep", &o.keep, "keep the last K checkpoints (best.bin is kept besides)");
+    f.add("whole-word", &o.whole_word, "whole-word masking");
+    f.add("seed", &o.seed, "seed of initialization, data order, masks and dropout");
+    f.add("threads", &o.threads, "CPU threads (0: all cores)");
+    f.add("device", &o.device, "cpu (the CUDA path comes with issue 4)");
+    o.optimizer.add_flags(f);
+    f.parse(argc, argv);
+    if (o.device != "cpu")
+        throw Error("<command line>: flag --device: '" + o.device + "': this build trains on the CPU only (the CUDA path is not written yet)");
+    if (o.batch < 1 || o.seq_len < 3 || o.grad_accum < 1 || o.keep < 1)
+        throw Error("<command line>: --batch, --grad-accum and --keep must be positive and --seq-len at least 3");
+    return o;
+}
+
+// The model's configuration: from --init / --resume checkpoints, or the preset and overrides.
+BertConfig model_config(const Options& o, const Tokenizer& vocab, const Checkpoint* start) {
+    BertConfig c = start ? start->config : bert_preset(o.preset, vocab.vocab_size());
+    if (!start) {
+        if (o.layers) c.num_layers = o.layers;
+        if (o.hidden) c.hidden = o.hidden, c.num_heads = o.hidden / 64 ? o.hidden / 64 : 1, c.ffn = 4 * o.hidden;
+        if (o.heads) c.num_heads = o.heads;
+        if (o.ffn) c.ffn = o.ffn;
+        c.pad_id = vocab.pad_id;
+    }
+    c.hidden_dropout = (float)o.dropout;
+    c.attention_dropout = (float)o.attention_dropout;
+    c.validate("model configuration");
+    if (o.seq_len > c.max_positions)
+        throw Error("<command line>: flag --seq-len: " + std::to_string(o.seq_len) + " is above the model's " +
+                    std::to_string(c.max_positions) + " positions");
+    return c;
+}
+
+// Cross-entropy of always predicting the training text's unigram distribution: the loss a model
+// that ignores context would reach, the bar the MLM loss must fall far below.
+double unigram_baseline(const MlmBatcher& batcher, int vocab_size) {
+    std::vector<int64_t> counts(vocab_size, 0);
+    int64_t total = 0;
+    for (const TokenShard& shard : batcher.shards())
+        for (int64_t i = 0; i < shard.token_count(); i++) counts[shard.token(i)]++, total++;
+    double entropy = 0;
+    for (int64_t c : counts)
+        if (c > 0) entropy -= (double)c / total * std::log((double)c / total);
+    return entropy;
+}
+
+struct Evaluation {
+    double loss = NAN, accuracy = NAN;
+};
+
+Evaluation evaluate(BertModel& model, const MlmBatcher& val, int64_t max_batches) {
+    MlmBatch batch;
+    double loss_sum = 0;
+    int64_t correct = 0, masked = 0;
+    const int64_t n = max_batches > 0 ? std::min(max_batches, val.validation_batch_count()) : val.validation_batch_count();
+    for (int64_t k = 0; k < n; k++) {
+        val.validation_batch(k, batch);
+        const MlmResult r = model.forward_mlm(
+            {batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(), batch.M(),
+             batch.masked_positions.data(), batch.masked_targets.data()},
+            /*train=*/false, 0);
+        loss_sum += (double)r.loss * batch.M();
+        correct += r.correct;
+        masked += batch.M();
+    }
+    return {loss_sum / std::max<int64_t>(masked, 1), (double)correct / std::max<int64_t>(masked, 1)};
+}
+
+uint64_t mix_seed(uint64_t seed, int64_t step, int micro) {
+    uint64_t z = seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(step * 1024 + micro + 1));
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+int run(int argc, char** argv) {
+    Options o = parse_options(argc, argv);
+    if (o.threads > 0) omp_set_num_threads(o.threads);
+    const Tokenizer vocab = Tokenizer::load(o.vocab);
+
+    // Where the weights come from: a resumed run, a checkpoint to continue from, or fresh.
+    if (!o.resume.empty() && !o.init.empty()) throw Error("<command line>: --resume and --init exclude each other");
+    ResumePoint resume_point;
+    Checkpoint start;
+    const bool resuming = !o.resume.empty();
+    if (resuming) {
+        resume_point = find_latest(o.resume);
+        start = load_checkpoint(resume_point.checkpoint_path);
+        o.out = o.resume;
+    } else if (!o.init.empty()) {
+        start = load_checkpoint(o.init);
+    }
+    const bool from_checkpoint = resuming || !o.init.empty();
+    if (!resuming) prepare_run_folder(o.out, o.overwrite);
+
+    MlmBatcherOptions batch_options;
+    batch_options.batch_size = o.batch;
+    batch_options.seq_len = o.seq_len;
+    batch_options.seed = o.seed;
+    batch_options.whole_word = o.whole_word;
+    MlmBatcher train(expand_globs(o.train), vocab, batch_options);
+    std::unique_ptr<MlmBatcher> val;
+    if (!o.val.empty()) val = std::make_unique<MlmBatcher>(expand_globs(o.val), vocab, batch_options);
+
+    BertModel model(model_config(o, vocab, from_checkpoint ? &start : nullptr));
+    if (from_checkpoint) load_into(model, start, vocab.fingerprint());
+    else model.init_weights(o.seed);
+
+    if (o.target_batch_tokens > 0)
+        o.grad_accum = (int)std::max<int64_t>(1, (o.target_batch_tokens + (int64_t)o.batch * o.seq_len - 1) / ((int64_t)o.batch * o.seq_len));
+    const int64_t sequences_per_step = (int64_t)o.batch * o.grad_accum;
+    const int64_t total_steps = o.epochs > 0 ? (int64_t)std::ceil(o.epochs * train.sequence_count() / sequences_per_step) : o.steps;
+    if (total_steps < 1) throw Error("<command line>: --steps / --epochs give no step to train");
+    Optimizer optimizer(o.optimizer, model.layout.total(), model.layout.decay_ranges(), total_steps);
+
+    double best_val_loss = kNoValidationLoss;
+    if (resuming) {
+        TrainingState state = load_training_state(resume_point.state_path, start);
+        optimizer.m = std::move(state.m);
+        optimizer.v = std::move(state.v);
+        optimizer.steps_done = state.progress.step;
+        best_val_loss = state.progress.best_val_loss;
+        train.restore(MlmBatcherState::from_bytes(state.progress.loader_state, resume_point.state_path));
+    }
+    CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
+    RunLog log(o.out);
+
+    const BertConfig& c = model.config;
+    std::printf("train_mlm: %s, %lld parameters (%lld embedding, %lld non-embedding)\n", c.describe().c_str(),
+                (long long)model.layout.total(), (long long)model.layout.embedding_count(), (long long)model.layout.non_embedding_count());
+    std::printf("data: %lld training sequences of up to %d tokens from %zu shards; %lld validation batches\n",
+                (long long)train.sequence_count(), o.seq_len, train.shards().size(), val ? (long long)val->validation_batch_count() : 0LL);
+    std::printf("steps %lld (from %lld) | batch %d x %d accumulation = %lld sequences | lr %.2e, warmup %lld, %s | %d threads | out %s\n",
+                (long long)total_steps, (long long)optimizer.steps_done, o.batch, o.grad_accum, (long long)sequences_per_step,
+                o.optimizer.lr, (long long)o.optimizer.warmup, o.optimizer.schedule.c_str(), omp_get_max_threads(), o.out.c_str());
+    std::printf("unigram baseline: loss %.3f (predicting token frequencies without context)\n", unigram_baseline(train, c.vocab_size));
+    StopRequest::install();
+
+    auto save = [&](const Evaluation& e) {
+        TrainingProgress progress;
+        progress.step = optimizer.steps_done;
+        progress.best_val_loss = keeper.best_val_loss();
+        progress.rng_state = {o.seed};
+        progress.loader_state = train.state().to_bytes();
+        if (keeper.save(weights_of(model), vocab.fingerprint(), optimizer.m.data(), optimizer.v.data(), progress, e.loss))
+            std::printf("new best validation loss %.4f: %s/best.bin\n", e.loss, o.out.c_str());
+    };
+
+    MlmBatch batch;
+    Evaluation last_eval;
+    while (optimizer.steps_done < total_steps) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const int64_t step = optimizer.steps_done;
+        model.zero_grads();
+        double loss_sum = 0;
+        int64_t correct = 0, masked = 0, tokens = 0;
+        for (int micro = 0; micro < o.grad_accum; micro++) {
+            train.next_batch(batch);
+            const MlmResult r = model.forward_mlm({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
+                                                   batch.M(), batch.masked_positions.data(), batch.masked_targets.data()},
+                                                  /*train=*/true, mix_seed(o.seed, step, micro));
+            model.backward_mlm();
+            loss_sum += r.loss;
+            correct += r.correct;
+            masked += batch.M();
+            tokens += batch.token_count();
+        }
+        if (o.grad_accum > 1)  // each micro-batch's gradient is of its mean loss: average them
+            for (float& gr : model.grads) gr /= (float)o.grad_accum;
+        const Optimizer::StepInfo info = optimizer.step(model.params.data(), model.grads.data());
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)step + 1);
+        log.train_step(optimizer.steps_done, total_steps, loss_sum / o.grad_accum, (double)correct / std::max<int64_t>(masked, 1), info.lr,
+                       info.grad_norm, ms, tokens / (ms / 1000.0));
+
+        const bool last = optimizer.steps_done == total_steps, stopping = StopRequest::requested();
+        const bool eval_now = val && (last || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0));
+        Evaluation e;
+        if (eval_now) {
+            e = evaluate(model, *val, o.eval_batches);
+            log.evaluation(optimizer.steps_done, e.loss, e.accuracy);
+            last_eval = e;
+        }
+        if (last || stopping || eval_now || (o.save_every > 0 && optimizer.steps_done % o.save_every == 0)) save(e);
+        if (stopping && !last) {
+            std::printf("stopped by Ctrl-C after step %lld; continue with: ./train_mlm --resume %s (and the same flags)\n",
+                        (long long)optimizer.steps_done, o.out.c_str());
+            return 130;
+        }
+    }
+    std::printf("done: %lld steps; final validation loss %.4f, accuracy %.4f, perplexity %.2f\n", (long long)total_steps,
+                last_eval.loss, last_eval.accuracy, std::exp(last_eval.loss));
+    std::printf("checkpoints in %s (best.bin: lowest validation loss). Next: ./finetune (issue 5), or continue pretraining on domain "
+                "text with ./train_mlm --init %s/best.bin --train ...\n", o.out.c_str(), o.out.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "train_mlm: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "train_mlm: internal error: %s\n", e.what());
+        return 1;
+    }
+}
