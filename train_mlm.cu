@@ -277,6 +277,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per step, also when piped to a file
     try {
         return run(argc, argv);
     } catch (const Error& e) {

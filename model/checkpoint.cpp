@@ -344,9 +344,13 @@ Checkpoint load_checkpoint(const std::string& path) {
     return ck;
 }
 
+// Dropout rates are saved but not compared: they are settings of a training run (continued
+// pretraining or fine-tuning may use other rates), not of the architecture.
+bool is_training_setting(const ConfigField& f) { return std::strstr(f.name, "dropout") != nullptr; }
+
 void check_same_config(const Checkpoint& checkpoint, const BertConfig& model_config) {
     for (const ConfigField& f : kConfigFields)
-        if (!same_field(checkpoint.config, model_config, f))
+        if (!is_training_setting(f) && !same_field(checkpoint.config, model_config, f))
             fail(checkpoint.path, f.name, "checkpoint has " + field_value(checkpoint.config, f) + ", the model " +
                                               field_value(model_config, f));
 }
