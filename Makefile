@@ -66,8 +66,9 @@ BENCH_BIN := $(BUILD)/bench_tokenizer
 $(BENCH_BIN): $(BUILD)/obj/dev/bench_tokenizer.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: $(BENCH_BIN)
+bench: $(BENCH_BIN) train_mlm $(DEFAULT)
 	python3 dev/bench_tokenizer.py --ours ./$(BENCH_BIN)
+	python3 dev/bench_train.py --ours ./train_mlm
 
 clean:
 	rm -rf $(BUILD) $(PROGRAMS)

@@ -39,6 +39,7 @@ struct Options {
     double dropout = 0.1, attention_dropout = 0.1;
     std::string init, resume, out = "runs/default_mlm", device = "cpu";
     bool overwrite = false, whole_word = false;
+    bool size_given = false;  // --preset or a size flag was on the command line
     int batch = 32, seq_len = 128, grad_accum = 1, threads = 0, keep = 3;
     int64_t target_batch_tokens = 0, steps = 600, eval_every = 100, eval_batches = 0, save_every = 0;
     double epochs = 0;
@@ -84,6 +85,7 @@ Options parse_options(int argc, char** argv) {
     f.add("device", &o.device, "cpu (the CUDA path comes with issue 4)");
     o.optimizer.add_flags(f);
     f.parse(argc, argv);
+    for (const char* name : {"preset", "layers", "hidden", "heads", "ffn"}) o.size_given |= f.was_set(name);
     if (o.device != "cpu")
         throw Error("<command line>: flag --device: '" + o.device + "': this build trains on the CPU only (the CUDA path is not written yet)");
     if (o.batch < 1 || o.seq_len < 3 || o.grad_accum < 1 || o.keep < 1)
@@ -93,13 +95,21 @@ Options parse_options(int argc, char** argv) {
 
 // The model's configuration: from --init / --resume checkpoints, or the preset and overrides.
 BertConfig model_config(const Options& o, const Tokenizer& vocab, const Checkpoint* start) {
-    BertConfig c = start ? start->config : bert_preset(o.preset, vocab.vocab_size());
-    if (!start) {
-        if (o.layers) c.num_layers = o.layers;
-        if (o.hidden) c.hidden = o.hidden, c.num_heads = o.hidden / 64 ? o.hidden / 64 : 1, c.ffn = 4 * o.hidden;
-        if (o.heads) c.num_heads = o.heads;
-        if (o.ffn) c.ffn = o.ffn;
-        c.pad_id = vocab.pad_id;
+    BertConfig requested = bert_preset(o.preset, vocab.vocab_size());
+    if (o.layers) requested.num_layers = o.layers;
+    if (o.hidden) requested.hidden = o.hidden, requested.num_heads = o.hidden / 64 ? o.hidden / 64 : 1, requested.ffn = 4 * o.hidden;
+    if (o.heads) requested.num_heads = o.heads;
+    if (o.ffn) requested.ffn = o.ffn;
+    requested.pad_id = vocab.pad_id;
+    BertConfig c = requested;
+    if (start) {  // the checkpoint decides the architecture; size flags, if given, must agree with it
+        c = start->config;
+        const std::pair<const char*, int BertConfig::*> sizes[] = {
+            {"layers", &BertConfig::num_layers}, {"hidden", &BertConfig::hidden}, {"heads", &BertConfig::num_heads}, {"ffn", &BertConfig::ffn}};
+        for (const auto& [name, field] : sizes)
+            if (o.size_given && requested.*field != c.*field)
+                fail(start->path, name, "the checkpoint has " + std::to_string(c.*field) + " but the flags ask for " +
+                                            std::to_string(requested.*field) + " (the checkpoint is " + c.describe() + ")");
     }
     c.hidden_dropout = (float)o.dropout;
     c.attention_dropout = (float)o.attention_dropout;
@@ -170,7 +180,6 @@ int run(int argc, char** argv) {
         start = load_checkpoint(o.init);
     }
     const bool from_checkpoint = resuming || !o.init.empty();
-    if (!resuming) prepare_run_folder(o.out, o.overwrite);
 
     MlmBatcherOptions batch_options;
     batch_options.batch_size = o.batch;
@@ -201,6 +210,7 @@ int run(int argc, char** argv) {
         best_val_loss = state.progress.best_val_loss;
         train.restore(MlmBatcherState::from_bytes(state.progress.loader_state, resume_point.state_path));
     }
+    if (!resuming) prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
     CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
     RunLog log(o.out);
 

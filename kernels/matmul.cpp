@@ -8,51 +8,55 @@
 //   backward  dinp[N,IC]   += dout[N,OC]   @ weight[OC,IC]     sgemm(no,  no,  M=N,  N=IC, K=OC)
 //             dweight[OC,IC] += dout[N,OC]^T @ inp[N,IC]       sgemm(yes, no,  M=OC, N=IC, K=N)
 //
-// The algorithm is the classic Goto/BLIS one:
-//   for jc over N in steps of NC                       (a column block of C)
-//     for pc over K in steps of KC                     (a slice of the reduction)
+// The algorithm is the classic Goto/BLIS one, run by each thread on its own block of C:
+//   for jc over the block's columns in steps of NC
+//     for pc over K in slices of KC
 //       pack op(B)[pc:pc+KC, jc:jc+NC] into Bp: NR-wide column panels, each [KC][NR] contiguous
-//       for each work item = (row block of MC rows, range of NR panels)      <- OpenMP
+//       for ic over the block's rows in steps of MC (at most 24 panels)
 //         pack op(A)[ic:ic+MC, pc:pc+KC] into Ap: MR-tall row panels, each [KC][MR] contiguous
 //         for each NR panel jr, for each MR panel ir: micro-kernel C[MR,NR] (+)= Ap_ir @ Bp_jr
-// Packing turns every transpose case into the same two contiguous streams, zero-padded to whole
-// panels so the micro-kernel never branches on edges (edge tiles are computed in full and only
-// their valid part is stored). The micro-kernel keeps an MR x NR tile of C in vector registers
-// (MR x NV accumulators of VL floats each) and per k does NV vector loads of B, MR broadcasts
-// of A and MR*NV fused multiply-adds. Sizes: a KC x NR panel of B (32 KiB) stays in L1 while the
-// MR panels of the MC x KC block of A (in L2) stream past it.
+// Packing turns every transpose case into the same two contiguous streams (a row copy or an
+// in-register VL x VL transpose, whichever the layout needs), zero-padded to whole panels so the
+// micro-kernel never branches on edges (edge tiles are computed in full, only their valid part
+// stored). The micro-kernel keeps an MR x NR tile of C in vector registers (MR x NV accumulators
+// of VL floats) and per k does NV vector loads of B, MR broadcasts of A and MR*NV fused
+// multiply-adds: with AVX-512, 14 x 32 (28 of the 32 zmm registers), which alone runs at ~97% of
+// the FMA peak. A block of Ap (in L2) is reused across all NR panels of Bp, each panel of Bp
+// across all MR panels of the block.
+// Threads: C is cut into one block per thread (a grid along panel boundaries, chosen to balance
+// multiply-adds and packing); each thread packs what its block needs and never waits for
+// another until the end of the call. On a loaded machine a barrier inside the product is a
+// chance to wait for a descheduled thread; without them this kernel ran 1.5-3x faster there
+// than a version that shared packed panels between threads.
 // Vectors: AVX-512 (VL=16) or AVX2+FMA (VL=8) intrinsics, else GCC vector extensions (VL=4,
-// any target); the build's -march=native picks one.
+// any target); the build's -march=native picks one. Tuned on AVX-512 only.
 //
-// Determinism: C elements are split between threads (by row blocks and column panels), never a
-// reduction: each element is computed by one thread as
-//   c = (((init + s_0) + s_1) + ...),  s_p = sum over k in slice p, in k order, by FMA chains,
-// with init = C or 0, plus bias. The slices are fixed by KC, a constant; the thread count only
-// changes the work split (MC, item ranges), never this order. So results are bitwise identical
+// Determinism: each element of C is computed by one thread, never reduced across threads, as
+//   c = (((init + s_1) + s_2) + ...),   s_p = the FMA chain over slice p, k in order,
+// init = (C or 0) + bias. The slices depend on K alone (slice_length); the thread count only
+// changes which thread computes which tile, never this order. So results are bitwise identical
 // for any thread count and schedule (not across vector ISAs: FMA vs separate multiply-add).
 //
-// Accuracy: fp32 accumulation. Each output satisfies the usual recursive-summation bound
+// Accuracy: fp32 accumulation. Each output satisfies the recursive-summation bound
 //   |c - c_exact| <= gamma_n * (|init| + |bias| + sum_k |a_ik b_kj|),  gamma_n = n u / (1 - n u),
-//   n = min(K, KC) + ceil(K / KC) + 2,  u = 2^-24,
-// (a chain of at most KC FMAs per slice, then one add per slice) - tighter than the n = K of a
-// plain loop; observed errors are far smaller (random signs, ~sqrt(n) u).
+//   u = 2^-24,  n = (longest slice, <= 768) + (number of slices) + 1 <= K + 2
+// (one rounding per FMA of a slice's chain, one per slice added to C, one for init); typical
+// errors are far smaller (random signs: ~sqrt(n) u relative to sum |a b|).
 //
+// dbias is a column sum of dout, done directly: each column by one thread, rows in order.
 // Left out: alpha/beta other than 0/1, strided batches (callers loop), non-fp32 types.
 #include "kernels/matmul.h"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
-#endif
-#ifndef XMR
-#define XMR 14
-#define XNV 2
 #endif
 
 namespace wr {
@@ -71,7 +75,7 @@ inline void vstore_first(float* p, vfloat v, int n) { _mm512_mask_storeu_ps(p, (
 inline vfloat vset1(float x) { return _mm512_set1_ps(x); }
 inline vfloat vadd(vfloat a, vfloat b) { return _mm512_add_ps(a, b); }
 inline vfloat vfma(vfloat a, vfloat b, vfloat c) { return _mm512_fmadd_ps(a, b, c); }  // a*b+c
-constexpr int MR = XMR, NV = XNV;  // 28 accumulators + 2 B vectors + 1 broadcast <= 32 zmm
+constexpr int MR = 14, NV = 2;  // 28 accumulators + 2 B vectors + 1 broadcast <= 32 zmm
 #else
 #if defined(__AVX2__) && defined(__FMA__)
 using vfloat = __m256;
@@ -122,18 +126,16 @@ inline void transpose_stage(vfloat* r) {
 inline void transpose(vfloat* r) { transpose_stage<VL / 2>(r); }
 
 // ---- blocking ---------------------------------------------------------------------------------
-#ifndef XKC
-#define XKC 256
-#endif
-#ifndef XMCP
-#define XMCP 24
-#endif
-#ifndef XNCP
-#define XNCP 32
-#endif
-constexpr int KC = XKC;                  // reduction slice; fixed: it defines the summation order
-constexpr int MC_MAX = MR * XMCP;        // rows of A per packed block (MC x KC floats, in L2)
-constexpr int NC = NR * XNCP;            // columns of B per packed block (KC x NC floats)
+constexpr int KC_MAX = 768;      // longest reduction slice (see slice_length: the summation order)
+constexpr int MC_PANELS = 24;    // at most this many MR panels per packed block of A (MC x KC, in L2)
+constexpr int NC = NR * 32;      // columns of B per packed block (KC x NC floats)
+
+// The reduction is cut into ceil(K / KC_MAX) slices of equal length (rounded up to a multiple
+// of 16, the last one shorter). A function of K alone: this fixes each output's summation order.
+int slice_length(int K) {
+    const int slices = std::max(1, (K + KC_MAX - 1) / KC_MAX);
+    return std::max(16, ((K + slices - 1) / slices + 15) / 16 * 16);
+}
 
 // A 64-byte aligned float buffer owned by one thread, freed when the thread exits.
 struct Buffer {
@@ -143,50 +145,55 @@ struct Buffer {
 };
 
 // ---- packing ----------------------------------------------------------------------------------
-// One panel: P[k][i] = X(i, k) for k < kc, i < n, lanes n..width-1 zero (P has row stride width).
-// X(i, k) is X[k*ld + i] when k_major (rows of X are k: a straight copy), else X[i*ld + k]
-// (a transpose, VL x VL blocks at a time). A panel of op(A) is X = A with i = row of C; a panel
-// of op(B) is X = B with i = column of C; which of the two layouts applies depends on the transpose.
-void pack_panel(const float* X, int ld, bool k_major, int kc, int n, float* P, int width) {
-    for (int g = 0; g < width; g += VL) {  // groups of VL lanes
-        const int w = std::min(VL, width - g), rows = std::max(0, std::min(VL, n - g));
-        if (k_major) {
-            for (int k = 0; k < kc; ++k) {
-                const float* src = X + (size_t)k * ld + g;
-                const vfloat v = rows == VL ? vload(src) : rows > 0 ? vload_first(src, rows) : vzero();
-                if (w == VL) vstore(P + (size_t)k * width + g, v);
-                else vstore_first(P + (size_t)k * width + g, v, w);
-            }
-            continue;
-        }
-        for (int k0 = 0; k0 < kc; k0 += VL) {
-            const int kn = std::min(VL, kc - k0);
-            vfloat r[VL];
-            for (int i = 0; i < VL; ++i) {
-                const float* src = X + (size_t)(g + i) * ld + k0;
-                r[i] = i >= rows ? vzero() : kn == VL ? vload(src) : vload_first(src, kn);
-            }
-            transpose(r);
-            for (int k = 0; k < kn; ++k) {
-                if (w == VL) vstore(P + (size_t)(k0 + k) * width + g, r[k]);
-                else vstore_first(P + (size_t)(k0 + k) * width + g, r[k], w);
-            }
-        }
+// Panels of `width` lanes: P[p][k][l] = X(p*width + l, k) for k < kc, lanes past n zero; panel p
+// starts at P + p*width*kc. X(i, k) is X[k*ld + i] when k_major (rows of X are k: straight
+// copies, row by row so that the reads stream), else X[i*ld + k] (a transpose, VL x VL blocks at
+// a time). Panels of op(A): i = row of C, width MR; panels of op(B): i = column of C, width NR.
+void pack_panels(const float* X, int ld, bool k_major, int kc, int n, float* P, int width) {
+    const int n_panels = (n + width - 1) / width;
+    if (k_major) {
+        for (int k = 0; k < kc; ++k)
+            for (int p = 0; p < n_panels; ++p)
+                for (int g = 0; g < width; g += VL) {  // groups of VL lanes
+                    const int lanes = std::min(VL, width - g), valid = std::max(0, std::min(VL, n - p * width - g));
+                    const float* src = X + (size_t)k * ld + p * width + g;
+                    const vfloat v = valid == VL ? vload(src) : valid > 0 ? vload_first(src, valid) : vzero();
+                    float* dst = P + ((size_t)p * kc + k) * width + g;
+                    if (lanes == VL) vstore(dst, v);
+                    else vstore_first(dst, v, lanes);
+                }
+        return;
     }
+    for (int p = 0; p < n_panels; ++p)
+        for (int g = 0; g < width; g += VL) {
+            const int lanes = std::min(VL, width - g), valid = std::max(0, std::min(VL, n - p * width - g));
+            for (int k0 = 0; k0 < kc; k0 += VL) {
+                const int kn = std::min(VL, kc - k0);
+                vfloat r[VL];
+                for (int i = 0; i < VL; ++i) {
+                    const float* src = X + (size_t)(p * width + g + i) * ld + k0;
+                    r[i] = i >= valid ? vzero() : kn == VL ? vload(src) : vload_first(src, kn);
+                }
+                transpose(r);
+                for (int k = 0; k < kn; ++k) {
+                    float* dst = P + ((size_t)p * kc + k0 + k) * width + g;
+                    if (lanes == VL) vstore(dst, r[k]);
+                    else vstore_first(dst, r[k], lanes);
+                }
+            }
+        }
 }
 
-// Ap = MR-row panels of op(A)[i0:i0+mc, p0:p0+kc], each [kc][MR].
-void pack_a(const float* A, int lda, bool trans, int i0, int mc, int p0, int kc, float* Ap) {
-    for (int ip = 0; ip < mc; ip += MR) {
-        const float* X = trans ? A + (size_t)p0 * lda + i0 + ip : A + (size_t)(i0 + ip) * lda + p0;
-        pack_panel(X, lda, trans, kc, std::min(MR, mc - ip), Ap + (size_t)ip * kc, MR);
-    }
+// MR-row panels of op(A)[i0:i0+m, p0:p0+kc].
+void pack_a(const float* A, int lda, bool trans, int i0, int m, int p0, int kc, float* Ap) {
+    const float* X = trans ? A + (size_t)p0 * lda + i0 : A + (size_t)i0 * lda + p0;
+    pack_panels(X, lda, trans, kc, m, Ap, MR);
 }
 
-// One NR-column panel of op(B)[p0:p0+kc, j0:j0+nr], [kc][NR].
-void pack_b_panel(const float* B, int ldb, bool trans, int p0, int kc, int j0, int nr, float* Bp) {
+// NR-column panels of op(B)[p0:p0+kc, j0:j0+n].
+void pack_b(const float* B, int ldb, bool trans, int p0, int kc, int j0, int n, float* Bp) {
     const float* X = trans ? B + (size_t)j0 * ldb + p0 : B + (size_t)p0 * ldb + j0;
-    pack_panel(X, ldb, !trans, kc, nr, Bp, NR);
+    pack_panels(X, ldb, !trans, kc, n, Bp, NR);
 }
 
 // ---- micro-kernel -----------------------------------------------------------------------------
@@ -194,6 +201,10 @@ void pack_b_panel(const float* B, int ldb, bool trans, int p0, int kc, int j0, i
 // init = (load_c ? C : 0) + (bias ? bias[j] : 0), added in that order, then the tile sum.
 void micro_kernel(int kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int ldc, int mr, int nr,
                   bool load_c, const float* bias) {
+    // The C tile's rows are far apart; start fetching them (a 64-byte line at a time) now, they
+    // are needed at the end.
+    for (int i = 0; i < mr; ++i)
+        for (int j = 0; j < nr; j += 16) __builtin_prefetch(C + (size_t)i * ldc + j, 1);
     vfloat acc[MR][NV];
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i)
@@ -201,6 +212,11 @@ void micro_kernel(int kc, const float* __restrict Ap, const float* __restrict Bp
         for (int j = 0; j < NV; ++j) acc[i][j] = vzero();
 
     for (int k = 0; k < kc; ++k) {
+        // The panels stream from L2 (a KC x NR panel of B outgrows L1 for KC > 384): ask for the
+        // lines needed 16 steps ahead, two of B and (at least) one of A.
+        __builtin_prefetch(Bp + (k + 16) * NR);
+        __builtin_prefetch(Bp + (k + 16) * NR + 16);
+        __builtin_prefetch(Ap + (k + 16) * MR);
         vfloat b[NV];
 #pragma GCC unroll 8
         for (int j = 0; j < NV; ++j) b[j] = vload(Bp + k * NR + j * VL);
@@ -240,62 +256,93 @@ void micro_kernel(int kc, const float* __restrict Ap, const float* __restrict Bp
         }
 }
 
+// ---- the blocked product and its split between threads ---------------------------------------
+struct Gemm {
+    bool trans_a, trans_b;
+    int M, N, K;
+    const float* A;
+    int lda;
+    const float* B;
+    int ldb;
+    float* C;
+    int ldc;
+    bool accumulate;
+    const float* bias;
+};
+
+// C[i0:i1, j0:j1] for all of K, by the calling thread alone, with its own packing buffers.
+// i0 and j0 are multiples of MR and NR.
+void gemm_block(const Gemm& g, int i0, int i1, int j0, int j1) {
+    static thread_local Buffer abuf((size_t)KC_MAX * MR * MC_PANELS), bbuf((size_t)KC_MAX * NC);
+    float *Ap = abuf.p, *Bp = bbuf.p;
+    const int KC = slice_length(g.K);
+    const int P = (i1 - i0 + MR - 1) / MR, n_ic = (P + MC_PANELS - 1) / MC_PANELS;  // row blocks
+    for (int jc = j0; jc < j1; jc += NC) {
+        const int nc = std::min(NC, j1 - jc);
+        // K == 0 still makes one pass (kc = 0) so that C gets its init and bias.
+        for (int pc = 0; pc < std::max(g.K, 1); pc += KC) {
+            const int kc = std::min(KC, g.K - pc);
+            const bool load_c = g.accumulate || pc > 0;
+            const float* bias = (g.bias && pc == 0) ? g.bias + jc : nullptr;
+            pack_b(g.B, g.ldb, g.trans_b, pc, kc, jc, nc, Bp);
+            for (int b = 0; b < n_ic; ++b) {  // row block b: panels [b*P/n_ic, (b+1)*P/n_ic)
+                const int ic = i0 + b * P / n_ic * MR, mc = std::min(i0 + (b + 1) * P / n_ic * MR, i1) - ic;
+                pack_a(g.A, g.lda, g.trans_a, ic, mc, pc, kc, Ap);
+                for (int jr = 0; jr < nc; jr += NR)
+                    for (int ir = 0; ir < mc; ir += MR)
+                        micro_kernel(kc, Ap + (size_t)ir * kc, Bp + (size_t)jr * kc, g.C + (size_t)(ic + ir) * g.ldc + jc + jr,
+                                     g.ldc, std::min(MR, mc - ir), std::min(NR, nc - jr), load_c,
+                                     bias ? bias + jr : nullptr);
+            }
+        }
+    }
+}
+
+// Part `part` of `parts` equal shares of C, computed by gemm_block. C is cut into a grid of
+// tr x tc blocks (tr * tc = parts) along panel boundaries; each thread packs the A rows and the
+// B columns of its own block, so no thread waits for another until the product is done (no
+// barriers: on a loaded machine every barrier is a chance to wait for a descheduled thread).
+// The grid minimizes the time of one block: its multiply-adds plus its packing, of which the
+// duplicated part (all of B for a row split, all of A for a column split) is what a grid saves.
+void gemm_part(const Gemm& g, int part, int parts) {
+    const int P = (g.M + MR - 1) / MR, Q = (g.N + NR - 1) / NR;  // row and column panels
+    constexpr double kPackCost = 40;  // packing one float costs about as much as 40 flops here
+    int tr = 1;
+    double best = 0;
+    for (int r = 1; r <= parts; ++r) {
+        if (parts % r) continue;
+        const double rows = (double)((P + r - 1) / r) * MR, cols = (double)((Q + parts / r - 1) / (parts / r)) * NR;
+        const double cost = 2 * rows * cols * g.K + kPackCost * g.K * (rows * std::ceil(cols / NC) + cols);
+        if (r == 1 || cost < best) best = cost, tr = r;
+    }
+    const int tc = parts / tr, r = part / tc, c = part % tc;
+    const int i0 = r * P / tr * MR, i1 = std::min((r + 1) * P / tr * MR, g.M);
+    const int j0 = c * Q / tc * NR, j1 = std::min((c + 1) * Q / tc * NR, g.N);
+    if (i0 < i1 && j0 < j1) gemm_block(g, i0, i1, j0, j1);
+}
+
+// dbias[j0:j1] += sum_n dout[n, j0:j1] for part `part` of `parts` column ranges, rows in order.
+void bias_grad_part(float* dbias, const float* dout, int N, int OC, int part, int parts) {
+    const int j0 = part * OC / parts, j1 = (part + 1) * OC / parts;
+    for (int n = 0; n < N; ++n) {
+        const float* row = dout + (size_t)n * OC;
+        for (int j = j0; j < j1; ++j) dbias[j] += row[j];
+    }
+}
+
+// Threads for a product of this many flops: all of them, unless already inside a parallel region
+// (then the caller parallelizes) or too small to pay for waking them.
+int threads_for(double flops) { return (omp_in_parallel() || flops < 2e5) ? 1 : omp_get_max_threads(); }
+
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
            int ldc, bool accumulate, const float* bias) {
     if (M <= 0 || N <= 0) return;
-    // Threads: all of them, unless nested inside a parallel region or too small to pay a fork.
-    const double flops = 2.0 * M * N * std::max(K, 1);
-    const int nthreads = (omp_in_parallel() || flops < 2e5) ? 1 : omp_get_max_threads();
-
-    // Row blocks: as many as MC_MAX needs, rounded up to a multiple of the thread count while
-    // blocks stay at least 4 panels tall, then evened out. If that still does not divide among
-    // the threads, column panels are split too, so every thread gets a share of similar size.
-    int n_ic = (M + MC_MAX - 1) / MC_MAX;
-    if (nthreads > 1) {
-        const int rounded = (n_ic + nthreads - 1) / nthreads * nthreads;
-        if (M >= rounded * 4 * MR) n_ic = rounded;
-    }
-    const int mc_block = ((M + n_ic - 1) / n_ic + MR - 1) / MR * MR;
-    n_ic = (M + mc_block - 1) / mc_block;
-    const int n_j = (nthreads > 1 && n_ic % nthreads != 0) ? nthreads * 2 : 1;
-
-    static thread_local Buffer bbuf((size_t)KC * NC);  // shared by the team of this call
-    float* Bp = bbuf.p;
-
-#pragma omp parallel num_threads(nthreads)
-    {
-        static thread_local Buffer abuf((size_t)KC * MC_MAX);  // private to each thread
-        float* Ap = abuf.p;
-        for (int jc = 0; jc < N; jc += NC) {
-            const int nc = std::min(NC, N - jc);
-            const int n_panels = (nc + NR - 1) / NR;
-            // K == 0 still makes one pass (kc = 0) so that C gets its init and bias.
-            for (int pc = 0; pc < std::max(K, 1); pc += KC) {
-                const int kc = std::min(KC, K - pc);
-                const bool load_c = accumulate || pc > 0;
-                const float* bias_here = (bias && pc == 0) ? bias + jc : nullptr;
-#pragma omp for schedule(static)
-                for (int q = 0; q < n_panels; ++q)
-                    pack_b_panel(B, ldb, trans_b, pc, kc, jc + q * NR, std::min(NR, nc - q * NR), Bp + (size_t)q * NR * kc);
-#pragma omp for schedule(dynamic)
-                for (int item = 0; item < n_ic * n_j; ++item) {
-                    const int ic = (item / n_j) * mc_block, mc = std::min(mc_block, M - ic);
-                    const int q0 = (item % n_j) * n_panels / n_j, q1 = (item % n_j + 1) * n_panels / n_j;
-                    if (q0 == q1) continue;
-                    pack_a(A, lda, trans_a, ic, mc, pc, kc, Ap);
-                    for (int q = q0; q < q1; ++q) {
-                        const int nr = std::min(NR, nc - q * NR);
-                        for (int ip = 0; ip < mc; ip += MR)
-                            micro_kernel(kc, Ap + (size_t)ip * kc, Bp + (size_t)q * NR * kc,
-                                         C + (size_t)(ic + ip) * ldc + jc + q * NR, ldc, std::min(MR, mc - ip), nr,
-                                         load_c, bias_here ? bias_here + q * NR : nullptr);
-                    }
-                }
-            }
-        }
-    }
+    const Gemm g{trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate, bias};
+    const int threads = threads_for(2.0 * M * N * std::max(K, 1));
+#pragma omp parallel num_threads(threads)
+    gemm_part(g, omp_get_thread_num(), omp_get_num_threads());
 }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int IC, int OC) {
@@ -304,19 +351,18 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
 
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int IC, int OC) {
-    if (dinp) sgemm(false, false, N, IC, OC, dout, OC, weight, IC, dinp, IC, /*accumulate=*/true);
-    if (dweight) sgemm(true, false, OC, IC, N, dout, OC, inp, IC, dweight, IC, /*accumulate=*/true);
-    if (dbias) {
-        // Each column summed by one thread, rows in order: deterministic for any thread count.
-        const int chunk = 64;
-#pragma omp parallel for schedule(static) if ((double)N * OC > 1e5 && !omp_in_parallel())
-        for (int j0 = 0; j0 < OC; j0 += chunk) {
-            const int j1 = std::min(OC, j0 + chunk);
-            for (int n = 0; n < N; ++n) {
-                const float* row = dout + (size_t)n * OC;
-                for (int j = j0; j < j1; ++j) dbias[j] += row[j];
-            }
-        }
+    if (N <= 0 || OC <= 0) return;
+    // The three gradients are independent: one parallel region, each thread doing its share of
+    // each, with no barrier in between.
+    const Gemm gi{false, false, N, IC, OC, dout, OC, weight, IC, dinp, IC, true, nullptr};  // dinp += dout @ W
+    const Gemm gw{true, false, OC, IC, N, dout, OC, inp, IC, dweight, IC, true, nullptr};   // dW += dout^T @ inp
+    const int threads = threads_for(2.0 * N * IC * OC * ((dinp != nullptr) + (dweight != nullptr)) + (double)N * OC);
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        if (dinp && IC > 0) gemm_part(gi, t, T);
+        if (dweight && IC > 0) gemm_part(gw, t, T);
+        if (dbias) bias_grad_part(dbias, dout, N, OC, t, T);
     }
 }
 
