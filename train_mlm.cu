@@ -208,6 +208,14 @@ int run(int argc, char** argv) {
         optimizer.v = std::move(state.v);
         optimizer.steps_done = state.progress.step;
         best_val_loss = state.progress.best_val_loss;
+        // The run's seed (dropout streams) is the saved one, whatever --seed says now; the
+        // batcher takes its own seed from its saved state too.
+        if (state.progress.rng_state.size() != 1)
+            fail(resume_point.state_path, "rng_state", "holds " + std::to_string(state.progress.rng_state.size()) + " words, train_mlm saves 1");
+        if (state.progress.rng_state[0] != o.seed)
+            std::printf("resuming with the run's saved seed %llu (not --seed %llu)\n", (unsigned long long)state.progress.rng_state[0],
+                        (unsigned long long)o.seed);
+        o.seed = state.progress.rng_state[0];
         train.restore(MlmBatcherState::from_bytes(state.progress.loader_state, resume_point.state_path));
     }
     if (!resuming) prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
