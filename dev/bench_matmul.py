@@ -13,6 +13,8 @@ runs is reported, so that other load on the machine hits both alike.
   backward  ours: matmul_backward (dinp, dweight, dbias)
             torch: autograd.grad of F.linear's output w.r.t. (x, w, b), the forward not timed
 FLOPs: forward 2*N*IC*OC, backward 4*N*IC*OC (the bias terms are not counted).
+The load average is printed: on a shared machine the absolute figures drop (with 2 threads on 2
+busy cores, below the 1-thread figures for both sides); read the ratios, or rerun with --min.
 The "step" row of a preset weighs each shape by how often one training step of that model runs
 it (per layer: the fused Q/K/V projection, the attention output, FFN in and FFN out; once: the
 MLM head's dense layer and its decoder over the masked positions) and compares the summed times.

@@ -92,7 +92,11 @@ constexpr int MR = 6, NV = 2;
 inline vfloat vzero() { return vfloat{}; }
 inline vfloat vload(const float* p) { vfloat v; std::memcpy(&v, p, sizeof v); return v; }
 inline void vstore(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
-inline vfloat vload_first(const float* p, int n) { vfloat v = vzero(); std::memcpy(&v, p, n * sizeof(float)); return v; }
+inline vfloat vload_first(const float* p, int n) {
+    vfloat v = vzero();
+    std::memcpy(&v, p, n * sizeof(float));
+    return v;
+}
 inline void vstore_first(float* p, vfloat v, int n) { std::memcpy(p, &v, n * sizeof(float)); }
 inline vfloat vset1(float x) { return vzero() + x; }
 inline vfloat vadd(vfloat a, vfloat b) { return a + b; }
@@ -290,9 +294,9 @@ void gemm_block(const Gemm& g, int i0, int i1, int j0, int j1) {
                 pack_a(g.A, g.lda, g.trans_a, ic, mc, pc, kc, Ap);
                 for (int jr = 0; jr < nc; jr += NR)
                     for (int ir = 0; ir < mc; ir += MR)
-                        micro_kernel(kc, Ap + (size_t)ir * kc, Bp + (size_t)jr * kc, g.C + (size_t)(ic + ir) * g.ldc + jc + jr,
-                                     g.ldc, std::min(MR, mc - ir), std::min(NR, nc - jr), load_c,
-                                     bias ? bias + jr : nullptr);
+                        micro_kernel(kc, Ap + (size_t)ir * kc, Bp + (size_t)jr * kc,
+                                     g.C + (size_t)(ic + ir) * g.ldc + jc + jr, g.ldc, std::min(MR, mc - ir),
+                                     std::min(NR, nc - jr), load_c, bias ? bias + jr : nullptr);
             }
         }
     }

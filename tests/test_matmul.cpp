@@ -224,6 +224,7 @@ TEST(Matmul, BitwiseEqualAcrossThreadCounts) {
     for (int threads : {2, 3, 4}) {
         const auto many = run(threads);
         const char* names[] = {"out", "dinp", "dweight", "dbias"};
-        for (int t = 0; t < 4; ++t) EXPECT_TRUE(one[t] == many[t]) << names[t] << " differs with " << threads << " threads";
+        for (int t = 0; t < 4; ++t)
+            EXPECT_TRUE(one[t] == many[t]) << names[t] << " differs with " << threads << " threads";
     }
 }
