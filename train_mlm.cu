@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "common/flags.h"
+#include "common/random.h"
 #include "common/util.h"
 #include "data/mlm_batcher.h"
 #include "data/tokenizer.h"
@@ -156,10 +157,7 @@ Evaluation evaluate(BertModel& model, const MlmBatcher& val, int64_t max_batches
 }
 
 uint64_t mix_seed(uint64_t seed, int64_t step, int micro) {
-    uint64_t z = seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(step * 1024 + micro + 1));
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(step * 1024 + micro + 1)));
 }
 
 int run(int argc, char** argv) {

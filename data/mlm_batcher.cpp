@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/random.h"
 #include "common/util.h"
 
 namespace wr {
@@ -24,10 +25,7 @@ struct SplitMix64 {
     uint64_t state;
     explicit SplitMix64(uint64_t seed) : state(seed) {}
     uint64_t next() {
-        uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
+        return splitmix64_next(state);
     }
     // Integer in [0, n): the 64x64 -> 128-bit product's high half (bias below n / 2^64).
     uint64_t below(uint64_t n) { return (uint64_t)(((unsigned __int128)next() * n) >> 64); }

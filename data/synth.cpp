@@ -57,6 +57,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/random.h"
 #include "common/util.h"
 
 namespace wr {
@@ -69,10 +70,7 @@ struct Rng {
     uint64_t state;
     explicit Rng(uint64_t seed) : state(seed) {}
     uint64_t next() {
-        uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
+        return splitmix64_next(state);
     }
     // Integer in [0, n): the top 32 bits times n, high half kept (bias below n / 2^32).
     int below(int n) { return int(((next() >> 32) * uint64_t(n)) >> 32); }

@@ -19,22 +19,10 @@
 #pragma once
 #include <cstdint>
 
+#include "common/random.h"
 #include "kernels/common.h"
 
-#if defined(__CUDACC__)
-#define WR_HOST_DEVICE __host__ __device__
-#else
-#define WR_HOST_DEVICE
-#endif
-
 namespace wr {
-
-// The SplitMix64 output function (finalizer): a bijection on 64-bit integers with full avalanche.
-WR_HOST_DEVICE inline uint64_t splitmix64_mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
 
 // The per-call key: compute once per call, then ask dropout_keep for each element.
 WR_HOST_DEVICE inline uint64_t dropout_key(uint64_t seed) { return splitmix64_mix(seed); }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/random.h"
 #include "common/util.h"
 #include "kernels/activations.h"
 #include "kernels/attention.h"
@@ -226,10 +227,7 @@ void carve(BertModel::Activations& a, Carver& f, Carver& d, const BertConfig& c,
 // A different dropout stream for every place dropout is applied: (layer, site) mixed into the
 // step's seed with splitmix64.
 uint64_t site_seed(uint64_t seed, int layer, int site) {
-    uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(layer * 8 + site + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return splitmix64_mix(seed + kGoldenGamma * (uint64_t)(layer * 8 + site + 1));
 }
 
 enum DropoutSite { kEmbeddings = 0, kAttentionProbs = 1, kAttentionOutput = 2, kFfnOutput = 3 };
@@ -249,12 +247,7 @@ BertModel::BertModel(const BertConfig& c) : config(c), layout(c) {
 void BertModel::init_weights(uint64_t seed) {
     // normal(0, 0.02) by Box-Muller on splitmix64 draws: the same weights on every platform.
     uint64_t state = seed;
-    auto next = [&state]() {
-        uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    };
+    auto next = [&state]() { return splitmix64_next(state); };
     auto uniform = [&next]() { return ((next() >> 11) + 0.5) / 9007199254740992.0; };  // (0, 1)
     for (const TensorSpec& t : layout.tensors()) {
         float* p = params.data() + t.offset;
