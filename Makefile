@@ -5,6 +5,8 @@
 #   make clean
 # nvcc is used for the .cu programs when it is on PATH; without it they are built by g++ as
 # CPU-only C++ (no CUDA headers needed). Library code in common/ and data/ is plain C++.
+# With nvcc, the CUDA ops (kernels/*.cu) and the GPU model (model/*.cu) go into a second library,
+# and the GPU tests (tests/*.cu) join the test binary; they skip themselves where no GPU is.
 
 CXX      ?= g++
 NVCC     := $(shell command -v nvcc 2>/dev/null)
@@ -27,7 +29,14 @@ CU_PROGRAMS := $(patsubst %.cu,%,$(wildcard train_mlm.cu finetune.cu distill.cu)
 PROGRAMS    := prepare $(CU_PROGRAMS)
 CUDA_ARCH   ?= 90
 NVCCFLAGS   ?= -O3 -arch=sm_$(CUDA_ARCH)
-NVCCFLAGS   += -std=c++17 -I. -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter
+NVCCFLAGS   += -std=c++17 -I. -MMD -MP -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter
+CUDA_LIBS   := -lcublasLt -lcublas
+ifneq ($(NVCC),)
+CUDA_SRC    := $(wildcard kernels/*.cu model/*.cu)
+CUDA_OBJ    := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.cu.o)
+CUDA_LIB    := $(BUILD)/libwellread_cuda.a
+TEST_OBJ    += $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(wildcard tests/*.cu))
+endif
 
 .PHONY: all test bench clean
 all: $(PROGRAMS) $(DEFAULT)
@@ -36,7 +45,15 @@ $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
+$(BUILD)/obj/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
 $(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(CUDA_LIB): $(CUDA_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
@@ -44,8 +61,9 @@ prepare: $(BUILD)/obj/data/prepare.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 ifneq ($(NVCC),)
-$(CU_PROGRAMS): %: %.cu $(LIB)
-	$(NVCC) $(NVCCFLAGS) $< $(LIB) -o $@ -lcublas -lcublasLt -lutf8proc -lz -Xcompiler -fopenmp
+$(CU_PROGRAMS): %: %.cu $(CUDA_LIB) $(LIB)
+	@mkdir -p $(BUILD)/obj
+	$(NVCC) $(NVCCFLAGS) -MF $(BUILD)/obj/$@.d $< $(CUDA_LIB) $(LIB) -o $@ $(CUDA_LIBS) -lutf8proc -lz
 else
 $(CU_PROGRAMS): %: %.cu $(LIB)
 	$(CXX) $(CXXFLAGS) -x c++ $< -x none $(LIB) -o $@ $(LDLIBS)
@@ -56,8 +74,13 @@ $(DEFAULT): prepare
 	./prepare default --out $(BUILD)/default
 	@touch $@
 
+ifneq ($(NVCC),)
+$(TEST_BIN): $(TEST_OBJ) $(CUDA_LIB) $(LIB)
+	$(NVCC) $(NVCCFLAGS) $^ -o $@ $(CUDA_LIBS) -lutf8proc -lz -lgtest -lpthread
+else
 $(TEST_BIN): $(TEST_OBJ) $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) -lgtest -lpthread
+endif
 
 test: $(TEST_BIN) $(PROGRAMS) $(DEFAULT)
 	./$(TEST_BIN)

@@ -1,0 +1,135 @@
+// kernels/cuda_common.cuh: what every CUDA op in kernels/*.cu shares: error checks that throw
+// wr::Error, the one stream and cuBLASLt handle of the process, a reusable scratch buffer, the
+// float <-> bf16 conversions, warp and block reductions, and a small owning device array.
+//
+// Conventions of the CUDA ops (in addition to kernels/common.h, which all of them follow):
+//   - Each CUDA op sits beside its CPU op, in namespace wr::cuda, with the same name and the same
+//     argument order; pointers are device pointers. Activations and their gradients have the
+//     element type T, float (--precision fp32) or bf16 (mixed precision); arithmetic is float.
+//     Parameter GRADIENTS are always float (fp32 accumulation of every contribution); parameters
+//     are read as T (the model keeps fp32 master weights and a T copy refreshed once per step).
+//   - Every op runs on wr::cuda::stream() and returns without synchronizing.
+//   - Deterministic: no floating-point atomics; reductions over rows go through per-block
+//     partial sums reduced in a fixed order, so two runs give identical bits.
+//   - backward ACCUMULATES (+=) into every gradient it is given (null: not needed), as on the CPU.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+namespace wr::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// ---- Errors: a failed call becomes wr::Error naming the call, the file and the line. ----
+void check(cudaError_t status, const char* call, const char* file, int line);
+void check(cublasStatus_t status, const char* call, const char* file, int line);
+#define WR_CUDA_CHECK(call) ::wr::cuda::check((call), #call, __FILE__, __LINE__)
+// After a kernel launch: reports a bad launch configuration at once.
+#define WR_CUDA_CHECK_LAUNCH() ::wr::cuda::check(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
+
+// ---- The device. ----
+// "" when a CUDA device can be used; otherwise why not, in words ("no CUDA driver is loaded",
+// "no CUDA device is present", ...). Asks the runtime once and remembers the answer.
+std::string device_unavailable_reason();
+inline bool device_available() { return device_unavailable_reason().empty(); }
+std::string device_name();  // "NVIDIA H100 80GB HBM3", for logs and benchmark tables
+
+// The one stream every op runs on, the cuBLASLt handle and its workspace (created on first use).
+cudaStream_t stream();
+cublasLtHandle_t cublaslt();
+void* cublaslt_workspace();
+constexpr size_t kCublasLtWorkspaceBytes = 32u << 20;
+
+// Scratch device memory for the inside of one op call (partial sums and the like): valid until
+// the next scratch() call. Grows when asked for more; never shrinks. Ops run one after another
+// on one stream, so one buffer serves them all.
+void* scratch(size_t bytes);
+
+void synchronize();  // waits for the stream; reports an asynchronous kernel error
+
+// ---- Element conversions. ----
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ bf16 from_float<bf16>(float x) { return __float2bfloat16_rn(x); }
+
+// Host side: element-type conversion of device arrays (n elements; in and out may not alias;
+// float -> float is a copy).
+void convert(bf16* out, const float* in, int64_t n);
+void convert(float* out, const bf16* in, int64_t n);
+void convert(float* out, const float* in, int64_t n);
+
+// ---- Reductions (fixed order: the same bits on every run). ----
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets the
+// result. `shared` holds 32 floats. Call from every thread of the block.
+__device__ __forceinline__ float block_sum(float v, float* shared) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    v = warp_sum(v);
+    __syncthreads();  // `shared` may still be read by an earlier call
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = lane < warps ? shared[lane] : 0.0f;
+    return warp_sum(v);
+}
+
+inline unsigned ceil_div(int64_t a, int64_t b) { return (unsigned)((a + b - 1) / b); }
+
+// ---- An owning device array (move-only). ----
+template <typename T>
+class DeviceArray {
+  public:
+    DeviceArray() = default;
+    explicit DeviceArray(int64_t n) { resize(n); }
+    ~DeviceArray() { release(); }
+    DeviceArray(DeviceArray&& o) noexcept : ptr_(o.ptr_), n_(o.n_) { o.ptr_ = nullptr, o.n_ = 0; }
+    DeviceArray& operator=(DeviceArray&& o) noexcept {
+        if (this != &o) release(), ptr_ = o.ptr_, n_ = o.n_, o.ptr_ = nullptr, o.n_ = 0;
+        return *this;
+    }
+    DeviceArray(const DeviceArray&) = delete;
+    DeviceArray& operator=(const DeviceArray&) = delete;
+
+    void resize(int64_t n) {  // contents are not kept
+        if (n == n_) return;
+        release();
+        if (n > 0) WR_CUDA_CHECK(cudaMalloc((void**)&ptr_, sizeof(T) * (size_t)n));
+        n_ = n;
+    }
+    void upload(const T* host, int64_t n) {
+        resize(n);
+        WR_CUDA_CHECK(cudaMemcpyAsync(ptr_, host, sizeof(T) * (size_t)n, cudaMemcpyHostToDevice, stream()));
+    }
+    void download(T* host, int64_t n) const {  // synchronous
+        WR_CUDA_CHECK(cudaMemcpyAsync(host, ptr_, sizeof(T) * (size_t)n, cudaMemcpyDeviceToHost, stream()));
+        synchronize();
+    }
+    void zero() {
+        if (n_ > 0) WR_CUDA_CHECK(cudaMemsetAsync(ptr_, 0, sizeof(T) * (size_t)n_, stream()));
+    }
+    T* data() { return ptr_; }
+    const T* data() const { return ptr_; }
+    int64_t size() const { return n_; }
+
+  private:
+    void release() {
+        if (ptr_) cudaFree(ptr_);
+        ptr_ = nullptr, n_ = 0;
+    }
+    T* ptr_ = nullptr;
+    int64_t n_ = 0;
+};
+
+}  // namespace wr::cuda
