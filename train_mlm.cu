@@ -10,9 +10,12 @@
 // One step: gradient accumulation over micro-batches (forward, backward), then clipping, the
 // learning rate from the schedule and AdamW (model/training.h). Evaluation on the validation
 // shards with fixed masks; checkpoints and the training state in --out (model/checkpoint.h).
-// This file is the CPU path; the CUDA path (issue 4) plugs in under --device cuda.
+// --device picks where the model runs: the CPU (fp32, OpenMP), or, in a build made with nvcc, the
+// GPU (model/bert_cuda.cuh; bf16 mixed precision by default, --precision fp32 for parity). Both
+// run the same loop below through a small Engine interface; checkpoints are the same files.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -27,6 +30,10 @@
 #include "model/bert.h"
 #include "model/checkpoint.h"
 #include "model/training.h"
+#ifdef __CUDACC__
+#include "kernels/cuda_common.cuh"
+#include "model/bert_cuda.cuh"
+#endif
 
 using namespace wr;
 
@@ -38,9 +45,10 @@ struct Options {
     std::string preset = "tiny";
     int layers = 0, hidden = 0, heads = 0, ffn = 0;
     double dropout = 0.1, attention_dropout = 0.1;
-    std::string init, resume, out = "runs/default_mlm", device = "cpu";
+    std::string init, resume, out = "runs/default_mlm", device = "auto", precision = "bf16";
     bool overwrite = false, whole_word = false;
-    bool size_given = false;  // --preset or a size flag was on the command line
+    bool preset_given = false;           // --preset was on the command line
+    std::vector<std::string> size_flags;  // the size flags (layers, hidden, heads, ffn) that were
     int batch = 32, seq_len = 128, grad_accum = 1, threads = 0, keep = 3;
     int64_t target_batch_tokens = 0, steps = 600, eval_every = 100, eval_batches = 0, save_every = 0;
     double epochs = 0;
@@ -83,12 +91,17 @@ Options parse_options(int argc, char** argv) {
     f.add("whole-word", &o.whole_word, "whole-word masking");
     f.add("seed", &o.seed, "seed of initialization, data order, masks and dropout");
     f.add("threads", &o.threads, "CPU threads (0: all cores)");
-    f.add("device", &o.device, "cpu (the CUDA path comes with issue 4)");
+    f.add("device", &o.device, "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)");
+    f.add("precision", &o.precision, "GPU precision: bf16 (mixed: bf16 activations, fp32 weights) or fp32");
     o.optimizer.add_flags(f);
     f.parse(argc, argv);
-    for (const char* name : {"preset", "layers", "hidden", "heads", "ffn"}) o.size_given |= f.was_set(name);
-    if (o.device != "cpu")
-        throw Error("<command line>: flag --device: '" + o.device + "': this build trains on the CPU only (the CUDA path is not written yet)");
+    o.preset_given = f.was_set("preset");
+    for (const char* name : {"layers", "hidden", "heads", "ffn"})
+        if (f.was_set(name)) o.size_flags.push_back(name);
+    if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
+        throw Error("<command line>: flag --device: '" + o.device + "' is not one of: cpu, cuda, auto");
+    if (o.precision != "bf16" && o.precision != "fp32")
+        throw Error("<command line>: flag --precision: '" + o.precision + "' is not one of: bf16, fp32");
     if (o.batch < 1 || o.seq_len < 3 || o.grad_accum < 1 || o.keep < 1)
         throw Error("<command line>: --batch, --grad-accum and --keep must be positive and --seq-len at least 3");
     return o;
@@ -108,7 +121,8 @@ BertConfig model_config(const Options& o, const Tokenizer& vocab, const Checkpoi
         const std::pair<const char*, int BertConfig::*> sizes[] = {
             {"layers", &BertConfig::num_layers}, {"hidden", &BertConfig::hidden}, {"heads", &BertConfig::num_heads}, {"ffn", &BertConfig::ffn}};
         for (const auto& [name, field] : sizes)
-            if (o.size_given && requested.*field != c.*field)
+            if ((o.preset_given || std::find(o.size_flags.begin(), o.size_flags.end(), name) != o.size_flags.end()) &&
+                requested.*field != c.*field)
                 fail(start->path, name, "the checkpoint has " + std::to_string(c.*field) + " but the flags ask for " +
                                             std::to_string(requested.*field) + " (the checkpoint is " + c.describe() + ")");
     }
@@ -121,31 +135,105 @@ BertConfig model_config(const Options& o, const Tokenizer& vocab, const Checkpoi
     return c;
 }
 
-// Cross-entropy of always predicting the training text's unigram distribution: the loss a model
-// that ignores context would reach, the bar the MLM loss must fall far below.
-double unigram_baseline(const MlmBatcher& batcher, int vocab_size) {
+// What a model that ignores context reaches, the bar the MLM numbers must clear by far: the
+// cross-entropy of always predicting the training text's unigram distribution, and the accuracy
+// of always guessing its most frequent token.
+struct Baseline {
+    double loss = 0, accuracy = 0;
+};
+Baseline unigram_baseline(const MlmBatcher& batcher, int vocab_size) {
     std::vector<int64_t> counts(vocab_size, 0);
     int64_t total = 0;
     for (const TokenShard& shard : batcher.shards())
         for (int64_t i = 0; i < shard.token_count(); i++) counts[shard.token(i)]++, total++;
-    double entropy = 0;
+    Baseline b;
     for (int64_t c : counts)
-        if (c > 0) entropy -= (double)c / total * std::log((double)c / total);
-    return entropy;
+        if (c > 0) b.loss -= (double)c / total * std::log((double)c / total);
+    b.accuracy = (double)*std::max_element(counts.begin(), counts.end()) / std::max<int64_t>(total, 1);
+    return b;
+}
+
+// What the training loop asks of the model, on either device. The host BertModel always holds
+// the weights the checkpoints are written from; a GPU engine copies its weights and AdamW
+// moments there before each save (sync_to_host).
+struct Engine {
+    virtual ~Engine() = default;
+    virtual const char* name() const = 0;
+    virtual MlmResult forward(const MlmInputs& in, bool train, uint64_t seed) = 0;
+    virtual void backward() = 0;
+    virtual void zero_grads() = 0;
+    virtual void average_grads(int micro_batches) = 0;  // grads /= micro_batches
+    virtual Optimizer::StepInfo step(Optimizer& optimizer) = 0;  // counts the step unless skipped
+    virtual void sync_to_host(Optimizer& optimizer) {}
+};
+
+struct CpuEngine : Engine {
+    BertModel& model;
+    explicit CpuEngine(BertModel& m) : model(m) {}
+    const char* name() const override { return "cpu (fp32)"; }
+    MlmResult forward(const MlmInputs& in, bool train, uint64_t seed) override { return model.forward_mlm(in, train, seed); }
+    void backward() override { model.backward_mlm(); }
+    void zero_grads() override { model.zero_grads(); }
+    void average_grads(int micro_batches) override {
+        for (float& g : model.grads) g /= (float)micro_batches;
+    }
+    Optimizer::StepInfo step(Optimizer& optimizer) override { return optimizer.step(model.params.data(), model.grads.data()); }
+};
+
+#ifdef __CUDACC__
+struct CudaEngine : Engine {
+    BertModel& host;
+    cuda::BertModelCuda gpu;
+    std::string label;
+    CudaEngine(BertModel& h, const Optimizer& optimizer, cuda::Precision precision) : host(h), gpu(h.config, precision) {
+        gpu.set_params(host.params.data());
+        gpu.set_moments(optimizer.m.data(), optimizer.v.data());
+        label = "cuda (" + cuda::device_name() + ", " + cuda::precision_name(precision) + ")";
+    }
+    const char* name() const override { return label.c_str(); }
+    MlmResult forward(const MlmInputs& in, bool train, uint64_t seed) override { return gpu.forward_mlm(in, train, seed); }
+    void backward() override { gpu.backward_mlm(); }
+    void zero_grads() override { gpu.zero_grads(); }
+    void average_grads(int micro_batches) override { gpu.average_grads(micro_batches); }
+    Optimizer::StepInfo step(Optimizer& optimizer) override {
+        const Optimizer::StepInfo info = gpu.optimizer_step(optimizer);
+        if (!info.skipped) optimizer.steps_done++;
+        return info;
+    }
+    void sync_to_host(Optimizer& optimizer) override {
+        gpu.get_params(host.params.data());
+        gpu.get_moments(optimizer.m.data(), optimizer.v.data());
+    }
+};
+#endif
+
+// The engine --device asks for. "auto" takes the GPU when this build has CUDA and one is usable,
+// and otherwise says once why it runs on the CPU.
+std::unique_ptr<Engine> make_engine(const Options& o, BertModel& model, const Optimizer& optimizer) {
+#ifdef __CUDACC__
+    if (o.device == "cuda" && !cuda::device_available())
+        throw Error("<command line>: flag --device cuda: " + cuda::device_unavailable_reason());
+    if (o.device == "cuda" || (o.device == "auto" && cuda::device_available()))
+        return std::make_unique<CudaEngine>(model, optimizer, cuda::parse_precision(o.precision, "<command line>: flag --precision"));
+    if (o.device == "auto") std::printf("no GPU (%s): training on the CPU\n", cuda::device_unavailable_reason().c_str());
+#else
+    if (o.device == "cuda") throw Error("<command line>: flag --device cuda: this build has no CUDA (nvcc was not found by make)");
+#endif
+    return std::make_unique<CpuEngine>(model);
 }
 
 struct Evaluation {
     double loss = NAN, accuracy = NAN;
 };
 
-Evaluation evaluate(BertModel& model, const MlmBatcher& val, int64_t max_batches) {
+Evaluation evaluate(Engine& model, const MlmBatcher& val, int64_t max_batches) {
     MlmBatch batch;
     double loss_sum = 0;
     int64_t correct = 0, masked = 0;
     const int64_t n = max_batches > 0 ? std::min(max_batches, val.validation_batch_count()) : val.validation_batch_count();
     for (int64_t k = 0; k < n; k++) {
         val.validation_batch(k, batch);
-        const MlmResult r = model.forward_mlm(
+        const MlmResult r = model.forward(
             {batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(), batch.M(),
              batch.masked_positions.data(), batch.masked_targets.data()},
             /*train=*/false, 0);
@@ -220,6 +308,7 @@ int run(int argc, char** argv) {
     CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
     RunLog log(o.out);
 
+    std::unique_ptr<Engine> engine = make_engine(o, model, optimizer);
     const BertConfig& c = model.config;
     std::printf("train_mlm: %s, %lld parameters (%lld embedding, %lld non-embedding)\n", c.describe().c_str(),
                 (long long)model.layout.total(), (long long)model.layout.embedding_count(), (long long)model.layout.non_embedding_count());
@@ -228,10 +317,14 @@ int run(int argc, char** argv) {
     std::printf("steps %lld (from %lld) | batch %d x %d accumulation = %lld sequences | lr %.2e, warmup %lld, %s | %d threads | out %s\n",
                 (long long)total_steps, (long long)optimizer.steps_done, o.batch, o.grad_accum, (long long)sequences_per_step,
                 o.optimizer.lr, (long long)o.optimizer.warmup, o.optimizer.schedule.c_str(), omp_get_max_threads(), o.out.c_str());
-    std::printf("unigram baseline: loss %.3f (predicting token frequencies without context)\n", unigram_baseline(train, c.vocab_size));
+    std::printf("device: %s\n", engine->name());
+    const Baseline baseline = unigram_baseline(train, c.vocab_size);
+    std::printf("unigram baseline: loss %.3f, accuracy %.3f (predicting token frequencies without context)\n", baseline.loss,
+                baseline.accuracy);
     StopRequest::install();
 
     auto save = [&](const Evaluation& e) {
+        engine->sync_to_host(optimizer);
         TrainingProgress progress;
         progress.step = optimizer.steps_done;
         progress.best_val_loss = keeper.best_val_loss();
@@ -246,23 +339,22 @@ int run(int argc, char** argv) {
     while (optimizer.steps_done < total_steps) {
         const auto t0 = std::chrono::steady_clock::now();
         const int64_t step = optimizer.steps_done;
-        model.zero_grads();
+        engine->zero_grads();
         double loss_sum = 0;
         int64_t correct = 0, masked = 0, tokens = 0;
         for (int micro = 0; micro < o.grad_accum; micro++) {
             train.next_batch(batch);
-            const MlmResult r = model.forward_mlm({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
+            const MlmResult r = engine->forward({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
                                                    batch.M(), batch.masked_positions.data(), batch.masked_targets.data()},
                                                   /*train=*/true, mix_seed(o.seed, step, micro));
-            model.backward_mlm();
+            engine->backward();
             loss_sum += r.loss;
             correct += r.correct;
             masked += batch.M();
             tokens += batch.token_count();
         }
-        if (o.grad_accum > 1)  // each micro-batch's gradient is of its mean loss: average them
-            for (float& gr : model.grads) gr /= (float)o.grad_accum;
-        const Optimizer::StepInfo info = optimizer.step(model.params.data(), model.grads.data());
+        if (o.grad_accum > 1) engine->average_grads(o.grad_accum);  // each micro-batch's gradient is of its mean loss
+        const Optimizer::StepInfo info = engine->step(optimizer);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)step + 1);
         log.train_step(optimizer.steps_done, total_steps, loss_sum / o.grad_accum, (double)correct / std::max<int64_t>(masked, 1), info.lr,
@@ -272,7 +364,7 @@ int run(int argc, char** argv) {
         const bool eval_now = val && (last || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0));
         Evaluation e;
         if (eval_now) {
-            e = evaluate(model, *val, o.eval_batches);
+            e = evaluate(*engine, *val, o.eval_batches);
             log.evaluation(optimizer.steps_done, e.loss, e.accuracy);
             last_eval = e;
         }
@@ -283,8 +375,16 @@ int run(int argc, char** argv) {
             return 130;
         }
     }
-    std::printf("done: %lld steps; final validation loss %.4f, accuracy %.4f, perplexity %.2f\n", (long long)total_steps,
-                last_eval.loss, last_eval.accuracy, std::exp(last_eval.loss));
+    if (val && std::isnan(last_eval.loss)) {  // nothing was left to train: a resumed run that had finished
+        std::printf("the run in %s had already finished its %lld steps; evaluating its weights\n", o.out.c_str(), (long long)total_steps);
+        last_eval = evaluate(*engine, *val, o.eval_batches);
+    }
+    if (val)
+        std::printf("done: %lld steps; final validation loss %.4f (unigram baseline %.3f), accuracy %.4f (baseline %.3f), "
+                    "perplexity %.2f (baseline %.2f)\n", (long long)total_steps, last_eval.loss, baseline.loss, last_eval.accuracy,
+                    baseline.accuracy, std::exp(last_eval.loss), std::exp(baseline.loss));
+    else
+        std::printf("done: %lld steps (no validation shards given)\n", (long long)total_steps);
     std::printf("checkpoints in %s (best.bin: lowest validation loss). Next: ./finetune (issue 5), or continue pretraining on domain "
                 "text with ./train_mlm --init %s/best.bin --train ...\n", o.out.c_str(), o.out.c_str());
     return 0;

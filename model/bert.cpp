@@ -141,34 +141,6 @@ DecayRanges ParamLayout::decay_ranges() const {
     return ranges;
 }
 
-BertWeights BertWeights::view(const ParamLayout& layout, float* base) {
-    auto at = [&](const char* name) { return base + layout.find(name).offset; };
-    BertWeights w;
-    w.wte = at("embeddings.word");
-    w.wpe = at("embeddings.position");
-    w.wtt = at("embeddings.token_type");
-    w.emb_ln_w = at("embeddings.ln_w");
-    w.emb_ln_b = at("embeddings.ln_b");
-    w.qkv_w = at("layers.qkv_w");
-    w.qkv_b = at("layers.qkv_b");
-    w.attn_out_w = at("layers.attn_out_w");
-    w.attn_out_b = at("layers.attn_out_b");
-    w.ln1_w = at("layers.ln1_w");
-    w.ln1_b = at("layers.ln1_b");
-    w.ffn_in_w = at("layers.ffn_in_w");
-    w.ffn_in_b = at("layers.ffn_in_b");
-    w.ffn_out_w = at("layers.ffn_out_w");
-    w.ffn_out_b = at("layers.ffn_out_b");
-    w.ln2_w = at("layers.ln2_w");
-    w.ln2_b = at("layers.ln2_b");
-    w.head_w = at("mlm_head.dense_w");
-    w.head_b = at("mlm_head.dense_b");
-    w.head_ln_w = at("mlm_head.ln_w");
-    w.head_ln_b = at("mlm_head.ln_b");
-    w.mlm_bias = at("mlm_head.bias");
-    return w;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Activations: one buffer for the forward pass, one for the backward scratch, carved into named
 // arrays. Per-layer arrays hold L slices; the backward scratch is reused layer after layer.

@@ -74,14 +74,26 @@ class ParamLayout {
     int64_t total_ = 0;
 };
 
-// Named pointers into a buffer laid out by ParamLayout (parameters, gradients, AdamW moments).
-struct BertWeights {
-    float *wte, *wpe, *wtt, *emb_ln_w, *emb_ln_b;                           // [V,C] [P,C] [2,C] [C] [C]
-    float *qkv_w, *qkv_b, *attn_out_w, *attn_out_b, *ln1_w, *ln1_b;          // [L,3C,C] [L,3C] [L,C,C] [L,C] [L,C] [L,C]
-    float *ffn_in_w, *ffn_in_b, *ffn_out_w, *ffn_out_b, *ln2_w, *ln2_b;      // [L,F,C] [L,F] [L,C,F] [L,C] [L,C] [L,C]
-    float *head_w, *head_b, *head_ln_w, *head_ln_b, *mlm_bias;               // [C,C] [C] [C] [C] [V]
-    static BertWeights view(const ParamLayout& layout, float* base);
+// Named pointers into a buffer laid out by ParamLayout (parameters, gradients, AdamW moments; on
+// the GPU also the bf16 copy of the parameters, hence the element type).
+template <typename T>
+struct BertWeightsOf {
+    T *wte, *wpe, *wtt, *emb_ln_w, *emb_ln_b;                           // [V,C] [P,C] [2,C] [C] [C]
+    T *qkv_w, *qkv_b, *attn_out_w, *attn_out_b, *ln1_w, *ln1_b;          // [L,3C,C] [L,3C] [L,C,C] [L,C] [L,C] [L,C]
+    T *ffn_in_w, *ffn_in_b, *ffn_out_w, *ffn_out_b, *ln2_w, *ln2_b;      // [L,F,C] [L,F] [L,C,F] [L,C] [L,C] [L,C]
+    T *head_w, *head_b, *head_ln_w, *head_ln_b, *mlm_bias;               // [C,C] [C] [C] [C] [V]
+
+    static BertWeightsOf view(const ParamLayout& layout, T* base) {
+        auto at = [&](const char* name) { return base + layout.find(name).offset; };
+        return {at("embeddings.word"),    at("embeddings.position"), at("embeddings.token_type"), at("embeddings.ln_w"),
+                at("embeddings.ln_b"),    at("layers.qkv_w"),        at("layers.qkv_b"),          at("layers.attn_out_w"),
+                at("layers.attn_out_b"),  at("layers.ln1_w"),        at("layers.ln1_b"),          at("layers.ffn_in_w"),
+                at("layers.ffn_in_b"),    at("layers.ffn_out_w"),    at("layers.ffn_out_b"),      at("layers.ln2_w"),
+                at("layers.ln2_b"),       at("mlm_head.dense_w"),    at("mlm_head.dense_b"),      at("mlm_head.ln_w"),
+                at("mlm_head.ln_b"),      at("mlm_head.bias")};
+    }
 };
+using BertWeights = BertWeightsOf<float>;
 
 // One MLM batch as the model consumes it (data/mlm_batcher.h produces these).
 struct MlmInputs {

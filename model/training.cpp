@@ -40,14 +40,18 @@ Optimizer::StepInfo Optimizer::step(float* params, float* grads) {
         info.skipped = true;
         return info;
     }
+    adamw_update(params, grads, m.data(), v.data(), n, decay_ranges_, adamw_config(), ++steps_done);
+    return info;
+}
+
+AdamWConfig Optimizer::adamw_config() const {
     AdamWConfig config;
-    config.lr = info.lr;
+    config.lr = schedule_.at(steps_done);
     config.beta1 = options_.beta1;
     config.beta2 = options_.beta2;
     config.eps = options_.eps;
     config.weight_decay = options_.weight_decay;
-    adamw_update(params, grads, m.data(), v.data(), n, decay_ranges_, config, ++steps_done);
-    return info;
+    return config;
 }
 
 RunLog::RunLog(const std::string& dir) : path_(dir + "/log.jsonl") {

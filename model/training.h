@@ -40,6 +40,12 @@ class Optimizer {
     // One update from the accumulated gradients (which it may scale when clipping).
     StepInfo step(float* params, float* grads);
 
+    // For a model that applies the update itself (the GPU keeps parameters and moments on the
+    // device): the settings of the next update, its learning rate from the schedule at steps_done.
+    AdamWConfig adamw_config() const;
+    double clip() const { return options_.clip; }
+    const DecayRanges& decay_ranges() const { return decay_ranges_; }
+
     int64_t steps_done = 0;  // updates made so far (restored on resume)
     std::vector<float> m, v; // AdamW moments, mirroring the parameter buffer
 

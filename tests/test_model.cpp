@@ -8,55 +8,13 @@
 
 #include "common/tensor_file.h"
 #include "model/bert.h"
+#include "model_fixture.h"
 #include "test_helpers.h"
 
 using namespace wr;
 
-namespace {
-
-const char* kFixture = "tests/fixtures/bert/mlm_reference.bin";
-
-// ||a - b|| / ||b||, the error measure the issue states.
-double relative_error(const float* a, const float* b, int64_t n) {
-    double diff = 0, ref = 0;
-    for (int64_t i = 0; i < n; i++) {
-        diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        ref += (double)b[i] * b[i];
-    }
-    return std::sqrt(diff) / std::max(std::sqrt(ref), 1e-30);
-}
-
-struct Reference {
-    TensorFile file = TensorFile::load(kFixture);
-    BertConfig config;
-    MlmInputs inputs;
-
-    Reference() {
-        const auto& c = file.i32("config");
-        config.num_layers = c[0], config.hidden = c[1], config.num_heads = c[2], config.ffn = c[3];
-        config.vocab_size = c[4], config.max_positions = c[5], config.type_vocab = c[6];
-        config.hidden_dropout = config.attention_dropout = 0;
-        const Tensor& ids = file.get("input_ids");
-        inputs.B = (int)ids.shape[0];
-        inputs.T = (int)ids.shape[1];
-        inputs.input_ids = ids.i32.data();
-        inputs.token_types = file.i32("token_types").data();
-        inputs.lengths = file.i32("lengths").data();
-        inputs.M = (int)file.i32("masked_positions").size();
-        inputs.masked_positions = file.i32("masked_positions").data();
-        inputs.masked_targets = file.i32("masked_targets").data();
-    }
-
-    void load_weights(BertModel& model) const {
-        for (const TensorSpec& t : model.layout.tensors()) {
-            const Tensor& ref = file.get("param." + t.name);
-            ASSERT_EQ(ref.shape, t.shape) << t.name;
-            std::memcpy(model.params.data() + t.offset, ref.f32.data(), sizeof(float) * t.numel);
-        }
-    }
-};
-
-}  // namespace
+using wr::testing::MlmFixture;
+using wr::testing::relative_error;
 
 TEST(Model, LayoutCountsAndPresets) {
     const BertConfig mini = bert_preset("mini", 30522);
@@ -76,7 +34,7 @@ TEST(Model, LayoutCountsAndPresets) {
 }
 
 TEST(Model, ForwardAndBackwardMatchPyTorch) {
-    Reference ref;
+    MlmFixture ref;
     BertModel model(ref.config);
     ref.load_weights(model);
     const MlmResult r = model.forward_mlm(ref.inputs, /*train=*/false, 0);
@@ -102,7 +60,7 @@ TEST(Model, ForwardAndBackwardMatchPyTorch) {
 }
 
 TEST(Model, TenAdamWStepsMatchPyTorch) {
-    Reference ref;
+    MlmFixture ref;
     BertModel model(ref.config);
     ref.load_weights(model);
     const std::vector<float>& h = ref.file.f32("adamw.hparams");  // lr, beta1, beta2, eps, weight_decay, clip

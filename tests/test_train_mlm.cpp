@@ -333,6 +333,18 @@ TEST(TrainMlm, ResumeExtendsAFinishedRunExactly) {
     EXPECT_EQ(read_log(dir / "two", "train").size(), 12u);
     for (const char* name : {"ckpt_00000012.bin", "state_00000012.bin", "best.bin"})
         EXPECT_TRUE(same_bytes(dir / "straight/" + name, dir / "two/" + name)) << name;
+
+    // Resuming it once more finds nothing left to do: it says so and reports real validation
+    // numbers (the last evaluation's loss), not NaN.
+    r = train_mlm(flags + " --steps 12 --resume " + dir / "two");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("already finished"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("nan"), std::string::npos) << r.output;
+    const auto evals = read_log(dir / "straight", "eval");
+    ASSERT_FALSE(evals.empty());
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "final validation loss %.4f", evals.back().loss);
+    EXPECT_NE(r.output.find(expected), std::string::npos) << "expected '" << expected << "' in:\n" << r.output;
 }
 
 // The training state records the run's seed; resuming with another --seed must not silently mix
@@ -612,6 +624,12 @@ TEST(TrainMlm, BadInitCheckpointsAreClearErrors) {
     // would train a model the user did not ask for.
     f.expect_refused("--init with a checkpoint of another config", " --hidden 128 --init " + good, {good, "hidden", "128", "64"},
                      {f.earlier});
+
+    // Only the size flags given are compared with the checkpoint: --layers 1 alone agrees with it,
+    // even though the default preset's hidden size (128) differs from the checkpoint's 64.
+    const RunResult only_layers = train_mlm(" --layers 1 --batch 4 --seq-len 32 --threads 2 --eval-batches 2 --steps 1 --init " + good +
+                                            " --out " + f.dir / "only_layers");
+    EXPECT_EQ(only_layers.exit_code, 0) << only_layers.output;
 
     // Another vocabulary: a checkpoint trained on shards of another vocabulary, given to a run on
     // build/default's.

@@ -1,0 +1,69 @@
+// model/bert_cuda.cuh: the BERT model of model/bert.h on an NVIDIA GPU. Same architecture, same
+// parameter layout (one contiguous buffer described by ParamLayout), same forward/backward
+// sequence, built from the CUDA ops in kernels/*.cuh. What differs from the CPU model:
+//   - precision: activations and matmul operands in T = bf16 (mixed precision, the default) or
+//     float (--precision fp32, for debugging and parity with the CPU); fp32 master weights, fp32
+//     gradients and AdamW moments; the T copy of the weights is refreshed once per update;
+//   - fusions: bias in the cuBLASLt epilogue, residual add + dropout + LayerNorm in one kernel,
+//     attention as one flash-style kernel (no [B,NH,T,T] in memory), softmax + cross-entropy +
+//     its gradient in one kernel over the gathered masked rows only;
+//   - the optimizer step (norm, clipping, AdamW) runs on the device; the host reads back only
+//     the scalars it logs (loss, correct count, gradient norm);
+//   - NVTX ranges mark the embeddings, each layer's attention and FFN, the head, the backward
+//     pass and the optimizer, for Nsight Systems.
+// Dropout masks are the CPU's (kernels/dropout.h), so with the same seed both paths drop the
+// same elements.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/bert.h"
+#include "model/training.h"
+
+namespace wr::cuda {
+
+enum class Precision { fp32, bf16 };
+Precision parse_precision(const std::string& name, const std::string& where);  // "fp32" | "bf16"
+const char* precision_name(Precision p);
+
+class BertModelCuda {
+  public:
+    BertModelCuda(const BertConfig& config, Precision precision);
+    ~BertModelCuda();
+    BertModelCuda(const BertModelCuda&) = delete;
+    BertModelCuda& operator=(const BertModelCuda&) = delete;
+
+    // Parameters and AdamW moments to and from host buffers of layout.total() floats.
+    void set_params(const float* host);
+    void get_params(float* host) const;
+    void get_grads(float* host) const;
+    void set_moments(const float* m, const float* v);
+    void get_moments(float* m, float* v) const;
+
+    // As BertModel: the inputs are host arrays (copied to the device here).
+    MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t dropout_seed);
+    void backward_mlm();
+    void zero_grads();
+    void average_grads(int micro_batches);  // grads /= micro_batches (as the CPU loop does)
+
+    // One optimizer update on the device: norm -> clip -> AdamW (as Optimizer::step on the CPU).
+    // The settings come from the host Optimizer, which counts the step (see train_mlm).
+    Optimizer::StepInfo optimizer_step(const Optimizer& optimizer);
+
+    // The last forward's logits at the masked positions [M,V] (valid until backward_mlm, which
+    // overwrites them with their gradient) and encoder output [B,T,C], as floats.
+    std::vector<float> mlm_logits() const;
+    std::vector<float> encoder_output() const;
+
+    BertConfig config;
+    ParamLayout layout;
+    Precision precision;
+
+    struct State;  // device buffers, defined in model/bert_cuda.cu
+
+  private:
+    std::unique_ptr<State> s_;
+};
+
+}  // namespace wr::cuda
