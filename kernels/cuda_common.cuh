@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 namespace wr::cuda {
@@ -83,6 +84,26 @@ __device__ __forceinline__ float block_sum(float v, float* shared) {
     __syncthreads();
     v = lane < warps ? shared[lane] : 0.0f;
     return warp_sum(v);
+}
+
+// K consecutive elements loaded and stored as one access (16 bytes when K * sizeof(T) == 16):
+// the vectorized path of the element-wise and row kernels. The pointer must be aligned to the
+// pack's size (check with all_aligned16 on the host).
+template <typename T, int K>
+struct alignas(sizeof(T) * K) Pack {
+    T v[K];
+};
+template <int K, typename T> __device__ __forceinline__ Pack<T, K> load_pack(const T* p) {
+    return *reinterpret_cast<const Pack<T, K>*>(p);
+}
+template <int K, typename T> __device__ __forceinline__ void store_pack(T* p, const Pack<T, K>& v) {
+    *reinterpret_cast<Pack<T, K>*>(p) = v;
+}
+// Whether every pointer is 16-byte aligned (null pointers count as aligned).
+inline bool all_aligned16(std::initializer_list<const void*> pointers) {
+    for (const void* p : pointers)
+        if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+    return true;
 }
 
 inline unsigned ceil_div(int64_t a, int64_t b) { return (unsigned)((a + b - 1) / b); }
