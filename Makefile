@@ -13,6 +13,15 @@ NVCC     := $(shell command -v nvcc 2>/dev/null)
 CXXFLAGS ?= -O3 -march=native
 CXXFLAGS += -std=c++17 -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDLIBS   := -lutf8proc -lz -fopenmp
+# GCC 12.2 (Debian 12's compiler) miscompiles some constant vectors when AVX-512 is on: it turns
+# {6, 6, 0, 0} into a broadcast of 6 (seen in tests/test_metrics.cpp; docs/decisions.md). With
+# GCC 12, AVX-512 is used only where we wrote it by hand: the matmul kernel.
+GCC_MAJOR := $(shell $(CXX) -dumpversion 2>/dev/null | cut -d. -f1)
+ifeq ($(GCC_MAJOR),12)
+NO_AVX512 := -mno-avx512f
+CXXFLAGS  += $(NO_AVX512)
+$(BUILD)/obj/kernels/matmul.o: CXXFLAGS := $(filter-out $(NO_AVX512),$(CXXFLAGS))
+endif
 
 BUILD    := build
 LIB_SRC  := $(wildcard common/*.cpp kernels/*.cpp model/*.cpp) $(filter-out data/prepare.cpp,$(wildcard data/*.cpp))

@@ -85,4 +85,18 @@ void cross_entropy_backward(float* dlogits, const float* logits, const int* targ
     }
 }
 
+float mse_forward(float* losses, const float* pred, const float* target, int B) {
+    double sum = 0;
+    for (int b = 0; b < B; b++) {
+        const float d = pred[b] - target[b];
+        losses[b] = d * d;
+        sum += losses[b];
+    }
+    return B > 0 ? (float)(sum / B) : 0.0f;
+}
+
+void mse_backward(float* dpred, const float* pred, const float* target, int B) {
+    for (int b = 0; b < B; b++) dpred[b] += 2.0f * (pred[b] - target[b]) / (float)B;
+}
+
 }  // namespace wr

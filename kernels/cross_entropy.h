@@ -32,4 +32,10 @@ float cross_entropy_mean(const float* losses, const int* targets, int M);
 void cross_entropy_backward(float* dlogits, const float* logits, const int* targets, int M, int V,
                             float dloss_scale);
 
+// Mean squared error of a regression head with one output per row (torch.nn.MSELoss):
+//   loss = (1/B) sum_b (pred[b] - target[b])^2;  losses[b] = (pred[b] - target[b])^2;  returns loss
+//   dpred[b] += (2/B) (pred[b] - target[b])
+float mse_forward(float* losses, const float* pred, const float* target, int B);
+void mse_backward(float* dpred, const float* pred, const float* target, int B);
+
 }  // namespace wr

@@ -16,6 +16,11 @@
 //   MLM head, on the M masked positions only:
 //                h = LayerNorm(GELU(x[masked] W_head^T + b_head));  logits = h wte^T + mlm_bias  [M,V]
 //                loss = mean cross-entropy of logits against the original tokens
+//   classifier head (BertForSequenceClassification), when config.num_labels = K >= 1:
+//                pooled = tanh(x[:, 0] W_pool^T + b_pool)            (the [CLS] position)  [B,C]
+//                logits = dropout(pooled) W_cls^T + b_cls                                  [B,K]
+//                loss = mean cross-entropy against the labels, or for K = 1 (regression)
+//                       the mean squared error against the targets
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,6 +42,7 @@ struct BertConfig {
     float layer_norm_eps = 1e-12f;
     float hidden_dropout = 0.1f;
     float attention_dropout = 0.1f;
+    int num_labels = 0;       // 0: the MLM head; K >= 1: pooler + classifier over K outputs (1: regression)
 
     std::string describe() const;  // "L4-H256 (NH 4, F 1024, V 30522, P 512)"
     void validate(const std::string& where) const;  // throws wr::Error naming `where`
@@ -62,6 +68,7 @@ class ParamLayout {
     explicit ParamLayout(const BertConfig& config);
     const std::vector<TensorSpec>& tensors() const { return tensors_; }
     const TensorSpec& find(const std::string& name) const;  // throws if absent
+    const TensorSpec* find_optional(const std::string& name) const;  // null if absent
     int64_t total() const { return total_; }
     int64_t embedding_count() const;
     int64_t non_embedding_count() const { return total_ - embedding_count(); }
@@ -81,16 +88,22 @@ struct BertWeightsOf {
     T *wte, *wpe, *wtt, *emb_ln_w, *emb_ln_b;                           // [V,C] [P,C] [2,C] [C] [C]
     T *qkv_w, *qkv_b, *attn_out_w, *attn_out_b, *ln1_w, *ln1_b;          // [L,3C,C] [L,3C] [L,C,C] [L,C] [L,C] [L,C]
     T *ffn_in_w, *ffn_in_b, *ffn_out_w, *ffn_out_b, *ln2_w, *ln2_b;      // [L,F,C] [L,F] [L,C,F] [L,C] [L,C] [L,C]
-    T *head_w, *head_b, *head_ln_w, *head_ln_b, *mlm_bias;               // [C,C] [C] [C] [C] [V]
+    T *head_w, *head_b, *head_ln_w, *head_ln_b, *mlm_bias;               // [C,C] [C] [C] [C] [V]    (MLM head)
+    T *pool_w, *pool_b, *cls_w, *cls_b;                                  // [C,C] [C] [K,C] [K]      (classifier)
+    // The head the layout does not have is null.
 
     static BertWeightsOf view(const ParamLayout& layout, T* base) {
-        auto at = [&](const char* name) { return base + layout.find(name).offset; };
+        auto at = [&](const char* name) {
+            const TensorSpec* t = layout.find_optional(name);
+            return t ? base + t->offset : nullptr;
+        };
         return {at("embeddings.word"),    at("embeddings.position"), at("embeddings.token_type"), at("embeddings.ln_w"),
                 at("embeddings.ln_b"),    at("layers.qkv_w"),        at("layers.qkv_b"),          at("layers.attn_out_w"),
                 at("layers.attn_out_b"),  at("layers.ln1_w"),        at("layers.ln1_b"),          at("layers.ffn_in_w"),
                 at("layers.ffn_in_b"),    at("layers.ffn_out_w"),    at("layers.ffn_out_b"),      at("layers.ln2_w"),
                 at("layers.ln2_b"),       at("mlm_head.dense_w"),    at("mlm_head.dense_b"),      at("mlm_head.ln_w"),
-                at("mlm_head.ln_b"),      at("mlm_head.bias")};
+                at("mlm_head.ln_b"),      at("mlm_head.bias"),       at("pooler.dense_w"),        at("pooler.dense_b"),
+                at("classifier.w"),       at("classifier.b")};
     }
 };
 using BertWeights = BertWeightsOf<float>;
@@ -111,6 +124,22 @@ struct MlmResult {
     int correct = 0;  // masked positions whose argmax is the target
 };
 
+// One classification batch (data/example_batcher.h produces these).
+struct ClsInputs {
+    int B = 0, T = 0;
+    const int32_t* input_ids = nullptr;    // [B,T]
+    const int32_t* token_types = nullptr;  // [B,T]
+    const int32_t* lengths = nullptr;      // [B]
+    const int32_t* labels = nullptr;       // [B] class index, or -100 (no loss); null: no loss at all
+    const float* values = nullptr;         // [B] regression targets (num_labels = 1); null: no loss
+};
+
+struct ClsResult {
+    float loss = 0;    // mean over the labeled rows (cross-entropy, or squared error for regression)
+    int counted = 0;   // rows the loss is over
+    int correct = 0;   // rows whose argmax is the label (classes only)
+};
+
 class BertModel {
   public:
     explicit BertModel(const BertConfig& config);
@@ -123,6 +152,12 @@ class BertModel {
     MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t dropout_seed);
     // Adds d(loss)/d(parameters) into grads, for the batch of the last forward_mlm.
     void backward_mlm();
+
+    // The classifier head (config.num_labels >= 1): forward and backward as the MLM pair.
+    ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t dropout_seed);
+    void backward_classify();
+    const float* cls_logits() const;  // [B,K] logits of the last forward_classify
+
     void zero_grads();
 
     // The encoder's output [B,T,C] of the last forward (for tests and later heads).
@@ -138,10 +173,17 @@ class BertModel {
 
   private:
     void ensure_activations(int B, int T, int M);
+    // Checks and keeps the batch's integers; sizes the activations. Returns the activation views.
+    Activations start_batch(int B, int T, int M, const int32_t* ids, const int32_t* types, const int32_t* lengths,
+                            const int32_t* positions, const int32_t* targets, bool train, uint64_t dropout_seed);
+    Activations views();
+    void encoder_forward(const Activations& a);   // embeddings and layers: x0 ... ln2 of the last layer
+    void encoder_backward(Activations& a);        // from a.d_x = d loss / d (last layer's output)
     std::vector<float> acts_, dacts_;
-    std::vector<int32_t> saved_ints_;  // copies of the batch's ids, types, lengths, positions, targets
+    std::vector<int32_t> saved_ints_;  // copies of the batch's ids, types, lengths, positions, targets (labels)
+    std::vector<float> saved_values_;  // regression targets of a classifier batch
     int B_ = 0, T_ = 0, M_ = 0, capacity_B_ = 0, capacity_T_ = 0, capacity_M_ = 0;
-    bool train_ = false;
+    bool train_ = false, has_labels_ = false;
     uint64_t dropout_seed_ = 0;
 };
 

@@ -164,6 +164,7 @@ BertWeightsOf<bf16> BertModelCuda::State::weights<bf16>(const ParamLayout& layou
 
 BertModelCuda::BertModelCuda(const BertConfig& c, Precision p) : config(c), layout(c), precision(p), s_(new State) {
     config.validate("model config");
+    if (config.num_labels != 0) throw Error("--device cuda: the classifier head runs on the CPU only so far (the GPU model has the MLM head)");
     if (!device_available()) throw Error("--device cuda: " + device_unavailable_reason());
     const int64_t n = layout.total();
     for (DeviceArray<float>* a : {&s_->params, &s_->grads, &s_->m, &s_->v}) a->resize(n), a->zero();

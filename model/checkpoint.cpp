@@ -274,7 +274,9 @@ bool is_file(const std::string& path) {
 // Checkpoints
 
 WeightsView weights_of(const BertModel& model) {
-    return WeightsView{model.config, model.layout.tensors(), model.params.data(), model.layout.total()};
+    const int K = model.config.num_labels;
+    return WeightsView{model.config, model.layout.tensors(), model.params.data(), model.layout.total(),
+                       K > 0 ? CheckpointKind::Classifier : CheckpointKind::Mlm, K};
 }
 
 uint64_t params_checksum(const float* params, int64_t n) {
@@ -326,6 +328,7 @@ Checkpoint load_checkpoint(const std::string& path) {
 
     ck.kind = (CheckpointKind)kind;
     ck.num_labels = (int)num_labels;
+    ck.config.num_labels = (int)num_labels;  // which head: 0 the MLM head, K the classifier's
     ck.vocab_fingerprint = get<uint64_t>(bytes, 24);
     ck.params_checksum = get<uint64_t>(bytes, 40);
     size_t at = kConfigAt;
@@ -382,6 +385,11 @@ std::vector<std::string> copy_matching_tensors(const Checkpoint& checkpoint, con
 }
 
 void load_into(BertModel& model, const Checkpoint& checkpoint, uint64_t expected_vocab_fingerprint) {
+    if (checkpoint.num_labels != model.config.num_labels)
+        fail(checkpoint.path, "num_labels",
+             "checkpoint has " + std::to_string(checkpoint.num_labels) + " (" + (checkpoint.num_labels ? "a classifier" : "the MLM head") +
+                 "), the model " + std::to_string(model.config.num_labels) + " (" +
+                 (model.config.num_labels ? "a classifier" : "the MLM head") + ")");
     check_same_config(checkpoint, model.config);
     check_vocab_fingerprint(checkpoint, expected_vocab_fingerprint);
     for (const TensorSpec& t : model.layout.tensors())

@@ -49,7 +49,7 @@ struct WeightsView {
     CheckpointKind kind = CheckpointKind::Mlm;
     int num_labels = 0;   // 0 for Mlm, the number of outputs for Classifier
 };
-WeightsView weights_of(const BertModel& model);  // kind Mlm
+WeightsView weights_of(const BertModel& model);  // kind and num_labels from model.config
 
 // The checksum of a parameter buffer (wr::Checksum over its bytes). A checkpoint stores it and a
 // training state names the checkpoint it belongs to by it.

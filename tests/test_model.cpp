@@ -5,10 +5,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <sstream>
 
 #include "common/tensor_file.h"
 #include "model/bert.h"
 #include "model_fixture.h"
+#include "gradcheck.h"
+#include "kernels/cross_entropy.h"
 #include "test_helpers.h"
 
 using namespace wr;
@@ -111,4 +114,88 @@ TEST(Model, InitializationIsBerts) {
         }
     }
     for (int i = 0; i < config.hidden; i++) ASSERT_EQ(model.w.wte[config.pad_id * config.hidden + i], 0.0f) << "[PAD] row";
+}
+
+// The classifier head (pooler, dropout, linear, cross-entropy or squared error) and the encoder
+// under it: analytic gradients against central differences of the model's own loss.
+namespace {
+
+struct ClassifierCase {
+    BertConfig config;
+    std::vector<int32_t> ids, types, lengths, labels;
+    std::vector<float> values;
+
+    explicit ClassifierCase(int num_labels) {
+        config.num_layers = 1, config.hidden = 16, config.num_heads = 2, config.ffn = 32, config.vocab_size = 50;
+        config.max_positions = 8, config.num_labels = num_labels;
+        config.hidden_dropout = config.attention_dropout = 0;
+        const int B = 3, T = 5;
+        lengths = {5, 3, 4};
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                ids.push_back(t < lengths[b] ? 1 + (7 * b + 3 * t) % 49 : 0);
+                types.push_back(b == 0 && t >= 3 && t < lengths[b] ? 1 : 0);  // row 0 is a pair
+            }
+        labels = {0, 2, kIgnoreIndex};
+        values = {0.5f, -1.0f, 2.0f};
+    }
+    ClsInputs inputs() const {
+        ClsInputs in;
+        in.B = 3, in.T = 5, in.input_ids = ids.data(), in.token_types = types.data(), in.lengths = lengths.data();
+        if (config.num_labels == 1) in.values = values.data();
+        else in.labels = labels.data();
+        return in;
+    }
+};
+
+void check_classifier_gradients(int num_labels) {
+    const ClassifierCase c(num_labels);
+    BertModel model(c.config);
+    model.init_weights(3);
+    for (float& p : model.params) p *= 8.0f;  // larger weights: gradients well above the differencing noise
+    const ClsResult r = model.forward_classify(c.inputs(), /*train=*/false, 0);
+    EXPECT_EQ(r.counted, num_labels == 1 ? 3 : 2) << "the ignored label is not counted";
+    model.zero_grads();
+    model.backward_classify();
+    auto loss = [&]() { return (double)model.forward_classify(c.inputs(), false, 0).loss; };
+    for (const char* name : {"classifier.w", "classifier.b", "pooler.dense_w", "pooler.dense_b", "layers.ffn_out_w", "embeddings.word"}) {
+        const TensorSpec& t = model.layout.find(name);
+        const wr::testing::GradCheckResult g = wr::testing::check_gradient(loss, model.params.data() + t.offset, model.grads.data() + t.offset,
+                                                                   t.numel, 1e-2, t.numel > 400 ? 7 : 1);
+        EXPECT_LE(g.rel_err, 1e-2) << name << " (" << num_labels << " labels): " << g;
+        std::ostringstream report;
+        report << g;
+        std::printf("%d labels, %-18s %s\n", num_labels, name, report.str().c_str());
+    }
+}
+
+}  // namespace
+
+TEST(Model, ClassifierBackwardMatchesFiniteDifferences) { check_classifier_gradients(3); }
+
+TEST(Model, RegressionHeadBackwardMatchesFiniteDifferences) { check_classifier_gradients(1); }
+
+TEST(Model, ClassifierLossIsCrossEntropyOfItsLogits) {
+    const ClassifierCase c(3);
+    BertModel model(c.config);
+    model.init_weights(5);
+    for (float& p : model.params) p *= 8.0f;
+    const ClsResult r = model.forward_classify(c.inputs(), false, 0);
+    const float* logits = model.cls_logits();
+    double expected = 0;
+    int correct = 0;
+    for (int b = 0; b < 2; b++) {  // row 2's label is ignored
+        double sum = 0;
+        for (int k = 0; k < 3; k++) sum += std::exp((double)logits[b * 3 + k]);
+        expected += std::log(sum) - logits[b * 3 + c.labels[b]];
+        correct += (int)(std::max_element(logits + b * 3, logits + b * 3 + 3) - (logits + b * 3)) == c.labels[b];
+    }
+    EXPECT_NEAR(r.loss, expected / 2, 1e-5);
+    EXPECT_EQ(r.correct, correct);
+    // An MLM call on a classifier and a label outside the classes are clear errors.
+    std::vector<int32_t> bad = c.labels;
+    bad[1] = 3;
+    ClsInputs in = c.inputs();
+    in.labels = bad.data();
+    EXPECT_ERROR_MENTIONS(model.forward_classify(in, false, 0), "label 3", "3 classes");
 }
