@@ -65,6 +65,11 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+bool file_exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 void make_dirs(const std::string& path) {
     if (path.empty()) return;
     std::string partial;

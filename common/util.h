@@ -36,6 +36,9 @@ std::string read_file(const std::string& path);
 // Create a directory and its parents (like mkdir -p); throws on failure.
 void make_dirs(const std::string& path);
 
+// Whether a regular file (or a link to one) exists at path.
+bool file_exists(const std::string& path);
+
 // Wall-clock seconds since an arbitrary origin (steady clock).
 double now_seconds();
 

@@ -81,6 +81,11 @@ void RunLog::evaluation(int64_t step, double loss, double accuracy) {
     std::fflush(file_);
 }
 
+void RunLog::record(const std::string& json_object) {
+    std::fprintf(file_, "%s\n", json_object.c_str());
+    std::fflush(file_);
+}
+
 void prepare_run_folder(const std::string& dir, bool overwrite) {
     make_dirs(dir);
     std::vector<std::string> earlier;

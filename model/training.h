@@ -66,6 +66,8 @@ class RunLog {
     void train_step(int64_t step, int64_t total, double loss, double accuracy, double lr, double grad_norm, double ms,
                     double tokens_per_second);
     void evaluation(int64_t step, double loss, double accuracy);
+    // Any other record: one JSON object (written as given, one line), e.g. finetune's metrics.
+    void record(const std::string& json_object);
 
   private:
     FILE* file_ = nullptr;
