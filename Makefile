@@ -98,6 +98,11 @@ BENCH_BIN := $(BUILD)/bench_tokenizer
 $(BENCH_BIN): $(BUILD)/obj/dev/bench_tokenizer.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
+# dev/check_minilm.py runs this on imported Hugging Face weights; not part of all or test.
+ENCODER_OUTPUTS_BIN := $(BUILD)/encoder_outputs
+$(ENCODER_OUTPUTS_BIN): $(BUILD)/obj/dev/encoder_outputs.o $(LIB)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
 bench: $(BENCH_BIN) train_mlm $(DEFAULT)
 	python3 dev/bench_tokenizer.py --ours ./$(BENCH_BIN)
 	python3 dev/bench_train.py --ours ./train_mlm
