@@ -190,6 +190,7 @@ ClsInputs inputs_of(const ExampleBatch& b, bool regression, bool with_labels) {
 
 struct Evaluation {
     double loss = NAN, score = NAN;  // score: the --best-metric (higher is better, except loss)
+    double accuracy = NAN;           // classes only
     std::string json, report;
 };
 
@@ -220,6 +221,7 @@ Evaluation evaluate(BertModel& model, const ExampleBatcher& dev, const Task& tas
         e.report = format_report(m);
     } else {
         const ClassificationMetrics m = classification_metrics(cm);
+        e.accuracy = m.accuracy;
         e.score = metric == "accuracy" ? m.accuracy : metric == "macro_f1" ? m.macro_f1 : metric == "micro_f1" ? m.micro_f1 : -e.loss;
         e.json = metrics_json(cm, task.label_names);
         e.report = format_report(cm, task.label_names);
@@ -404,7 +406,7 @@ int run(int argc, char** argv) {
             std::printf("eval at step %lld (epoch %.2f) | dev loss %.4f\n%s", (long long)optimizer.steps_done, train.epochs_done(), e.loss,
                         e.report.c_str());
             log.record("{\"kind\":\"eval\",\"step\":" + std::to_string(optimizer.steps_done) + ",\"loss\":" + json_number(e.loss) +
-                       ",\"metrics\":" + e.json + "}");
+                       ",\"accuracy\":" + json_number(e.accuracy) + ",\"metrics\":" + e.json + "}");
             if (!(best.score >= e.score)) best = e;
         }
         TrainingProgress progress;

@@ -306,7 +306,7 @@ int run(int argc, char** argv) {
     }
     if (!resuming) prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
     CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
-    RunLog log(o.out);
+    RunLog log(o.out, resuming ? optimizer.steps_done : -1);
 
     std::unique_ptr<Engine> engine = make_engine(o, model, optimizer);
     const BertConfig& c = model.config;

@@ -54,7 +54,16 @@ AdamWConfig Optimizer::adamw_config() const {
     return config;
 }
 
-RunLog::RunLog(const std::string& dir) : path_(dir + "/log.jsonl") {
+RunLog::RunLog(const std::string& dir, int64_t resume_step) : path_(dir + "/log.jsonl") {
+    if (resume_step >= 0 && file_exists(path_)) {
+        std::string kept;
+        for (const std::string& line : split(read_file(path_), '\n')) {
+            const size_t at = line.find("\"step\":");
+            if (line.empty() || (at != std::string::npos && std::atoll(line.c_str() + at + 7) > resume_step)) continue;
+            kept += line + "\n";
+        }
+        write_file_atomic(path_, kept);
+    }
     file_ = std::fopen(path_.c_str(), "a");
     if (!file_) throw Error(path_ + ": cannot open the log for writing");
 }

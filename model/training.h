@@ -57,8 +57,10 @@ class Optimizer {
 
 class RunLog {
   public:
-    // Appends to DIR/log.jsonl (a resumed run continues the same file).
-    explicit RunLog(const std::string& dir);
+    // Appends to DIR/log.jsonl. A resumed run passes the step it resumes from: records of later
+    // steps (written after the last checkpoint by a run that was then killed) are dropped first,
+    // so every step appears once.
+    explicit RunLog(const std::string& dir, int64_t resume_step = -1);
     ~RunLog();
     RunLog(const RunLog&) = delete;
     RunLog& operator=(const RunLog&) = delete;

@@ -688,3 +688,27 @@ TEST(TrainMlm, BadResumeFoldersAreClearErrors) {
                   " --vocab " + other_vocab + " --train '" + other + "/train_*.bin' --val '" + other + "/val_*.bin'",
                   {d + "/ckpt_00000002.bin", "vocab"});
 }
+
+// A run killed hard (no Ctrl-C) after its last checkpoint leaves log records of steps that the
+// resumed run does again; resuming drops them, so each step is logged once, with the values of
+// the run that counts.
+TEST(TrainMlm, ResumeAfterAHardKillLogsEachStepOnce) {
+    ScratchDir dir;
+    const std::string flags = kSmall + " --warmup 0 --final-lr-fraction 1 --eval-every 0";
+    RunResult r = train_mlm(flags + " --steps 9 --out " + dir / "straight");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = train_mlm(flags + " --steps 6 --out " + dir / "killed");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    // What a run killed at step 8 (checkpoint at 6) would have left behind.
+    std::string log = read_file(dir / "killed/log.jsonl");
+    for (int step = 7; step <= 8; step++)
+        log += "{\"kind\":\"train\",\"step\":" + std::to_string(step) + ",\"loss\":99.0,\"accuracy\":0,\"lr\":0,\"grad_norm\":0,\"ms\":1,"
+               "\"tokens_per_second\":1}\n";
+    write_text(dir / "killed/log.jsonl", log);
+    r = train_mlm(flags + " --steps 9 --resume " + dir / "killed");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto resumed = read_log(dir / "killed", "train");
+    ASSERT_EQ(resumed.size(), 9u) << read_file(dir / "killed/log.jsonl");
+    for (size_t i = 0; i < resumed.size(); i++) EXPECT_EQ(resumed[i].step, (int64_t)i + 1);
+    EXPECT_EQ(losses_by_step(resumed), losses_by_step(read_log(dir / "straight", "train")));
+}
