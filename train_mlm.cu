@@ -209,15 +209,21 @@ struct CudaEngine : Engine {
 
 // The engine --device asks for. "auto" takes the GPU when this build has CUDA and one is usable,
 // and otherwise says once why it runs on the CPU.
-std::unique_ptr<Engine> make_engine(const Options& o, BertModel& model, const Optimizer& optimizer) {
+// --device cuda where it cannot run is an error before anything is read or written.
+void check_device(const Options& o) {
 #ifdef __CUDACC__
     if (o.device == "cuda" && !cuda::device_available())
         throw Error("<command line>: flag --device cuda: " + cuda::device_unavailable_reason());
+#else
+    if (o.device == "cuda") throw Error("<command line>: flag --device cuda: this build has no CUDA (nvcc was not found by make)");
+#endif
+}
+
+std::unique_ptr<Engine> make_engine(const Options& o, BertModel& model, const Optimizer& optimizer) {
+#ifdef __CUDACC__
     if (o.device == "cuda" || (o.device == "auto" && cuda::device_available()))
         return std::make_unique<CudaEngine>(model, optimizer, cuda::parse_precision(o.precision, "<command line>: flag --precision"));
     if (o.device == "auto") std::printf("no GPU (%s): training on the CPU\n", cuda::device_unavailable_reason().c_str());
-#else
-    if (o.device == "cuda") throw Error("<command line>: flag --device cuda: this build has no CUDA (nvcc was not found by make)");
 #endif
     return std::make_unique<CpuEngine>(model);
 }
@@ -250,6 +256,7 @@ uint64_t mix_seed(uint64_t seed, int64_t step, int micro) {
 
 int run(int argc, char** argv) {
     Options o = parse_options(argc, argv);
+    check_device(o);
     if (o.threads > 0) omp_set_num_threads(o.threads);
     const Tokenizer vocab = Tokenizer::load(o.vocab);
 

@@ -585,8 +585,8 @@ TEST(TrainMlm, BadShardsAndFlagsAreClearErrors) {
     f.expect_refused("an empty --train glob", " --train " + f.dir / "nothing/train_*.bin", {f.dir / "nothing/train_*.bin", "matches nothing"});
     f.expect_refused("--seq-len above the positions", " --seq-len 513", {"--seq-len", "513", "512"});
     f.expect_refused("an unknown flag", " --frobnicate 3", {"unknown flag --frobnicate"});
-    // This build has no CUDA path yet (issue 4); when it has one, a machine without a GPU must
-    // still get a clear error here rather than a crash.
+    // On a machine without a usable GPU, --device cuda is a clear error (saying why: no CUDA in
+    // the build, no driver, no device) before anything is read or written.
     if (std::system("nvidia-smi -L > /dev/null 2>&1") != 0) f.expect_refused("--device cuda", " --device cuda", {"--device", "cuda"});
     f.expect_refused("a missing --vocab", " --vocab " + f.dir / "no_vocab.txt", {f.dir / "no_vocab.txt"});
 
