@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "data/loader_state.h"
+
 #include "data/shards.h"
 #include "data/tokenizer.h"
 
@@ -63,12 +65,9 @@ struct ExampleBatcherOptions {
 
 // The training position, everything a batcher needs to continue exactly (see to_bytes for the
 // 56-byte form a training-state file stores).
-struct ExampleBatcherState {
-    uint64_t seed = 0;
-    int64_t epoch = 0;     // epochs completed
-    int64_t position = 0;  // batches of this epoch already given, 0 .. batches_per_epoch - 1
-    uint64_t setup = 0;    // fingerprint of the examples and of the options that decide the batches
-
+// The position (data/loader_state.h), position: batches of this epoch already given, 0 .. batches_per_epoch - 1; setup:
+// fingerprint of the examples and of the options that decide the batches.
+struct ExampleBatcherState : LoaderState {
     std::string to_bytes() const;
     // Throws wr::Error naming `source` on a wrong size, magic, version or checksum.
     static ExampleBatcherState from_bytes(const std::string& bytes, const std::string& source);

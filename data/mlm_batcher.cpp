@@ -48,19 +48,6 @@ uint64_t stream_seed(uint64_t seed, Purpose purpose, uint64_t a, uint64_t b = 0)
 // ---- State bytes -----------------------------------------------------------------------------
 
 constexpr char kStateMagic[8] = {'W', 'R', 'M', 'L', 'M', 'P', 'O', 'S'};
-constexpr uint32_t kStateVersion = 1;
-constexpr size_t kStateBytes = 56;
-
-template <class T>
-void put(std::string& bytes, size_t at, T value) {
-    std::memcpy(&bytes[at], &value, sizeof value);  // little-endian hosts only, as every format here
-}
-template <class T>
-T get(const std::string& bytes, size_t at) {
-    T value;
-    std::memcpy(&value, &bytes[at], sizeof value);
-    return value;
-}
 
 }  // namespace
 
@@ -70,33 +57,11 @@ int64_t MlmBatch::token_count() const {
     return total;
 }
 
-std::string MlmBatcherState::to_bytes() const {
-    std::string bytes(kStateBytes, '\0');
-    std::memcpy(&bytes[0], kStateMagic, 8);
-    put<uint32_t>(bytes, 8, kStateVersion);
-    put<uint64_t>(bytes, 16, seed);
-    put<int64_t>(bytes, 24, epoch);
-    put<int64_t>(bytes, 32, position);
-    put<uint64_t>(bytes, 40, setup);
-    put<uint64_t>(bytes, 48, fnv1a64(bytes.data(), 48));
-    return bytes;
-}
+std::string MlmBatcherState::to_bytes() const { return encode_loader_state(*this, kStateMagic); }
 
 MlmBatcherState MlmBatcherState::from_bytes(const std::string& bytes, const std::string& source) {
-    if (bytes.size() != kStateBytes)
-        fail(source, "mlm_batcher_state", "is " + std::to_string(bytes.size()) + " bytes, expected " +
-                                              std::to_string(kStateBytes));
-    if (std::memcmp(bytes.data(), kStateMagic, 8) != 0) fail(source, "mlm_batcher_state.magic", "is not WRMLMPOS");
-    if (get<uint32_t>(bytes, 8) != kStateVersion)
-        fail(source, "mlm_batcher_state.version", "is " + std::to_string(get<uint32_t>(bytes, 8)) +
-                                                      ", this build reads version " + std::to_string(kStateVersion));
-    if (get<uint64_t>(bytes, 48) != fnv1a64(bytes.data(), 48))
-        fail(source, "mlm_batcher_state.checksum", "does not match: the state is corrupted");
     MlmBatcherState s;
-    s.seed = get<uint64_t>(bytes, 16);
-    s.epoch = get<int64_t>(bytes, 24);
-    s.position = get<int64_t>(bytes, 32);
-    s.setup = get<uint64_t>(bytes, 40);
+    static_cast<LoaderState&>(s) = decode_loader_state(bytes, kStateMagic, "mlm_batcher_state", source);
     return s;
 }
 

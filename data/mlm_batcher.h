@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "data/loader_state.h"
 #include "data/shards.h"
 #include "data/tokenizer.h"
 
@@ -65,12 +66,9 @@ struct MlmBatcherOptions {
 
 // The training position, everything a batcher needs to continue exactly (see to_bytes for the
 // 56-byte form the training-state file stores).
-struct MlmBatcherState {
-    uint64_t seed = 0;
-    int64_t epoch = 0;     // epochs completed
-    int64_t position = 0;  // next position in this epoch's order, 0 .. N-1
-    uint64_t setup = 0;    // fingerprint of the data and masking options the state belongs to
-
+// The position (data/loader_state.h), position: the next sequence of this epoch's order, 0 .. N-1; setup: fingerprint of the
+// data and the masking options.
+struct MlmBatcherState : LoaderState {
     std::string to_bytes() const;
     // Throws wr::Error naming `source` on a wrong size, magic, version or checksum.
     static MlmBatcherState from_bytes(const std::string& bytes, const std::string& source);
