@@ -1,83 +1,88 @@
 // kernels/attention.cpp: self-attention forward and backward (math and layout in the header).
-// One (sequence, head) pair per OpenMP task, one query row at a time; the per-head products are
-// plain loops over HS-long vectors (dot and axpy below): clear, not fast (about 10 GFLOP/s per
-// core); the batched matmul kernel is the way to speed them up if attention shows in a profile.
+// One (sequence, head) pair per OpenMP task. Inside a task the four products of each direction
+// are small strided matrix products handed to the project's SGEMM (kernels/matmul.h), which runs
+// serially inside a parallel region; what is left is the row softmax, the dropout mask and the
+// softmax backward, element by element. Per head, with len = lengths[b] real keys:
+//   forward   S[T, len]  = Q[T, HS] K[len, HS]^T            (then scaled, softmax per row -> att)
+//             out[T, HS] = D[T, len] V[len, HS]              D = att * dropout mask
+//   backward  dD[T, len] = dout[T, HS] V[len, HS]^T
+//             dV[len,HS] += D^T dout
+//             dS = att * (m dD - rowsum(att * m dD)) / sqrt(HS)      (kept in datt)
+//             dQ[T, HS] += dS K,    dK[len, HS] += dS^T Q
+// Q, K, V and their gradients are read in place from qkv / dqkv (row stride 3C); att and datt
+// have row stride T.
 #include "kernels/attention.h"
 
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 #include "kernels/activations.h"  // exp_nonpositive
 #include "kernels/dropout.h"
+#include "kernels/matmul.h"
 
 namespace wr {
 
 namespace {
 
-// a . b, summed in 8 lanes (a fixed order the compiler can keep in one SIMD register), then the
-// lanes and the tail in order.
-float dot(const float* a, const float* b, int n) {
-    float lane[8] = {};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) lane[l] += a[i + l] * b[i + l];
-    float s = 0.0f;
-    for (int l = 0; l < 8; l++) s += lane[l];
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
+// Where head h of sequence b lives: its q, k, v (or dq, dk, dv) blocks, row stride 3C.
+struct HeadView {
+    size_t offset;  // of q's first element in qkv: b * T * 3C + h * HS
+    int len;        // real keys of sequence b
+    uint64_t att_index;  // flat index of att[b, h, 0, 0] in [B, NH, T, T] (the dropout mask's index)
+};
+
+HeadView head_view(int bh, const int* lengths, int T, int C, int NH) {
+    const int b = bh / NH, h = bh % NH;
+    return {(size_t)b * T * 3 * C + (size_t)h * (C / NH), lengths ? lengths[b] : T, (uint64_t)bh * T * T};
 }
 
-// y += alpha * x
-void axpy(float* y, float alpha, const float* x, int n) {
-    for (int i = 0; i < n; i++) y[i] += alpha * x[i];
-}
-
-// The dropout factor m of the probability with flat index `index` in [B, NH, T, T]:
-// 1 / (1 - p) if kept, 0 if dropped, 1 when dropout is off.
-float dropout_factor(uint64_t key, uint64_t index, float p, float scale) {
-    if (p <= 0.0f) return 1.0f;
-    return dropout_keep(key, index, p) ? scale : 0.0f;
+// D = att * m over the len real keys of each row (m: dropout factor; 0 or 1 / (1 - p)), written
+// to `dropped` [T, T] (row stride T).
+void apply_dropout(float* dropped, const float* att, int T, int len, uint64_t att_index, uint64_t key, float p, float scale) {
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < len; j++) {
+            const size_t at = (size_t)i * T + j;
+            dropped[at] = dropout_keep(key, att_index + at, p) ? att[at] * scale : 0.0f;
+        }
 }
 
 }  // namespace
 
 void attention_forward(float* out, float* att, const float* qkv, const int* lengths, int B, int T, int C, int NH,
                        float dropout_p, uint64_t seed) {
-    const int HS = C / NH;
+    const int HS = C / NH, ld = 3 * C;
     const float scale = 1.0f / std::sqrt((float)HS);
     const float drop_scale = dropout_scale(dropout_p);
     const uint64_t key = dropout_key(seed);
-#pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH;
-        const int len = lengths ? lengths[b] : T;
-        const size_t stride = (size_t)3 * C;
-        const float* q = qkv + (size_t)b * T * stride + (size_t)h * HS;
-        const float* k = q + C;
-        const float* v = q + 2 * C;
-        for (int i = 0; i < T; i++) {
-            float* a = att + ((size_t)bh * T + i) * T;
-            const float* qi = q + i * stride;
-            // scores and softmax over the real keys; padding keys get exactly 0
-            float max_score = -INFINITY;
-            for (int j = 0; j < len; j++) {
-                a[j] = dot(qi, k + j * stride, HS) * scale;
-                max_score = a[j] > max_score ? a[j] : max_score;
+#pragma omp parallel
+    {
+        std::vector<float> dropped(dropout_p > 0.0f ? (size_t)T * T : 0);  // this thread's D
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            const HeadView hv = head_view(bh, lengths, T, C, NH);
+            const float *q = qkv + hv.offset, *k = q + C, *v = q + 2 * C;
+            float* a = att + (size_t)bh * T * T;
+            // scores, then the softmax of each row over the real keys; padding keys get exactly 0
+            sgemm(false, true, T, hv.len, HS, q, ld, k, ld, a, T, /*accumulate=*/false);
+            for (int i = 0; i < T; i++) {
+                float* row = a + (size_t)i * T;
+                float max_score = -INFINITY;
+                for (int j = 0; j < hv.len; j++) {
+                    row[j] *= scale;
+                    max_score = row[j] > max_score ? row[j] : max_score;
+                }
+                float sum = 0.0f;
+                for (int j = 0; j < hv.len; j++) sum += row[j] = exp_nonpositive(row[j] - max_score);
+                const float inv_sum = 1.0f / sum;
+                for (int j = 0; j < hv.len; j++) row[j] *= inv_sum;
+                for (int j = hv.len; j < T; j++) row[j] = 0.0f;
             }
-            float sum = 0.0f;
-            for (int j = 0; j < len; j++) {
-                a[j] = exp_nonpositive(a[j] - max_score);
-                sum += a[j];
-            }
-            const float inv_sum = 1.0f / sum;
-            for (int j = 0; j < len; j++) a[j] *= inv_sum;
-            for (int j = len; j < T; j++) a[j] = 0.0f;
-            // out_i = sum_j dropout(att[i, j]) v_j
-            float* o = out + ((size_t)b * T + i) * C + (size_t)h * HS;
-            for (int c = 0; c < HS; c++) o[c] = 0.0f;
-            const uint64_t row_index = ((uint64_t)bh * T + i) * T;
-            for (int j = 0; j < len; j++)
-                axpy(o, a[j] * dropout_factor(key, row_index + j, dropout_p, drop_scale), v + j * stride, HS);
+            // out = D V, D = att with dropout
+            const float* d = a;
+            if (dropout_p > 0.0f) apply_dropout(dropped.data(), a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
+            float* o = out + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
+            sgemm(false, false, T, HS, hv.len, d, T, v, ld, o, C, /*accumulate=*/false);
         }
     }
 }
@@ -85,41 +90,41 @@ void attention_forward(float* out, float* att, const float* qkv, const int* leng
 void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
                         const int* lengths, int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
     if (!dqkv) return;
-    const int HS = C / NH;
+    const int HS = C / NH, ld = 3 * C;
     const float scale = 1.0f / std::sqrt((float)HS);
     const float drop_scale = dropout_scale(dropout_p);
     const uint64_t key = dropout_key(seed);
-#pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH;
-        const int len = lengths ? lengths[b] : T;
-        const size_t stride = (size_t)3 * C;
-        const size_t offset = (size_t)b * T * stride + (size_t)h * HS;
-        const float *q = qkv + offset, *k = q + C, *v = q + 2 * C;
-        float *dq = dqkv + offset, *dk = dq + C, *dv = dq + 2 * C;
-        for (int i = 0; i < T; i++) {
-            const float* a = att + ((size_t)bh * T + i) * T;
-            float* da = datt + ((size_t)bh * T + i) * T;
-            const float* doi = dout + ((size_t)b * T + i) * C + (size_t)h * HS;
-            const uint64_t row_index = ((uint64_t)bh * T + i) * T;
-            // through out_i = sum_j d[i, j] v_j, d = att * m (m: the dropout factor)
-            for (int j = 0; j < len; j++) {
-                const float m = dropout_factor(key, row_index + j, dropout_p, drop_scale);
-                da[j] = m * dot(doi, v + j * stride, HS);
-                axpy(dv + j * stride, a[j] * m, doi, HS);
+#pragma omp parallel
+    {
+        std::vector<float> dropped(dropout_p > 0.0f ? (size_t)T * T : 0);
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            const HeadView hv = head_view(bh, lengths, T, C, NH);
+            const float *q = qkv + hv.offset, *k = q + C, *v = q + 2 * C;
+            float *dq = dqkv + hv.offset, *dk = dq + C, *dv = dq + 2 * C;
+            const float* a = att + (size_t)bh * T * T;
+            float* da = datt + (size_t)bh * T * T;
+            const float* dO = dout + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
+            const float* d = a;  // D: att with the forward's dropout
+            if (dropout_p > 0.0f) apply_dropout(dropped.data(), a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
+            // through out = D V
+            sgemm(true, false, hv.len, HS, T, d, T, dO, C, dv, ld, /*accumulate=*/true);   // dV += D^T dout
+            sgemm(false, true, T, hv.len, HS, dO, C, v, ld, da, T, /*accumulate=*/false);  // dD = dout V^T
+            // through the dropout and the softmax: ds = att * (datt - sum_k att * datt), datt = m dD
+            for (int i = 0; i < T; i++) {
+                const float* arow = a + (size_t)i * T;
+                float* drow = da + (size_t)i * T;
+                if (dropout_p > 0.0f)
+                    for (int j = 0; j < hv.len; j++)
+                        drow[j] = dropout_keep(key, hv.att_index + (size_t)i * T + j, dropout_p) ? drow[j] * drop_scale : 0.0f;
+                float att_dot_datt = 0.0f;
+                for (int j = 0; j < hv.len; j++) att_dot_datt += arow[j] * drow[j];
+                for (int j = 0; j < hv.len; j++) drow[j] = arow[j] * (drow[j] - att_dot_datt) * scale;
+                for (int j = hv.len; j < T; j++) drow[j] = 0.0f;
             }
-            for (int j = len; j < T; j++) da[j] = 0.0f;
-            // through the softmax: ds = att * (datt - sum_k att * datt), kept in datt
-            const float att_dot_datt = dot(a, da, len);
-            for (int j = 0; j < len; j++) da[j] = a[j] * (da[j] - att_dot_datt);
-            // through s = q k^T / sqrt(HS)
-            const float* qi = q + i * stride;
-            float* dqi = dq + i * stride;
-            for (int j = 0; j < len; j++) {
-                const float ds = da[j] * scale;
-                axpy(dqi, ds, k + j * stride, HS);
-                axpy(dk + j * stride, ds, qi, HS);
-            }
+            // through s = q k^T / sqrt(HS) (the scale is already in ds)
+            sgemm(false, false, T, HS, hv.len, da, T, k, ld, dq, ld, /*accumulate=*/true);  // dQ += dS K
+            sgemm(true, false, hv.len, HS, T, da, T, q, ld, dk, ld, /*accumulate=*/true);   // dK += dS^T Q
         }
     }
 }
