@@ -40,7 +40,8 @@ Optimizer::StepInfo Optimizer::step(float* params, float* grads) {
         info.skipped = true;
         return info;
     }
-    adamw_update(params, grads, m.data(), v.data(), n, decay_ranges_, adamw_config(), ++steps_done);
+    const AdamWConfig config = adamw_config();  // before the step count moves on
+    adamw_update(params, grads, m.data(), v.data(), n, decay_ranges_, config, ++steps_done);
     return info;
 }
 
