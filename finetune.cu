@@ -151,8 +151,7 @@ Task task_of(const ExampleSet& set, const std::string& path) {
 // ---------------------------------------------------------------------------------------------
 // The model: from an MLM checkpoint (encoder, and pooler if present) or a classifier checkpoint.
 
-BertModel load_model(const Options& o, const Tokenizer& vocab, int num_labels, uint64_t seed) {
-    const Checkpoint ck = load_checkpoint(o.init);
+BertModel load_model(const Options& o, const Checkpoint& ck, const Tokenizer& vocab, int num_labels, uint64_t seed) {
     check_vocab_fingerprint(ck, vocab.fingerprint());
     BertConfig config = ck.config;
     if (ck.kind == CheckpointKind::Classifier && ck.num_labels != num_labels)
@@ -339,14 +338,14 @@ int run(int argc, char** argv) {
         throw Error(o.init + ": no such checkpoint" +
                     (o.init == "runs/default_mlm/best.bin" ? std::string(": run ./train_mlm first (it writes runs/default_mlm/best.bin)") : ""));
     const Tokenizer vocab = Tokenizer::load(o.vocab);
-    const Checkpoint header = load_checkpoint(o.init);
+    const Checkpoint header = load_checkpoint(o.init);  // read once: its kind decides what follows
 
     // Evaluate or predict with a classifier checkpoint and the task.json beside it.
     if (o.eval_only || !o.predict.empty()) {
         if (header.kind != CheckpointKind::Classifier)
             fail(o.init, "kind", "is an MLM checkpoint; --eval-only and --predict need a classifier (from finetune)");
         const Task task = read_task(task_path_beside(o.init));
-        BertModel model = load_model(o, vocab, header.num_labels, o.seed);
+        BertModel model = load_model(o, header, vocab, header.num_labels, o.seed);
         if (!o.predict.empty()) return predict(o, model, vocab, task);
         ExampleSet dev = read_example_shard(o.dev, &vocab);
         check_same_labels(task, dev, o.dev, o.init);
@@ -368,7 +367,7 @@ int run(int argc, char** argv) {
         const std::string task_file = task_path_beside(o.init);
         if (file_exists(task_file)) check_same_labels(read_task(task_file), train_set, o.train, o.init);
     }
-    BertModel model = load_model(o, vocab, num_labels, o.seed);
+    BertModel model = load_model(o, header, vocab, num_labels, o.seed);
     ExampleBatcherOptions bo;
     bo.batch_size = o.batch;
     bo.seed = o.seed;

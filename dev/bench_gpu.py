@@ -43,7 +43,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_train import (ROOT, build_info, flops_per_token, machine, masked_per_sequence, pick_data,  # noqa: E402
-                         preset_sizes)
+                         preset_sizes, write_markdown)
 
 BEGIN, END = "<!-- bench_gpu: begin -->", "<!-- bench_gpu: end -->"
 
@@ -229,18 +229,10 @@ def write_tsv(path, rows):
 
 
 def write_section(path, header_lines, table_lines, notes):
-    """Replaces this benchmark's section of PATH (between its markers), keeping the rest."""
-    section = (f"{BEGIN}\n## Training throughput on the GPU: train_mlm against PyTorch (bf16, torch.compile)\n\n"
-               "Made by `python3 dev/bench_gpu.py` (also run, shorter, by dev/gpu_check.sh), which rewrites this section.\n\n" +
-               "".join(f"- {line}\n" for line in header_lines) + "\n" + "\n".join(table_lines) + "\n\n" + notes + END)
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+    """This benchmark's section of PATH, written by bench_train.write_markdown with its own markers."""
+    write_markdown(path, header_lines, table_lines, notes, markers=(BEGIN, END),
+                   title="Training throughput on the GPU: train_mlm against PyTorch (bf16, torch.compile)",
+                   made_by="Made by `python3 dev/bench_gpu.py` (also run, shorter, by dev/gpu_check.sh), which rewrites this section.")
 
 
 def main():

@@ -185,18 +185,21 @@ def machine():
 
 
 BEGIN, END = "<!-- bench_train: begin -->", "<!-- bench_train: end -->"
+TITLE = "Training throughput on the CPU: train_mlm against eager PyTorch"
+MADE_BY = "Made by `python3 dev/bench_train.py` (part of `make bench`), which rewrites this section."
 
 
-def write_markdown(path, header_lines, table_lines, notes):
-    """Replaces this benchmark's section of PATH (between the markers), keeping the rest."""
-    section = (f"{BEGIN}\n## Training throughput on the CPU: train_mlm against eager PyTorch\n\n"
-               "Made by `python3 dev/bench_train.py` (part of `make bench`), which rewrites this section.\n\n" +
-               "".join(f"- {line}\n" for line in header_lines) + "\n" + "\n".join(table_lines) + "\n\n" + notes + END)
+def write_markdown(path, header_lines, table_lines, notes, markers=(BEGIN, END), title=TITLE, made_by=MADE_BY):
+    """Replaces one benchmark's section of PATH (between its markers), keeping the rest; also used
+    by dev/bench_gpu.py with its own markers and title."""
+    begin, end = markers
+    section = (f"{begin}\n## {title}\n\n{made_by}\n\n" +
+               "".join(f"- {line}\n" for line in header_lines) + "\n" + "\n".join(table_lines) + "\n\n" + notes + end)
     text = open(path).read() if os.path.exists(path) else (
         "# Benchmarks\n\n`make bench` runs the benchmarks in dev/, each against a reference implementation on the "
         "same machine in the same run (DESIGN.md, section Measuring).\n")
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
