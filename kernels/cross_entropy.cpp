@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 #include "kernels/activations.h"  // exp_nonpositive
 
@@ -97,6 +98,44 @@ float mse_forward(float* losses, const float* pred, const float* target, int B) 
 
 void mse_backward(float* dpred, const float* pred, const float* target, int B) {
     for (int b = 0; b < B; b++) dpred[b] += 2.0f * (pred[b] - target[b]) / (float)B;
+}
+
+namespace {
+
+// log softmax(row / tau) into out[K], in double.
+void log_softmax_at_temperature(double* out, const float* row, int K, double tau) {
+    double max = row[0];
+    for (int k = 1; k < K; k++) max = row[k] > max ? row[k] : max;
+    double sum = 0.0;
+    for (int k = 0; k < K; k++) sum += std::exp((row[k] - max) / tau);
+    const double log_sum = std::log(sum);
+    for (int k = 0; k < K; k++) out[k] = (row[k] - max) / tau - log_sum;
+}
+
+}  // namespace
+
+void soft_cross_entropy_forward(float* losses, const float* logits, const float* teacher_logits, int M, int K, float tau) {
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        std::vector<double> log_p(K), log_q(K);
+        log_softmax_at_temperature(log_p.data(), teacher_logits + (size_t)m * K, K, tau);
+        log_softmax_at_temperature(log_q.data(), logits + (size_t)m * K, K, tau);
+        double loss = 0.0;
+        for (int k = 0; k < K; k++) loss -= std::exp(log_p[k]) * log_q[k];
+        losses[m] = (float)((double)tau * tau * loss);
+    }
+}
+
+void soft_cross_entropy_backward(float* dlogits, const float* logits, const float* teacher_logits, int M, int K, float tau,
+                                 float dloss_scale) {
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        std::vector<double> log_p(K), log_q(K);
+        log_softmax_at_temperature(log_p.data(), teacher_logits + (size_t)m * K, K, tau);
+        log_softmax_at_temperature(log_q.data(), logits + (size_t)m * K, K, tau);
+        for (int k = 0; k < K; k++)
+            dlogits[(size_t)m * K + k] += (float)((double)dloss_scale * tau * (std::exp(log_q[k]) - std::exp(log_p[k])));
+    }
 }
 
 }  // namespace wr

@@ -10,7 +10,7 @@
 // Backward of L = dloss_scale * sum_m losses[m] (use dloss_scale = 1 / count for the mean):
 //   dlogits[m, v] += dloss_scale * (softmax(logits[m, :])[v] - [v == y])
 // ignored rows receive nothing. Row sums of exp are accumulated in double.
-// Not here: soft targets (distillation), which are their own op.
+// Soft targets (distillation) are the second op below.
 #pragma once
 #include "kernels/common.h"
 
@@ -37,5 +37,18 @@ void cross_entropy_backward(float* dlogits, const float* logits, const int* targ
 //   dpred[b] += (2/B) (pred[b] - target[b])
 float mse_forward(float* losses, const float* pred, const float* target, int B);
 void mse_backward(float* dpred, const float* pred, const float* target, int B);
+
+// Soft-target cross-entropy at temperature tau (distillation, as Hinton et al. 2015 and
+// "Well-Read Students"): rows of K logits of a student and of a teacher,
+//   p[m] = softmax(teacher[m, :] / tau)      q[m] = softmax(logits[m, :] / tau)
+//   losses[m] = -tau^2 sum_k p[m,k] log q[m,k]
+// The tau^2 keeps the gradient's size independent of tau. Backward of L = dloss_scale * sum_m losses[m]:
+//   d log q_j / d z_k = (delta_jk - q_k) / tau, so
+//   dlogits[m, k] += dloss_scale * tau * (q[m,k] - p[m,k])
+// which is 0 where the student's logits equal the teacher's. Each row is computed in double.
+// losses[M]  <-  logits[M, K], teacher_logits[M, K]
+void soft_cross_entropy_forward(float* losses, const float* logits, const float* teacher_logits, int M, int K, float tau);
+void soft_cross_entropy_backward(float* dlogits, const float* logits, const float* teacher_logits, int M, int K, float tau,
+                                 float dloss_scale);
 
 }  // namespace wr

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/metrics.h"
 #include "common/random.h"
 #include "common/util.h"
 #include "kernels/activations.h"
@@ -473,12 +474,21 @@ ClsResult BertModel::forward_classify(const ClsInputs& in, bool train, uint64_t 
         if (in.labels[b] != kIgnoreIndex && (in.labels[b] < 0 || in.labels[b] >= K))
             throw Error("batch: label " + std::to_string(in.labels[b]) + " of row " + std::to_string(b) + " is outside the model's " +
                         std::to_string(K) + " classes");
+    if ((K == 1 && in.labels) || (K > 1 && in.values))
+        throw Error(K == 1 ? "batch: a regression model (1 output) was given class labels, not target values"
+                           : "batch: a classifier of " + std::to_string(K) + " classes was given regression targets, not labels");
+    if (in.teacher_logits && !(in.temperature > 0.0f))
+        throw Error("batch: the distillation temperature must be positive, not " + std::to_string(in.temperature));
     // The labels ride along as the "targets" of start_batch (M = 0: no masked positions).
     Activations a = start_batch(in.B, in.T, 0, in.input_ids, in.token_types, in.lengths, nullptr, nullptr, train, dropout_seed);
     has_labels_ = in.labels != nullptr || in.values != nullptr;
     if (in.labels) saved_ints_.insert(saved_ints_.end(), in.labels, in.labels + in.B);
     if (in.values) saved_values_.assign(in.values, in.values + in.B);
     else saved_values_.clear();
+    if (in.teacher_logits) saved_teacher_.assign(in.teacher_logits, in.teacher_logits + (int64_t)in.B * K);
+    else saved_teacher_.clear();
+    temperature_ = in.temperature;
+    label_weight_ = in.teacher_logits ? in.label_weight : 1.0f;
     encoder_forward(a);
 
     const int64_t N = (int64_t)B_ * T_, C = c.hidden;
@@ -492,20 +502,31 @@ ClsResult BertModel::forward_classify(const ClsInputs& in, bool train, uint64_t 
     ClsResult result;
     if (K == 1 && in.values) {  // regression
         result.counted = B_;
-        result.loss = mse_forward(a.cls_losses, a.cls_logits, saved_values_.data(), B_);
+        result.hard_loss = mse_forward(a.cls_losses, a.cls_logits, saved_values_.data(), B_);
     } else if (K > 1 && in.labels) {
         const int32_t* labels = saved_ints_.data() + 2 * N + B_;
         cross_entropy_forward(a.cls_losses, a.cls_logits, labels, B_, K);
         result.counted = cross_entropy_count(labels, B_);
-        result.loss = cross_entropy_mean(a.cls_losses, labels, B_);
+        result.hard_loss = cross_entropy_mean(a.cls_losses, labels, B_);
         for (int b = 0; b < B_; b++) {
             const float* row = a.cls_logits + (int64_t)b * K;
             result.correct += labels[b] != kIgnoreIndex && (int)(std::max_element(row, row + K) - row) == labels[b];
         }
-    } else if (in.labels || in.values) {
-        throw Error(K == 1 ? "batch: a regression model (1 output) was given class labels, not target values"
-                           : "batch: a classifier of " + std::to_string(K) + " classes was given regression targets, not labels");
     }
+    if (in.teacher_logits) {
+        std::vector<float> losses(B_);
+        if (K == 1) {
+            result.soft_loss = mse_forward(losses.data(), a.cls_logits, saved_teacher_.data(), B_);
+        } else {
+            soft_cross_entropy_forward(losses.data(), a.cls_logits, saved_teacher_.data(), B_, K, temperature_);
+            double sum = 0.0;
+            for (float l : losses) sum += l;
+            result.soft_loss = B_ > 0 ? (float)(sum / B_) : 0.0f;
+            const std::vector<int> student = argmax_rows(a.cls_logits, B_, K), teacher = argmax_rows(saved_teacher_.data(), B_, K);
+            for (int b = 0; b < B_; b++) result.agree += student[b] == teacher[b];
+        }
+    }
+    result.loss = in.teacher_logits ? result.soft_loss + label_weight_ * result.hard_loss : result.hard_loss;
     return result;
 }
 
@@ -513,15 +534,24 @@ void BertModel::backward_classify() {
     const BertConfig& c = config;
     const int K = c.num_labels;
     const int64_t N = (int64_t)B_ * T_, C = c.hidden;
-    if (!has_labels_) throw Error("internal: backward_classify after a forward without labels");
+    const bool distill = !saved_teacher_.empty();
+    if (!has_labels_ && !distill) throw Error("internal: backward_classify after a forward without labels or teacher logits");
     Activations a = views();
     zero(a.d_cls_logits, (int64_t)B_ * K);
-    if (K == 1) {
-        mse_backward(a.d_cls_logits, a.cls_logits, saved_values_.data(), B_);
-    } else {
-        const int32_t* labels = saved_ints_.data() + 2 * N + B_;
-        const int counted = cross_entropy_count(labels, B_);
-        if (counted > 0) cross_entropy_backward(a.d_cls_logits, a.cls_logits, labels, B_, K, 1.0f / counted);
+    if (has_labels_ && label_weight_ != 0.0f) {  // the hard loss, weighted
+        if (K == 1) {
+            std::vector<float> d((size_t)B_, 0.0f);
+            mse_backward(d.data(), a.cls_logits, saved_values_.data(), B_);
+            for (int b = 0; b < B_; b++) a.d_cls_logits[b] += label_weight_ * d[b];
+        } else {
+            const int32_t* labels = saved_ints_.data() + 2 * N + B_;
+            const int counted = cross_entropy_count(labels, B_);
+            if (counted > 0) cross_entropy_backward(a.d_cls_logits, a.cls_logits, labels, B_, K, label_weight_ / counted);
+        }
+    }
+    if (distill) {  // the soft loss, a mean over all rows
+        if (K == 1) mse_backward(a.d_cls_logits, a.cls_logits, saved_teacher_.data(), B_);
+        else soft_cross_entropy_backward(a.d_cls_logits, a.cls_logits, saved_teacher_.data(), B_, K, temperature_, 1.0f / B_);
     }
     for (float* p : {a.d_pool_drop, a.d_pooled, a.d_pool_h, a.d_cls_x}) zero(p, (int64_t)B_ * C);
     matmul_backward(a.d_pool_drop, g.cls_w, g.cls_b, a.d_cls_logits, a.pool_drop, w.cls_w, B_, (int)C, K);

@@ -20,7 +20,8 @@
 //                pooled = tanh(x[:, 0] W_pool^T + b_pool)            (the [CLS] position)  [B,C]
 //                logits = dropout(pooled) W_cls^T + b_cls                                  [B,K]
 //                loss = mean cross-entropy against the labels, or for K = 1 (regression)
-//                       the mean squared error against the targets
+//                       the mean squared error against the targets; in distillation a soft
+//                       cross-entropy against a teacher's logits (ClsInputs)
 #pragma once
 #include <cstdint>
 #include <string>
@@ -132,12 +133,24 @@ struct ClsInputs {
     const int32_t* lengths = nullptr;      // [B]
     const int32_t* labels = nullptr;       // [B] class index, or -100 (no loss); null: no loss at all
     const float* values = nullptr;         // [B] regression targets (num_labels = 1); null: no loss
+    // Distillation (distill train): a teacher's logits [B,K] as soft targets. The loss becomes
+    //   soft + label_weight * hard
+    // soft: mean over all B rows of the soft cross-entropy at `temperature`
+    //       (kernels/cross_entropy.h; for K = 1 the squared error against the teacher's output),
+    // hard: the loss above over the labeled rows (0 where labels and values are null).
+    // Without teacher logits the loss is the hard loss alone, weight 1.
+    const float* teacher_logits = nullptr;
+    float temperature = 1.0f;
+    float label_weight = 0.0f;
 };
 
 struct ClsResult {
-    float loss = 0;    // mean over the labeled rows (cross-entropy, or squared error for regression)
-    int counted = 0;   // rows the loss is over
-    int correct = 0;   // rows whose argmax is the label (classes only)
+    float loss = 0;        // the training loss: the hard loss, or soft + label_weight * hard
+    float hard_loss = 0;   // mean over the labeled rows (cross-entropy, or squared error for regression)
+    float soft_loss = 0;   // mean soft cross-entropy against the teacher (0 without teacher logits)
+    int counted = 0;       // labeled rows (those the hard loss is over)
+    int correct = 0;       // rows whose argmax is the label (classes only)
+    int agree = 0;         // rows whose argmax is the teacher's (classes, with teacher logits)
 };
 
 class BertModel {
@@ -182,6 +195,8 @@ class BertModel {
     std::vector<float> acts_, dacts_;
     std::vector<int32_t> saved_ints_;  // copies of the batch's ids, types, lengths, positions, targets (labels)
     std::vector<float> saved_values_;  // regression targets of a classifier batch
+    std::vector<float> saved_teacher_; // teacher logits [B,K] of a distillation batch
+    float temperature_ = 1.0f, label_weight_ = 1.0f;
     int B_ = 0, T_ = 0, M_ = 0, capacity_B_ = 0, capacity_T_ = 0, capacity_M_ = 0;
     bool train_ = false, has_labels_ = false;
     uint64_t dropout_seed_ = 0;

@@ -123,7 +123,7 @@ namespace {
 struct ClassifierCase {
     BertConfig config;
     std::vector<int32_t> ids, types, lengths, labels;
-    std::vector<float> values;
+    std::vector<float> values, teacher;  // teacher: [B,K] logits for the distillation cases
 
     explicit ClassifierCase(int num_labels) {
         config.num_layers = 1, config.hidden = 16, config.num_heads = 2, config.ffn = 32, config.vocab_size = 50;
@@ -138,6 +138,7 @@ struct ClassifierCase {
             }
         labels = {0, 2, kIgnoreIndex};
         values = {0.5f, -1.0f, 2.0f};
+        for (int i = 0; i < 3 * num_labels; i++) teacher.push_back(std::sin(1.7f * i + 0.3f) * 2.5f);
     }
     ClsInputs inputs() const {
         ClsInputs in;
@@ -148,24 +149,28 @@ struct ClassifierCase {
     }
 };
 
-void check_classifier_gradients(int num_labels) {
+// distill: the loss is the soft cross-entropy against teacher logits at temperature 2 plus 0.5
+// times the label loss.
+void check_classifier_gradients(int num_labels, bool distill = false) {
     const ClassifierCase c(num_labels);
     BertModel model(c.config);
     model.init_weights(3);
     for (float& p : model.params) p *= 8.0f;  // larger weights: gradients well above the differencing noise
-    const ClsResult r = model.forward_classify(c.inputs(), /*train=*/false, 0);
+    ClsInputs in = c.inputs();
+    if (distill) in.teacher_logits = c.teacher.data(), in.temperature = 2.0f, in.label_weight = 0.5f;
+    const ClsResult r = model.forward_classify(in, /*train=*/false, 0);
     EXPECT_EQ(r.counted, num_labels == 1 ? 3 : 2) << "the ignored label is not counted";
     model.zero_grads();
     model.backward_classify();
-    auto loss = [&]() { return (double)model.forward_classify(c.inputs(), false, 0).loss; };
+    auto loss = [&]() { return (double)model.forward_classify(in, false, 0).loss; };
     for (const char* name : {"classifier.w", "classifier.b", "pooler.dense_w", "pooler.dense_b", "layers.ffn_out_w", "embeddings.word"}) {
         const TensorSpec& t = model.layout.find(name);
         const wr::testing::GradCheckResult g = wr::testing::check_gradient(loss, model.params.data() + t.offset, model.grads.data() + t.offset,
-                                                                   t.numel, 1e-2, t.numel > 400 ? 7 : 1);
+                                                                   t.numel, distill ? 3e-3 : 1e-2, t.numel > 400 ? 7 : 1);
         EXPECT_LE(g.rel_err, 1e-2) << name << " (" << num_labels << " labels): " << g;
         std::ostringstream report;
         report << g;
-        std::printf("%d labels, %-18s %s\n", num_labels, name, report.str().c_str());
+        std::printf("%d labels%s, %-18s %s\n", num_labels, distill ? " (distillation)" : "", name, report.str().c_str());
     }
 }
 
@@ -174,6 +179,70 @@ void check_classifier_gradients(int num_labels) {
 TEST(Model, ClassifierBackwardMatchesFiniteDifferences) { check_classifier_gradients(3); }
 
 TEST(Model, RegressionHeadBackwardMatchesFiniteDifferences) { check_classifier_gradients(1); }
+
+TEST(Model, DistillationBackwardMatchesFiniteDifferences) {
+    check_classifier_gradients(3, /*distill=*/true);
+    check_classifier_gradients(1, /*distill=*/true);
+}
+
+TEST(Model, DistillationLossIsSoftCrossEntropyPlusWeightedLabelLoss) {
+    const ClassifierCase c(3);
+    BertModel model(c.config);
+    model.init_weights(5);
+    for (float& p : model.params) p *= 8.0f;
+    const ClsResult hard = model.forward_classify(c.inputs(), false, 0);
+    ClsInputs in = c.inputs();
+    in.teacher_logits = c.teacher.data(), in.temperature = 2.0f, in.label_weight = 0.25f;
+    const ClsResult r = model.forward_classify(in, false, 0);
+    const float* z = model.cls_logits();
+    const float tau = 2.0f;
+    double soft = 0;
+    int agree = 0;
+    for (int b = 0; b < 3; b++) {  // every row, labeled or not: -tau^2 sum_k p_k log q_k
+        double sum_p = 0, sum_q = 0;
+        for (int k = 0; k < 3; k++) sum_p += std::exp(c.teacher[b * 3 + k] / tau), sum_q += std::exp(z[b * 3 + k] / tau);
+        for (int k = 0; k < 3; k++)
+            soft -= tau * tau * std::exp(c.teacher[b * 3 + k] / tau) / sum_p * (z[b * 3 + k] / tau - std::log(sum_q));
+        const float* t = &c.teacher[b * 3];
+        agree += std::max_element(z + b * 3, z + b * 3 + 3) - (z + b * 3) == std::max_element(t, t + 3) - t;
+    }
+    soft /= 3;
+    EXPECT_NEAR(r.soft_loss, soft, 1e-5);
+    EXPECT_NEAR(r.hard_loss, hard.loss, 1e-6);
+    EXPECT_NEAR(r.loss, soft + 0.25 * hard.loss, 1e-5);
+    EXPECT_EQ(r.agree, agree);
+    EXPECT_EQ(r.correct, hard.correct);
+}
+
+TEST(Model, AStudentThatIsItsTeacherGetsNoGradientFromTheSoftLoss) {
+    // tau = 1, no label term: the teacher logits are the model's own, so softmax(student) equals
+    // softmax(teacher) and every parameter's gradient is zero up to rounding.
+    const ClassifierCase c(3);
+    BertModel model(c.config);
+    model.init_weights(7);
+    for (float& p : model.params) p *= 8.0f;
+    ClsInputs in = c.inputs();
+    in.labels = nullptr;
+    model.forward_classify(in, false, 0);
+    const std::vector<float> own(model.cls_logits(), model.cls_logits() + 9);
+    in.teacher_logits = own.data();
+    const ClsResult r = model.forward_classify(in, false, 0);
+    EXPECT_EQ(r.agree, 3);
+    model.zero_grads();
+    model.backward_classify();
+    double max_grad = 0;
+    for (float g : model.grads) max_grad = std::max(max_grad, (double)std::fabs(g));
+    EXPECT_LT(max_grad, 1e-6);
+    // The same model against another teacher does get a gradient (the check above can fail).
+    const std::vector<float> other = {3, -1, 0, 0, 2, -2, -1, 0, 4};
+    in.teacher_logits = other.data();
+    model.forward_classify(in, false, 0);
+    model.zero_grads();
+    model.backward_classify();
+    max_grad = 0;
+    for (float g : model.grads) max_grad = std::max(max_grad, (double)std::fabs(g));
+    EXPECT_GT(max_grad, 1e-3);
+}
 
 TEST(Model, ClassifierLossIsCrossEntropyOfItsLogits) {
     const ClassifierCase c(3);

@@ -596,3 +596,79 @@ TEST(OpCrossEntropy, BackwardMatchesFiniteDifferencesOfTheMean) {
         for (int v = 0; v < V; v++) EXPECT_EQ(dlogits[m * V + v], dlogits0[m * V + v]) << "ignored row " << m;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Soft-target cross-entropy (distillation)
+
+TEST(OpSoftCrossEntropy, MatchesPyTorch) {
+    // Inputs and expected values: dev/soft_ce_reference.py (autograd in double).
+    const int M = 2, K = 3;
+    const Vec student = {1.5f, -0.25f, 0.75f, -2.0f, 3.0f, 0.5f}, teacher = {0.5f, 0.25f, -1.0f, 1.0f, 2.0f, -3.0f};
+    struct Case {
+        float tau;
+        std::vector<double> losses, mean_gradient;
+    };
+    const Case cases[] = {
+        {1.0f, {1.26281995652, 1.43546723974},
+         {0.0539819161244, -0.141730166262, 0.0877482501374, -0.130717434439, 0.0954739049819, 0.0352435294567}},
+        {2.0f, {4.58817924221, 5.09005863133},
+         {0.0505979240308, -0.176640930565, 0.126043006535, -0.299210310467, 0.138478059017, 0.160732251451}},
+    };
+    for (const Case& c : cases) {
+        Vec losses(M), dlogits(M * K, 0.0f);
+        soft_cross_entropy_forward(losses.data(), student.data(), teacher.data(), M, K, c.tau);
+        soft_cross_entropy_backward(dlogits.data(), student.data(), teacher.data(), M, K, c.tau, 1.0f / M);
+        for (int m = 0; m < M; m++) EXPECT_NEAR(losses[m], c.losses[m], 1e-6) << "tau " << c.tau << " row " << m;
+        for (int i = 0; i < M * K; i++) EXPECT_NEAR(dlogits[i], c.mean_gradient[i], 1e-7) << "tau " << c.tau << " element " << i;
+    }
+}
+
+TEST(OpSoftCrossEntropy, BackwardMatchesFiniteDifferences) {
+    const int M = 5, K = 4;
+    for (float tau : {0.5f, 1.0f, 3.0f}) {
+        Vec logits = random_vector(M * K, 81, -3.0f, 3.0f), losses(M);
+        const Vec teacher = random_vector(M * K, 82, -3.0f, 3.0f);
+        const float scale = 0.7f;
+        auto loss = [&] {
+            soft_cross_entropy_forward(losses.data(), logits.data(), teacher.data(), M, K, tau);
+            double sum = 0.0;
+            for (float l : losses) sum += l;
+            return sum * scale;
+        };
+        const Vec dlogits0 = random_vector(M * K, 83);  // backward accumulates
+        Vec dlogits = dlogits0;
+        soft_cross_entropy_backward(dlogits.data(), logits.data(), teacher.data(), M, K, tau, scale);
+        const Vec grad = minus(dlogits, dlogits0);
+        const auto r = check_gradient(loss, logits.data(), grad.data(), M * K);
+        EXPECT_LT(r.rel_err, kGradTol) << "tau " << tau << ": " << r;
+    }
+}
+
+TEST(OpSoftCrossEntropy, AStudentEqualToItsTeacherGetsNoGradientAndTheEntropyAsLoss) {
+    const int M = 3, K = 5;
+    const Vec logits = random_vector(M * K, 91, -4.0f, 4.0f);
+    Vec losses(M), dlogits(M * K, 0.0f);
+    soft_cross_entropy_forward(losses.data(), logits.data(), logits.data(), M, K, 1.0f);
+    soft_cross_entropy_backward(dlogits.data(), logits.data(), logits.data(), M, K, 1.0f, 1.0f);
+    for (float d : dlogits) EXPECT_NEAR(d, 0.0f, 1e-7);
+    for (int m = 0; m < M; m++) {  // the cross-entropy of p with itself is p's entropy
+        double top = -1e30, sum = 0, entropy = 0;
+        for (int k = 0; k < K; k++) top = std::max(top, (double)logits[m * K + k]);
+        for (int k = 0; k < K; k++) sum += std::exp(logits[m * K + k] - top);
+        for (int k = 0; k < K; k++) {
+            const double p = std::exp(logits[m * K + k] - top) / sum;
+            entropy -= p * std::log(p);
+        }
+        EXPECT_NEAR(losses[m], entropy, 1e-6);
+    }
+}
+
+TEST(OpSoftCrossEntropy, LargeLogitsStayFinite) {
+    const Vec student = {1000.0f, -1000.0f, 0.0f}, teacher = {-500.0f, 800.0f, 0.0f};
+    Vec losses(1), dlogits(3, 0.0f);
+    soft_cross_entropy_forward(losses.data(), student.data(), teacher.data(), 1, 3, 1.0f);
+    soft_cross_entropy_backward(dlogits.data(), student.data(), teacher.data(), 1, 3, 1.0f, 1.0f);
+    EXPECT_NEAR(losses[0], 2000.0, 1e-3);  // the teacher is sure of class 1: -log q_1 = 1000 - (-1000)
+    EXPECT_NEAR(dlogits[0], 1.0f, 1e-6);
+    EXPECT_NEAR(dlogits[1], -1.0f, 1e-6);
+}
