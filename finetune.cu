@@ -15,7 +15,9 @@
 // per-class precision and recall, the confusion matrix (common/metrics.h); best.bin is the
 // checkpoint with the best --best-metric. The run folder also gets task.json: the label names,
 // whether the model reads sentence pairs and its maximum length, which --predict and
-// --eval-only read back. The classifier runs on the CPU (the GPU model has the MLM head only).
+// --eval-only read back. --device picks where the model runs, as in train_mlm: the CPU (fp32), or,
+// in a build made with nvcc, the GPU (bf16 mixed precision by default, --precision fp32 for
+// parity); training, evaluation and prediction all go through the Engine of model/engine.h.
 #include <omp.h>
 
 #include <algorithm>
@@ -36,6 +38,7 @@
 #include "kernels/cross_entropy.h"
 #include "model/bert.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 #include "model/training.h"
 
 using namespace wr;
@@ -45,7 +48,7 @@ namespace {
 struct Options {
     std::string train = "build/default/sentiment_train.bin", dev = "build/default/sentiment_dev.bin";
     std::string vocab = "build/default/vocab.txt", init = "runs/default_mlm/best.bin", out = "runs/default_finetune";
-    std::string best_metric = "accuracy", predict, predictions, device = "cpu";
+    std::string best_metric = "accuracy", predict, predictions, device = "auto", precision = "bf16";
     bool overwrite = false, eval_only = false, bucket = false;
     int batch = 32, threads = 0, keep = 1, max_len = 0;
     double epochs = 3, dropout = 0.1, attention_dropout = 0.1;
@@ -76,7 +79,8 @@ Options parse_options(int argc, char** argv) {
     f.add("attention-dropout", &o.attention_dropout, "dropout on attention probabilities");
     f.add("seed", &o.seed, "seed of the classifier's initialization, data order and dropout");
     f.add("threads", &o.threads, "CPU threads (0: all cores)");
-    f.add("device", &o.device, "cpu (the classifier head has no GPU version yet)");
+    f.add("device", &o.device, "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)");
+    f.add("precision", &o.precision, "GPU precision: bf16 (mixed: bf16 activations, fp32 weights) or fp32");
     f.add("eval-only", &o.eval_only, "evaluate the --init classifier on --dev and exit");
     f.add("predict", &o.predict, "classify the lines of this file ('-': standard input; 'a<TAB>b' for pairs) and exit");
     f.add("predictions", &o.predictions, "where --predict writes its table (default: OUT/predictions.tsv)");
@@ -84,7 +88,7 @@ Options parse_options(int argc, char** argv) {
     o.optimizer.add_flags(f);
     f.parse(argc, argv);
     o.warmup_given = f.was_set("warmup");
-    if (o.device != "cpu") throw Error("<command line>: flag --device: the classifier runs on the CPU only so far ('" + o.device + "')");
+    check_device_flags(o.device, o.precision);
     return o;
 }
 
@@ -193,8 +197,7 @@ struct Evaluation {
     std::string json, report;
 };
 
-Evaluation evaluate(BertModel& model, const ExampleBatcher& dev, const Task& task, const std::string& metric) {
-    const int K = model.config.num_labels;
+Evaluation evaluate(Engine& model, int K, const ExampleBatcher& dev, const Task& task, const std::string& metric) {
     ConfusionMatrix cm(task.regression ? 1 : K, dev.source());
     std::vector<float> pred, target;
     double loss_sum = 0;
@@ -205,9 +208,10 @@ Evaluation evaluate(BertModel& model, const ExampleBatcher& dev, const Task& tas
         const ClsResult r = model.forward_classify(inputs_of(batch, task.regression, true), /*train=*/false, 0);
         loss_sum += (double)r.loss * r.counted;
         counted += r.counted;
-        const std::vector<int> argmax = argmax_rows(model.cls_logits(), batch.B, K);
+        const std::vector<float> logits = model.cls_logits();
+        const std::vector<int> argmax = argmax_rows(logits.data(), batch.B, K);
         for (int b = 0; b < batch.B; b++) {
-            if (task.regression) pred.push_back(model.cls_logits()[b]), target.push_back(batch.values[b]);
+            if (task.regression) pred.push_back(logits[b]), target.push_back(batch.values[b]);
             else cm.add(batch.labels[b], argmax[b]);
         }
     }
@@ -254,7 +258,7 @@ void check_same_labels(const Task& task, const ExampleSet& dev, const std::strin
 // ---------------------------------------------------------------------------------------------
 // Prediction: text lines in, label and probabilities out.
 
-int predict(const Options& o, BertModel& model, const Tokenizer& vocab, const Task& task) {
+int predict(const Options& o, Engine& engine, const BertModel& model, const Tokenizer& vocab, const Task& task) {
     const int max_len = o.max_len > 0 ? o.max_len : task.max_len > 0 ? task.max_len : model.config.max_positions;
     const std::string out_path = o.predictions.empty() ? o.out + "/predictions.tsv" : o.predictions;
     std::vector<std::string> lines;
@@ -295,9 +299,10 @@ int predict(const Options& o, BertModel& model, const Tokenizer& vocab, const Ta
             lengths.push_back((int32_t)e.ids.size());
         }
         in.input_ids = ids.data(), in.token_types = types.data(), in.lengths = lengths.data();
-        model.forward_classify(in, false, 0);
+        engine.forward_classify(in, false, 0);
+        const std::vector<float> batch_logits = engine.cls_logits();
         for (int b = 0; b < in.B; b++) {
-            const float* logits = model.cls_logits() + (size_t)b * K;
+            const float* logits = batch_logits.data() + (size_t)b * K;
             std::string line = lines[start + b];
             std::replace(line.begin(), line.end(), '\t', ' ');
             char buf[32];
@@ -333,6 +338,7 @@ uint64_t step_seed(uint64_t seed, int64_t step) { return splitmix64_mix(seed ^ (
 
 int run(int argc, char** argv) {
     const Options o = parse_options(argc, argv);
+    check_device(o.device, o.precision);
     if (o.threads > 0) omp_set_num_threads(o.threads);
     if (!file_exists(o.init))
         throw Error(o.init + ": no such checkpoint" +
@@ -346,14 +352,20 @@ int run(int argc, char** argv) {
             fail(o.init, "kind", "is an MLM checkpoint; --eval-only and --predict need a classifier (from finetune)");
         const Task task = read_task(task_path_beside(o.init));
         BertModel model = load_model(o, header, vocab, header.num_labels, o.seed);
-        if (!o.predict.empty()) return predict(o, model, vocab, task);
+        if (!o.predict.empty()) {  // standard output carries the predictions only: notes go to stderr
+            std::unique_ptr<Engine> engine = make_engine(o.device, o.precision, model, nullptr, "predicting", stderr);
+            std::fprintf(stderr, "device: %s\n", engine->name());
+            return predict(o, *engine, model, vocab, task);
+        }
         ExampleSet dev = read_example_shard(o.dev, &vocab);
         check_same_labels(task, dev, o.dev, o.init);
         check_metric(o.best_metric, task.regression);
         ExampleBatcherOptions bo;
         bo.batch_size = o.batch;
         const ExampleBatcher batcher(std::move(dev), o.dev, vocab, header.num_labels, model.config.max_positions, bo);
-        const Evaluation e = evaluate(model, batcher, task, o.best_metric);
+        std::unique_ptr<Engine> engine = make_engine(o.device, o.precision, model, nullptr, "evaluating");
+        std::printf("device: %s\n", engine->name());
+        const Evaluation e = evaluate(*engine, header.num_labels, batcher, task, o.best_metric);
         std::printf("%s: dev loss %.4f\n%s", o.dev.c_str(), e.loss, e.report.c_str());
         return 0;
     }
@@ -389,25 +401,28 @@ int run(int argc, char** argv) {
     write_file_atomic(o.out + "/task.json", task_json(task));
     CheckpointKeeper keeper(o.out, o.keep);
     RunLog log(o.out);
+    std::unique_ptr<Engine> engine = make_engine(o.device, o.precision, model, &optimizer);
     std::printf("finetune: %s on %s (%lld examples, %d %s%s), dev %s\n", model.config.describe().c_str(), o.train.c_str(),
                 (long long)train.example_count(), num_labels, task.regression ? "output (regression)" : "classes",
                 task.pairs ? ", sentence pairs" : "", o.dev.empty() ? "none" : o.dev.c_str());
     std::printf("steps %lld (%.2f epochs of %lld batches of %d) | lr %.2e, warmup %lld | best by %s | %d threads | out %s\n",
                 (long long)total_steps, o.epochs, (long long)train.batches_per_epoch(), o.batch, opt.lr, (long long)opt.warmup,
                 o.best_metric.c_str(), omp_get_max_threads(), o.out.c_str());
+    std::printf("device: %s\n", engine->name());
     StopRequest::install();
 
     Evaluation best;
     auto evaluate_and_save = [&](bool evaluate_now) {
         Evaluation e;
         if (evaluate_now && dev) {
-            e = evaluate(model, *dev, task, o.best_metric);
+            e = evaluate(*engine, num_labels, *dev, task, o.best_metric);
             std::printf("eval at step %lld (epoch %.2f) | dev loss %.4f\n%s", (long long)optimizer.steps_done, train.epochs_done(), e.loss,
                         e.report.c_str());
             log.record("{\"kind\":\"eval\",\"step\":" + std::to_string(optimizer.steps_done) + ",\"loss\":" + json_number(e.loss) +
                        ",\"accuracy\":" + json_number(e.accuracy) + ",\"metrics\":" + e.json + "}");
             if (!(best.score >= e.score)) best = e;
         }
+        engine->sync_to_host(optimizer);  // the GPU's weights and moments into model and optimizer
         TrainingProgress progress;
         progress.step = optimizer.steps_done;
         progress.rng_state = {o.seed};
@@ -422,11 +437,11 @@ int run(int argc, char** argv) {
     while (optimizer.steps_done < total_steps) {
         const auto t0 = std::chrono::steady_clock::now();
         train.next_batch(batch);
-        model.zero_grads();
-        const ClsResult r = model.forward_classify(inputs_of(batch, task.regression, true), /*train=*/true,
-                                                   step_seed(o.seed, optimizer.steps_done));
-        model.backward_classify();
-        const Optimizer::StepInfo info = optimizer.step(model.params.data(), model.grads.data());
+        engine->zero_grads();
+        const ClsResult r = engine->forward_classify(inputs_of(batch, task.regression, true), /*train=*/true,
+                                                     step_seed(o.seed, optimizer.steps_done));
+        engine->backward_classify();
+        const Optimizer::StepInfo info = engine->step(optimizer);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)optimizer.steps_done + 1);
         log.train_step(optimizer.steps_done, total_steps, r.loss, task.regression ? 0.0 : (double)r.correct / std::max(r.counted, 1),

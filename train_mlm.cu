@@ -12,7 +12,7 @@
 // shards with fixed masks; checkpoints and the training state in --out (model/checkpoint.h).
 // --device picks where the model runs: the CPU (fp32, OpenMP), or, in a build made with nvcc, the
 // GPU (model/bert_cuda.cuh; bf16 mixed precision by default, --precision fp32 for parity). Both
-// run the same loop below through a small Engine interface; checkpoints are the same files.
+// run the same loop below through the Engine of model/engine.h; checkpoints are the same files.
 #include <omp.h>
 
 #include <algorithm>
@@ -29,11 +29,8 @@
 #include "data/tokenizer.h"
 #include "model/bert.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 #include "model/training.h"
-#ifdef __CUDACC__
-#include "kernels/cuda_common.cuh"
-#include "model/bert_cuda.cuh"
-#endif
 
 using namespace wr;
 
@@ -98,10 +95,7 @@ Options parse_options(int argc, char** argv) {
     o.preset_given = f.was_set("preset");
     for (const char* name : {"layers", "hidden", "heads", "ffn"})
         if (f.was_set(name)) o.size_flags.push_back(name);
-    if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
-        throw Error("<command line>: flag --device: '" + o.device + "' is not one of: cpu, cuda, auto");
-    if (o.precision != "bf16" && o.precision != "fp32")
-        throw Error("<command line>: flag --precision: '" + o.precision + "' is not one of: bf16, fp32");
+    check_device_flags(o.device, o.precision);
     if (o.batch < 1 || o.seq_len < 3 || o.grad_accum < 1 || o.keep < 1)
         throw Error("<command line>: --batch, --grad-accum and --keep must be positive and --seq-len at least 3");
     return o;
@@ -153,81 +147,6 @@ Baseline unigram_baseline(const MlmBatcher& batcher, int vocab_size) {
     return b;
 }
 
-// What the training loop asks of the model, on either device. The host BertModel always holds
-// the weights the checkpoints are written from; a GPU engine copies its weights and AdamW
-// moments there before each save (sync_to_host).
-struct Engine {
-    virtual ~Engine() = default;
-    virtual const char* name() const = 0;
-    virtual MlmResult forward(const MlmInputs& in, bool train, uint64_t seed) = 0;
-    virtual void backward() = 0;
-    virtual void zero_grads() = 0;
-    virtual void average_grads(int micro_batches) = 0;  // grads /= micro_batches
-    virtual Optimizer::StepInfo step(Optimizer& optimizer) = 0;  // counts the step unless skipped
-    virtual void sync_to_host(Optimizer& optimizer) {}
-};
-
-struct CpuEngine : Engine {
-    BertModel& model;
-    explicit CpuEngine(BertModel& m) : model(m) {}
-    const char* name() const override { return "cpu (fp32)"; }
-    MlmResult forward(const MlmInputs& in, bool train, uint64_t seed) override { return model.forward_mlm(in, train, seed); }
-    void backward() override { model.backward_mlm(); }
-    void zero_grads() override { model.zero_grads(); }
-    void average_grads(int micro_batches) override {
-        for (float& g : model.grads) g /= (float)micro_batches;
-    }
-    Optimizer::StepInfo step(Optimizer& optimizer) override { return optimizer.step(model.params.data(), model.grads.data()); }
-};
-
-#ifdef __CUDACC__
-struct CudaEngine : Engine {
-    BertModel& host;
-    cuda::BertModelCuda gpu;
-    std::string label;
-    CudaEngine(BertModel& h, const Optimizer& optimizer, cuda::Precision precision) : host(h), gpu(h.config, precision) {
-        gpu.set_params(host.params.data());
-        gpu.set_moments(optimizer.m.data(), optimizer.v.data());
-        label = "cuda (" + cuda::device_name() + ", " + cuda::precision_name(precision) + ")";
-    }
-    const char* name() const override { return label.c_str(); }
-    MlmResult forward(const MlmInputs& in, bool train, uint64_t seed) override { return gpu.forward_mlm(in, train, seed); }
-    void backward() override { gpu.backward_mlm(); }
-    void zero_grads() override { gpu.zero_grads(); }
-    void average_grads(int micro_batches) override { gpu.average_grads(micro_batches); }
-    Optimizer::StepInfo step(Optimizer& optimizer) override {
-        const Optimizer::StepInfo info = gpu.optimizer_step(optimizer);
-        if (!info.skipped) optimizer.steps_done++;
-        return info;
-    }
-    void sync_to_host(Optimizer& optimizer) override {
-        gpu.get_params(host.params.data());
-        gpu.get_moments(optimizer.m.data(), optimizer.v.data());
-    }
-};
-#endif
-
-// The engine --device asks for. "auto" takes the GPU when this build has CUDA and one is usable,
-// and otherwise says once why it runs on the CPU.
-// --device cuda where it cannot run is an error before anything is read or written.
-void check_device(const Options& o) {
-#ifdef __CUDACC__
-    if (o.device == "cuda" && !cuda::device_available())
-        throw Error("<command line>: flag --device cuda: " + cuda::device_unavailable_reason());
-#else
-    if (o.device == "cuda") throw Error("<command line>: flag --device cuda: this build has no CUDA (nvcc was not found by make)");
-#endif
-}
-
-std::unique_ptr<Engine> make_engine(const Options& o, BertModel& model, const Optimizer& optimizer) {
-#ifdef __CUDACC__
-    if (o.device == "cuda" || (o.device == "auto" && cuda::device_available()))
-        return std::make_unique<CudaEngine>(model, optimizer, cuda::parse_precision(o.precision, "<command line>: flag --precision"));
-    if (o.device == "auto") std::printf("no GPU (%s): training on the CPU\n", cuda::device_unavailable_reason().c_str());
-#endif
-    return std::make_unique<CpuEngine>(model);
-}
-
 struct Evaluation {
     double loss = NAN, accuracy = NAN;
 };
@@ -239,7 +158,7 @@ Evaluation evaluate(Engine& model, const MlmBatcher& val, int64_t max_batches) {
     const int64_t n = max_batches > 0 ? std::min(max_batches, val.validation_batch_count()) : val.validation_batch_count();
     for (int64_t k = 0; k < n; k++) {
         val.validation_batch(k, batch);
-        const MlmResult r = model.forward(
+        const MlmResult r = model.forward_mlm(
             {batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(), batch.M(),
              batch.masked_positions.data(), batch.masked_targets.data()},
             /*train=*/false, 0);
@@ -256,7 +175,7 @@ uint64_t mix_seed(uint64_t seed, int64_t step, int micro) {
 
 int run(int argc, char** argv) {
     Options o = parse_options(argc, argv);
-    check_device(o);
+    check_device(o.device, o.precision);
     if (o.threads > 0) omp_set_num_threads(o.threads);
     const Tokenizer vocab = Tokenizer::load(o.vocab);
 
@@ -315,7 +234,7 @@ int run(int argc, char** argv) {
     CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
     RunLog log(o.out, resuming ? optimizer.steps_done : -1);
 
-    std::unique_ptr<Engine> engine = make_engine(o, model, optimizer);
+    std::unique_ptr<Engine> engine = make_engine(o.device, o.precision, model, &optimizer);
     const BertConfig& c = model.config;
     std::printf("train_mlm: %s, %lld parameters (%lld embedding, %lld non-embedding)\n", c.describe().c_str(),
                 (long long)model.layout.total(), (long long)model.layout.embedding_count(), (long long)model.layout.non_embedding_count());
@@ -351,10 +270,10 @@ int run(int argc, char** argv) {
         int64_t correct = 0, masked = 0, tokens = 0;
         for (int micro = 0; micro < o.grad_accum; micro++) {
             train.next_batch(batch);
-            const MlmResult r = engine->forward({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
+            const MlmResult r = engine->forward_mlm({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
                                                    batch.M(), batch.masked_positions.data(), batch.masked_targets.data()},
                                                   /*train=*/true, mix_seed(o.seed, step, micro));
-            engine->backward();
+            engine->backward_mlm();
             loss_sum += r.loss;
             correct += r.correct;
             masked += batch.M();

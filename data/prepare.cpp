@@ -575,7 +575,9 @@ int run_default(int argc, char** argv) {
     // Vocabulary from all generated text.
     VocabTrainOptions vocab_options;
     vocab_options.vocab_size = vocab_size;
-    std::vector<std::string> all_text = corpus.mlm_documents;
+    std::vector<std::string> mlm_text = corpus.mlm_documents;  // topic documents, then review documents
+    mlm_text.insert(mlm_text.end(), corpus.review_documents.begin(), corpus.review_documents.end());
+    std::vector<std::string> all_text = mlm_text;
     all_text.insert(all_text.end(), corpus.transfer.begin(), corpus.transfer.end());
     for (const SynthLabeled& s : corpus.sentiment_train) all_text.push_back(s.text);
     const auto vocab = train_vocab_from_texts(in_one_batch(all_text), [] {}, vocab_options);
@@ -588,7 +590,7 @@ int run_default(int argc, char** argv) {
     job.val_fraction = 0.05;
     ShardSeries train(job.out_dir, "train", tokenizer, job.shard_tokens), val(job.out_dir, "val", tokenizer, job.shard_tokens);
     int64_t doc_index = 0;
-    tokenize_documents(tokenizer, in_one_batch(corpus.mlm_documents), [] {}, train, val, job, false, doc_index);
+    tokenize_documents(tokenizer, in_one_batch(mlm_text), [] {}, train, val, job, false, doc_index);
     print_mlm_summary(train, val, now_seconds() - t0);
 
     // Sentiment task and transfer set.

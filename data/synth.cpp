@@ -12,7 +12,8 @@
 // few irregular ones. Every surface form belongs to exactly one word class, so the tests can parse
 // text back by lookup.
 //
-// MLM documents. A document draws one topic and a "hero" (an agent of that topic, or a name).
+// MLM documents. Two kinds: topic documents and review documents (3-8 reviews as below, so that
+// pretraining sees the review vocabulary). A topic document draws one topic and a "hero" (an agent of that topic, or a name).
 // Three words in four come from the topic's tables, so the rest of a document predicts a masked
 // noun or verb. Sentences (5-25 words) are built from
 //   clause      = subject predicate
@@ -87,7 +88,7 @@ uint64_t stream_seed(uint64_t seed, uint64_t purpose, uint64_t index = 0) {
     Rng c(b.next() ^ index);
     return c.next();
 }
-enum Stream : uint64_t { kMlm = 1, kTrain, kDev, kTransfer, kDebug, kNegation };
+enum Stream : uint64_t { kMlm = 1, kTrain, kDev, kTransfer, kDebug, kNegation, kReviewDocuments };
 
 // ---- Lexicon tables --------------------------------------------------------------------------
 
@@ -810,6 +811,7 @@ std::unordered_set<std::string> texts(const std::vector<SynthLabeled>& v) {
 
 SynthCorpus generate_synth_corpus(const SynthOptions& o) {
     const std::pair<const char*, int> counts[] = {{"mlm_documents", o.mlm_documents},
+                                                  {"review_documents", o.review_documents},
                                                   {"transfer_examples", o.transfer_examples},
                                                   {"sentiment_train", o.sentiment_train},
                                                   {"sentiment_dev", o.sentiment_dev}};
@@ -829,6 +831,20 @@ SynthCorpus generate_synth_corpus(const SynthOptions& o) {
     const std::unordered_set<std::string> dev = texts(c.sentiment_dev);
     for (SynthLabeled& x : reviews(stream_seed(o.seed, kTransfer), o.transfer_examples, &dev))
         c.transfer.push_back(std::move(x.text));
+    // Review documents: pretraining text must hold the words of the task (else their embeddings
+    // are trained only to be unlikely, and collapse together; docs/decisions.md). Each document
+    // is 3-8 reviews from its own stream, skipping any that is a dev example.
+    for (int d = 0; d < o.review_documents; d++) {
+        Rng r(stream_seed(o.seed, kReviewDocuments, uint64_t(d)));
+        std::string doc;
+        for (int i = 0, n = r.range(3, 8); i < n;) {
+            Review rv = draw_review(r, r.below(2));
+            const std::string text = write_review(rv);
+            if (dev.count(text)) continue;
+            doc += (i++ ? " " : "") + text;
+        }
+        c.review_documents.push_back(std::move(doc));
+    }
     return c;
 }
 

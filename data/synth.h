@@ -10,11 +10,14 @@
 
 namespace wr {
 
-// The defaults give about 1.1M words of MLM text (about 6.4 MB) plus 29k reviews, generated in a
-// fraction of a second.
+// The defaults give about 1.1M words of topic documents and about 0.25M words of review documents
+// (the MLM text), plus 29k single reviews for the sentiment task and the transfer set, generated in
+// a fraction of a second.
 struct SynthOptions {
     uint64_t seed = 1234;
     int mlm_documents = 16000;       // documents of 3-12 sentences, one topic each
+    int review_documents = 4000;     // MLM documents of 3-8 unlabeled reviews (pretraining text that
+                                     // holds the review vocabulary; none copies a dev example)
     int transfer_examples = 20000;   // unlabeled review sentences (distillation transfer set)
     int sentiment_train = 8000;      // labeled review sentences
     int sentiment_dev = 1000;        // never a verbatim copy of a train example
@@ -27,6 +30,7 @@ struct SynthLabeled {
 
 struct SynthCorpus {
     std::vector<std::string> mlm_documents;   // each a document: sentences joined by ' '
+    std::vector<std::string> review_documents;  // more MLM text: reviews joined by ' '
     std::vector<std::string> transfer;        // unlabeled sentences (none copies a dev example)
     std::vector<SynthLabeled> sentiment_train, sentiment_dev;
 };

@@ -1,7 +1,7 @@
-// kernels/cross_entropy.cu: fused softmax cross-entropy on the GPU (declarations in
-// cross_entropy.cuh, math in cross_entropy.h).
+// kernels/cross_entropy.cu: the losses on the GPU (declarations in cross_entropy.cuh, math in
+// cross_entropy.h): fused softmax cross-entropy, squared error, soft-target cross-entropy.
 //
-// One block per row of logits[M, V]. Pass 1 reads the row once and keeps, per thread, the
+// Softmax cross-entropy: one block per row of logits[M, V]. Pass 1 reads the row once and keeps, per thread, the
 // online softmax state of the elements it saw (v = thread, thread + blockDim, ...): their max,
 // the sum of exp(x - max) rescaled whenever the max grows, and the index of the first maximum.
 // The states are combined over the warp (shuffles) and then over the warps in warp order, a
@@ -117,5 +117,157 @@ void cross_entropy_forward_backward(T* logits, float* losses, int* correct, cons
 
 template void cross_entropy_forward_backward<float>(float*, float*, int*, const int*, int, int, float, bool);
 template void cross_entropy_forward_backward<bf16>(bf16*, float*, int*, const int*, int, int, float, bool);
+
+// ---- Squared error of a regression head: element-wise, grid-stride. ----
+
+namespace {
+
+constexpr int kMseThreads = 256;
+
+// losses[b] = (pred[b] - target[b])^2
+template <typename T>
+__global__ void mse_forward_kernel(float* losses, const T* pred, const float* target, int B) {
+    for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < B; b += gridDim.x * blockDim.x) {
+        const float d = to_float(pred[b]) - target[b];
+        losses[b] = d * d;
+    }
+}
+
+// dpred[b] += weight * (2 (pred[b] - target[b]) / B), in the CPU's order of operations
+template <typename T>
+__global__ void mse_backward_kernel(T* dpred, const T* pred, const float* target, int B, float weight) {
+    for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < B; b += gridDim.x * blockDim.x) {
+        const float d = 2.0f * (to_float(pred[b]) - target[b]) / (float)B;
+        dpred[b] = from_float<T>(to_float(dpred[b]) + weight * d);
+    }
+}
+
+unsigned mse_blocks(int B) { return std::min(ceil_div(B, kMseThreads), 1024u); }
+
+}  // namespace
+
+template <typename T>
+void mse_forward(float* losses, const T* pred, const float* target, int B) {
+    if (B <= 0) return;
+    mse_forward_kernel<<<mse_blocks(B), kMseThreads, 0, stream()>>>(losses, pred, target, B);
+    WR_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void mse_backward(T* dpred, const T* pred, const float* target, int B, float weight) {
+    if (B <= 0 || !dpred) return;
+    mse_backward_kernel<<<mse_blocks(B), kMseThreads, 0, stream()>>>(dpred, pred, target, B, weight);
+    WR_CUDA_CHECK_LAUNCH();
+}
+
+template void mse_forward<float>(float*, const float*, const float*, int);
+template void mse_forward<bf16>(float*, const bf16*, const float*, int);
+template void mse_backward<float>(float*, const float*, const float*, int, float);
+template void mse_backward<bf16>(bf16*, const bf16*, const float*, int, float);
+
+// ---- Soft-target cross-entropy (distillation): one warp per row of K logits. ----
+//
+// Each lane takes the elements k = lane, lane + 32, ... of the row. Per row, for the student's
+// logits z and the teacher's t alike: the first maximum (value and index), then
+// log_sum = log sum_k exp((x_k - max) / tau), so that log softmax(x / tau)_k = (x_k - max) / tau - log_sum.
+// Warp reductions are butterflies over the 32 lanes: a fixed order, the same bits on every run.
+
+namespace {
+
+constexpr int kSoftWarps = 8;  // rows per block of 256 threads
+
+// The first maximum of a set of elements: the larger value, the smaller index on ties.
+struct ArgMax {
+    float value;
+    int index;
+};
+__device__ __forceinline__ ArgMax first_max(const ArgMax& a, const ArgMax& b) {
+    return a.value > b.value || (a.value == b.value && a.index < b.index) ? a : b;
+}
+
+// The log-softmax of a row at temperature tau, as its two numbers (and its argmax).
+struct RowLogSoftmax {
+    float max, log_sum;
+    int arg;
+    __device__ float at(float x, float tau) const { return (x - max) / tau - log_sum; }  // log softmax(x / tau)_k
+};
+
+template <typename X>
+__device__ RowLogSoftmax row_log_softmax(const X* row, int K, float tau, int lane) {
+    ArgMax best = {-INFINITY, INT_MAX};
+    for (int k = lane; k < K; k += 32) {  // k increasing: a strict > keeps this lane's first maximum
+        const float x = to_float(row[k]);
+        if (x > best.value) best = {x, k};
+    }
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        ArgMax other;
+        other.value = __shfl_xor_sync(0xffffffffu, best.value, offset);
+        other.index = __shfl_xor_sync(0xffffffffu, best.index, offset);
+        best = first_max(best, other);
+    }
+    float sum = 0.0f;
+    for (int k = lane; k < K; k += 32) sum += expf((to_float(row[k]) - best.value) / tau);
+    sum = warp_sum(sum);
+    return {best.value, logf(sum), best.index};
+}
+
+// losses[m] = -tau^2 sum_k p_k log q_k;  agree[m] = argmax z == argmax t
+template <typename T>
+__global__ void soft_cross_entropy_forward_kernel(float* losses, int* agree, const T* logits, const float* teacher, int M, int K,
+                                                  float tau) {
+    const int m = blockIdx.x * kSoftWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (m >= M) return;  // the whole warp: every lane of a row takes part in the shuffles
+    const T* z = logits + (int64_t)m * K;
+    const float* t = teacher + (int64_t)m * K;
+    const RowLogSoftmax q = row_log_softmax(z, K, tau, lane), p = row_log_softmax(t, K, tau, lane);
+    float cross = 0.0f;
+    for (int k = lane; k < K; k += 32) cross += expf(p.at(t[k], tau)) * q.at(to_float(z[k]), tau);
+    cross = warp_sum(cross);
+    if (lane == 0) {
+        losses[m] = -tau * tau * cross;
+        if (agree) agree[m] = q.arg == p.arg;
+    }
+}
+
+// dlogits[m, k] += dloss_scale * tau * (q_k - p_k)
+template <typename T>
+__global__ void soft_cross_entropy_backward_kernel(T* dlogits, const T* logits, const float* teacher, int M, int K, float tau,
+                                                   float dloss_scale) {
+    const int m = blockIdx.x * kSoftWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (m >= M) return;
+    const T* z = logits + (int64_t)m * K;
+    const float* t = teacher + (int64_t)m * K;
+    T* dz = dlogits + (int64_t)m * K;
+    const RowLogSoftmax q = row_log_softmax(z, K, tau, lane), p = row_log_softmax(t, K, tau, lane);
+    const float scale = dloss_scale * tau;
+    for (int k = lane; k < K; k += 32) {
+        const float g = scale * (expf(q.at(to_float(z[k]), tau)) - expf(p.at(t[k], tau)));
+        dz[k] = from_float<T>(to_float(dz[k]) + g);
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void soft_cross_entropy_forward(float* losses, const T* logits, const float* teacher_logits, int M, int K, float tau, int* agree) {
+    if (M <= 0 || K <= 0) return;
+    soft_cross_entropy_forward_kernel<<<ceil_div(M, kSoftWarps), kSoftWarps * 32, 0, stream()>>>(losses, agree, logits,
+                                                                                                  teacher_logits, M, K, tau);
+    WR_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void soft_cross_entropy_backward(T* dlogits, const T* logits, const float* teacher_logits, int M, int K, float tau,
+                                 float dloss_scale) {
+    if (M <= 0 || K <= 0 || !dlogits) return;
+    soft_cross_entropy_backward_kernel<<<ceil_div(M, kSoftWarps), kSoftWarps * 32, 0, stream()>>>(dlogits, logits, teacher_logits,
+                                                                                                   M, K, tau, dloss_scale);
+    WR_CUDA_CHECK_LAUNCH();
+}
+
+template void soft_cross_entropy_forward<float>(float*, const float*, const float*, int, int, float, int*);
+template void soft_cross_entropy_forward<bf16>(float*, const bf16*, const float*, int, int, float, int*);
+template void soft_cross_entropy_backward<float>(float*, const float*, const float*, int, int, float, float);
+template void soft_cross_entropy_backward<bf16>(bf16*, const bf16*, const float*, int, int, float, float);
 
 }  // namespace wr::cuda

@@ -1,6 +1,8 @@
 // model/bert_cuda.cuh: the BERT model of model/bert.h on an NVIDIA GPU. Same architecture, same
 // parameter layout (one contiguous buffer described by ParamLayout), same forward/backward
-// sequence, built from the CUDA ops in kernels/*.cuh. What differs from the CPU model:
+// sequence, with both heads (MLM, and the classifier of BertForSequenceClassification with
+// everything ClsInputs asks for: labels, regression targets, a teacher's logits), built from the
+// CUDA ops in kernels/*.cuh. What differs from the CPU model:
 //   - precision: activations and matmul operands in T = bf16 (mixed precision, the default) or
 //     float (--precision fp32, for debugging and parity with the CPU); fp32 master weights, fp32
 //     gradients and AdamW moments; the T copy of the weights is refreshed once per update;
@@ -8,7 +10,8 @@
 //     attention as one flash-style kernel (no [B,NH,T,T] in memory), softmax + cross-entropy +
 //     its gradient in one kernel over the gathered masked rows only;
 //   - the optimizer step (norm, clipping, AdamW) runs on the device; the host reads back only
-//     the scalars it logs (loss, correct count, gradient norm);
+//     the scalars it logs (loss, correct count, gradient norm; for the classifier the hard and
+//     soft loss sums and the correct and agreeing counts), and logits only when asked;
 //   - NVTX ranges mark the embeddings, each layer's attention and FFN, the head, the backward
 //     pass and the optimizer, for Nsight Systems.
 // Dropout masks are the CPU's (kernels/dropout.h), so with the same seed both paths drop the
@@ -44,6 +47,11 @@ class BertModelCuda {
     // As BertModel: the inputs are host arrays (copied to the device here).
     MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t dropout_seed);
     void backward_mlm();
+    // The classifier head (config.num_labels = K >= 1): pooler on [CLS], dropout, linear; the
+    // hard loss (cross-entropy with ignore index, or squared error for K = 1) and, with teacher
+    // logits, the soft loss at the temperature, as BertModel::forward_classify / backward_classify.
+    ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t dropout_seed);
+    void backward_classify();
     void zero_grads();
     void average_grads(int micro_batches);  // grads /= micro_batches (as the CPU loop does)
 
@@ -52,8 +60,10 @@ class BertModelCuda {
     Optimizer::StepInfo optimizer_step(const Optimizer& optimizer);
 
     // The last forward's logits at the masked positions [M,V] (valid until backward_mlm, which
-    // overwrites them with their gradient) and encoder output [B,T,C], as floats.
+    // overwrites them with their gradient), the last forward_classify's logits [B,K] (backward
+    // leaves them), and the encoder output [B,T,C], as floats (each a download).
     std::vector<float> mlm_logits() const;
+    std::vector<float> cls_logits() const;
     std::vector<float> encoder_output() const;
 
     BertConfig config;

@@ -1,6 +1,7 @@
 // model/training.cpp: the shared training-loop parts declared in training.h.
 #include "model/training.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cmath>
 #include <cstdlib>
@@ -19,6 +20,40 @@ void OptimizerOptions::add_flags(Flags& flags) {
     flags.add("adam-beta1", &beta1, "AdamW beta1");
     flags.add("adam-beta2", &beta2, "AdamW beta2");
     flags.add("adam-eps", &eps, "AdamW epsilon");
+}
+
+void ModelSizeOptions::add_flags(Flags& flags) {
+    flags.add("preset", &preset, "model size: tiny, mini, small, medium, base or L{2..12}-H{128,256,512,768}");
+    flags.add("layers", &layers, "override the preset's layers (0: keep)");
+    flags.add("hidden", &hidden, "override the preset's hidden size (0: keep)");
+    flags.add("heads", &heads, "override the preset's heads (0: hidden / 64)");
+    flags.add("ffn", &ffn, "override the preset's feed-forward size (0: 4 x hidden)");
+}
+
+void ModelSizeOptions::note_given(const Flags& flags) {
+    given.clear();
+    for (const char* name : {"preset", "layers", "hidden", "heads", "ffn"})
+        if (flags.was_set(name)) given.push_back(name);
+}
+
+BertConfig ModelSizeOptions::config(int vocab_size) const {
+    BertConfig c = bert_preset(preset, vocab_size);
+    if (layers) c.num_layers = layers;
+    if (hidden) c.hidden = hidden, c.num_heads = hidden / 64 ? hidden / 64 : 1, c.ffn = 4 * hidden;
+    if (heads) c.num_heads = heads;
+    if (ffn) c.ffn = ffn;
+    return c;
+}
+
+void ModelSizeOptions::check_agrees(const BertConfig& checkpoint_config, const std::string& checkpoint_path) const {
+    const BertConfig requested = config(checkpoint_config.vocab_size);
+    const bool preset_given = std::find(given.begin(), given.end(), "preset") != given.end();
+    const std::pair<const char*, int BertConfig::*> sizes[] = {
+        {"layers", &BertConfig::num_layers}, {"hidden", &BertConfig::hidden}, {"heads", &BertConfig::num_heads}, {"ffn", &BertConfig::ffn}};
+    for (const auto& [name, field] : sizes)
+        if ((preset_given || std::find(given.begin(), given.end(), name) != given.end()) && requested.*field != checkpoint_config.*field)
+            fail(checkpoint_path, name, "the checkpoint has " + std::to_string(checkpoint_config.*field) + " but the flags ask for " +
+                                            std::to_string(requested.*field) + " (the checkpoint is " + checkpoint_config.describe() + ")");
 }
 
 Optimizer::Optimizer(const OptimizerOptions& options, int64_t param_count, DecayRanges decay_ranges, int64_t total_steps)

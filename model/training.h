@@ -1,6 +1,7 @@
 // model/training.h: the parts of a training run that train_mlm, finetune and distill share, so
 // that each program's loop is only what is particular to it:
 //   OptimizerOptions  the optimizer and schedule flags, declared once for every program
+//   ModelSizeOptions  the model-size flags (--preset, --layers, ...) of a model made from scratch
 //   Optimizer         clip -> learning rate from the schedule -> AdamW, over the flat buffers
 //   RunLog            one printed line per step and per evaluation, and the same as JSON lines
 //                     in the output folder (dev/plot_log.py draws them)
@@ -14,6 +15,7 @@
 #include "common/flags.h"
 #include "common/schedule.h"
 #include "kernels/optimizer.h"
+#include "model/bert.h"
 
 namespace wr {
 
@@ -27,6 +29,25 @@ struct OptimizerOptions {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-6;
 
     void add_flags(Flags& flags);
+};
+
+// --preset and its overrides, for the programs that build a model from scratch (train_mlm, and
+// distill's students).
+struct ModelSizeOptions {
+    std::string preset = "tiny";
+    int layers = 0, hidden = 0, heads = 0, ffn = 0;  // 0: the preset's
+
+    void add_flags(Flags& flags);
+    void note_given(const Flags& flags);  // after parsing: which of these flags the user gave
+    bool any_given() const { return !given.empty(); }
+    // The preset with the overrides (a new hidden size also sets heads = hidden / 64 and F = 4C
+    // unless --heads / --ffn say otherwise).
+    BertConfig config(int vocab_size) const;
+    // A model that comes from a checkpoint keeps the checkpoint's sizes; each size flag the user
+    // gave must agree with them, else an error naming the checkpoint and the field.
+    void check_agrees(const BertConfig& checkpoint_config, const std::string& checkpoint_path) const;
+
+    std::vector<std::string> given;
 };
 
 class Optimizer {

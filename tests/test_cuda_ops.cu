@@ -1,6 +1,7 @@
 // tests/test_cuda_ops.cu: the CUDA ops of kernels/*.cu against their CPU ops (kernels/*.h), in
 // fp32 and bf16, on fresh random inputs: element-wise ops (GELU, tanh, add), row gather,
-// dropout, LayerNorm and the fused residual LayerNorm, embedding, cross-entropy.
+// dropout, LayerNorm and the fused residual LayerNorm, embedding, cross-entropy, squared error,
+// soft-target cross-entropy (distillation).
 //
 // Conventions of every test here:
 //   - Outputs the op writes start as NaN (poisoned), so an element it fails to write shows.
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "common/metrics.h"
 #include "cuda_test_util.cuh"
 #include "kernels/activations.cuh"
 #include "kernels/activations.h"
@@ -582,6 +584,95 @@ TYPED_TEST(CudaOps, CrossEntropy) {
     auto d_targets = to_device_int(targets);
     wr::cuda::cross_entropy_forward_backward(d_logits.data(), d_losses.data(), nullptr, d_targets.data(), 2, 100, 1.0f, true);
     this->check("cross_entropy losses, correct null", to_host(d_losses), losses);
+}
+
+// The regression head's loss: per-row squared errors, and the gradient accumulated with a weight
+// (1: the CPU's mse_backward; 0.5: a distillation's label_weight).
+TYPED_TEST(CudaOps, MeanSquaredError) {
+    WR_REQUIRE_GPU();
+    using T = TypeParam;
+    uint32_t seed = 2000;
+    for (int B : {1, 7, 1000, 70001}) {
+        const Vec pred = random_t<T>((size_t)B, seed++, 2.0f), target = random_vector((size_t)B, seed++);
+        Vec losses((size_t)B);
+        wr::mse_forward(losses.data(), pred.data(), target.data(), B);
+        auto d_pred = to_device<T>(pred);
+        auto d_target = to_device<float>(target);
+        auto d_losses = poisoned<float>((size_t)B);
+        wr::cuda::mse_forward(d_losses.data(), d_pred.data(), d_target.data(), B);
+        this->check(label("mse losses B=%d", B), to_host(d_losses), losses);
+        for (float weight : {1.0f, 0.5f}) {
+            // the gradient is about 1/B: start values of that size, so that bf16 keeps what is added
+            const Vec start = random_t<T>((size_t)B, seed++, 1.0f / (float)B);
+            Vec d((size_t)B, 0.0f), want = start;
+            wr::mse_backward(d.data(), pred.data(), target.data(), B);
+            for (int b = 0; b < B; b++) want[b] += weight * d[b];
+            auto d_dpred = to_device<T>(start);
+            wr::cuda::mse_backward(d_dpred.data(), d_pred.data(), d_target.data(), B, weight);
+            this->check(label("mse dpred B=%d weight %.1f", B, weight), to_host(d_dpred), want);
+        }
+    }
+}
+
+struct SoftCase {
+    int M, K;
+    float tau;
+};
+
+// Distillation's soft cross-entropy against the CPU op (which works in double): losses, the
+// agreement flags (ties included: the first maximum counts), and the accumulated gradient.
+TYPED_TEST(CudaOps, SoftCrossEntropy) {
+    WR_REQUIRE_GPU();
+    using T = TypeParam;
+    uint32_t seed = 3000;
+    for (const SoftCase& s : {SoftCase{64, 2, 1.0f}, SoftCase{37, 3, 2.0f}, SoftCase{9, 100, 0.5f}, SoftCase{5, 1000, 4.0f},
+                              SoftCase{300, 5, 2.0f}, SoftCase{3, 1, 2.0f}}) {
+        const size_t n = (size_t)s.M * s.K;
+        Vec logits = random_t<T>(n, seed++, 3.0f), teacher = random_vector(n, seed++, 3.0f);
+        if (s.K >= 2) {
+            // Ties (20 is exact in bf16, above any sample): the student's row 0 and row 1 have two
+            // equal maxima; the teacher's maximum is the second of them in row 0 (no agreement),
+            // the first in row 1 (agreement).
+            const int first = s.K / 4, second = s.K / 2 > first ? s.K / 2 : first + 1;
+            for (int m : {0, 1}) logits[(size_t)m * s.K + first] = logits[(size_t)m * s.K + second] = 20.0f;
+            teacher[(size_t)0 * s.K + second] = 30.0f;
+            teacher[(size_t)1 * s.K + first] = 30.0f;
+        }
+        Vec losses((size_t)s.M);
+        wr::soft_cross_entropy_forward(losses.data(), logits.data(), teacher.data(), s.M, s.K, s.tau);
+        const std::vector<int> student_top = wr::argmax_rows(logits.data(), s.M, s.K), teacher_top = wr::argmax_rows(teacher.data(), s.M, s.K);
+
+        auto d_logits = to_device<T>(logits);
+        auto d_teacher = to_device<float>(teacher);
+        auto d_losses = poisoned<float>((size_t)s.M);
+        auto d_agree = to_device_int(std::vector<int>((size_t)s.M, -1));
+        wr::cuda::soft_cross_entropy_forward(d_losses.data(), d_logits.data(), d_teacher.data(), s.M, s.K, s.tau, d_agree.data());
+        this->check(label("soft_cross_entropy losses M=%d K=%d tau=%g", s.M, s.K, s.tau), to_host(d_losses), losses);
+        const std::vector<int> agree = download_ints(d_agree);
+        long wrong = 0;
+        for (int m = 0; m < s.M; m++) wrong += agree[m] != (student_top[m] == teacher_top[m] ? 1 : 0);
+        this->check_count(label("soft_cross_entropy M=%d K=%d: wrong `agree` flags", s.M, s.K), wrong, 0);
+        if (s.K >= 2) this->check_count("  of which the tie rows 0 and 1 agree", agree[0] + 2 * agree[1], 2);
+
+        const float dloss_scale = 1.0f / (float)s.M;
+        const Vec start = random_t<T>(n, seed++, 0.1f / (float)s.M);
+        Vec want = start;
+        wr::soft_cross_entropy_backward(want.data(), logits.data(), teacher.data(), s.M, s.K, s.tau, dloss_scale);
+        auto d_dlogits = to_device<T>(start);
+        wr::cuda::soft_cross_entropy_backward(d_dlogits.data(), d_logits.data(), d_teacher.data(), s.M, s.K, s.tau, dloss_scale);
+        this->check(label("soft_cross_entropy dlogits M=%d K=%d tau=%g", s.M, s.K, s.tau), to_host(d_dlogits), want);
+        this->check_count(label("soft_cross_entropy M=%d K=%d: logits changed", s.M, s.K),
+                          (long)(to_host(d_logits) != logits), 0);
+    }
+    // `agree` may be null.
+    const Vec logits = random_t<T>(4 * 3, seed), teacher = random_vector(4 * 3, seed + 1);
+    Vec losses(4);
+    wr::soft_cross_entropy_forward(losses.data(), logits.data(), teacher.data(), 4, 3, 2.0f);
+    auto d_logits = to_device<T>(logits);
+    auto d_teacher = to_device<float>(teacher);
+    auto d_losses = poisoned<float>(4);
+    wr::cuda::soft_cross_entropy_forward(d_losses.data(), d_logits.data(), d_teacher.data(), 4, 3, 2.0f);
+    this->check("soft_cross_entropy losses, agree null", to_host(d_losses), losses);
 }
 
 }  // namespace

@@ -1,0 +1,507 @@
+// distill.cu: knowledge distillation into compact students, the method of "Well-Read Students
+// Learn Better" (Turc et al. 2019). A fine-tuned teacher labels an unlabeled transfer set once
+// (`distill cache`); a student of any size then learns from those soft targets (`distill train`),
+// starting from random weights, from its own MLM pretraining (pretrained distillation, the
+// paper's best), or from every k-th layer of the teacher (as DistilBERT). The student is a
+// classifier checkpoint with the teacher's task.json, so finetune can evaluate it, predict with
+// it, or fine-tune it further on labels (the paper's optional third stage).
+//
+//   ./distill                       the built-in pipeline: the teacher ./finetune made, its logits
+//                                   over the built-in transfer set, then a smaller student
+//   ./distill cache --teacher runs/sst2/best.bin --transfer out/wr30k/imdb_unlabeled.bin
+//                   --vocab out/wr30k/vocab.txt --out runs/sst2/imdb_logits.bin
+//   ./distill train --cache runs/sst2/imdb_logits.bin --transfer out/wr30k/imdb_unlabeled.bin
+//                   --teacher runs/sst2/best.bin --init runs/mini/best.bin --dev out/wr30k/sst2/dev.bin
+//                   --vocab out/wr30k/vocab.txt --out runs/sst2_student
+//
+// The loss (model/bert.h, ClsInputs): soft cross-entropy -tau^2 sum_y p_T(y|x) log p_S(y|x) with
+// both distributions at temperature tau, plus --label-weight times the cross-entropy on the
+// transfer set's own labels where it has them. Defaults as the paper: tau 1, no labels.
+// The cache (data/logit_cache.h) records the teacher's and the transfer set's fingerprints, so a
+// cache is never used with a transfer set or teacher it was not made from.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "common/flags.h"
+#include "common/metrics.h"
+#include "common/random.h"
+#include "common/util.h"
+#include "data/example_batcher.h"
+#include "data/logit_cache.h"
+#include "data/shards.h"
+#include "data/tokenizer.h"
+#include "model/bert.h"
+#include "model/checkpoint.h"
+#include "model/classifier.h"
+#include "model/engine.h"
+#include "model/training.h"
+
+using namespace wr;
+
+namespace {
+
+// The built-in pipeline's files: ./prepare default (run by make) writes the data, ./train_mlm and
+// ./finetune the teacher.
+const std::string kDefaultVocab = "build/default/vocab.txt", kDefaultTransfer = "build/default/transfer.bin",
+                  kDefaultDev = "build/default/sentiment_dev.bin", kDefaultTeacher = "runs/default_finetune/best.bin",
+                  kDefaultCache = "runs/default_distill/teacher_logits.bin", kDefaultStudent = "runs/default_distill/student";
+
+// A missing teacher: say how the built-in one is made.
+void require_teacher(const std::string& path) {
+    if (file_exists(path)) return;
+    throw Error(path + ": no such teacher checkpoint" +
+                (path == kDefaultTeacher ? std::string(": run ./train_mlm and then ./finetune first (they make the default teacher)")
+                                         : std::string(": pass a classifier checkpoint made by finetune")));
+}
+
+// The teacher: a classifier checkpoint and the task.json beside it.
+struct Teacher {
+    BertModel model;
+    Task task;
+    uint64_t fingerprint = 0;  // its params checksum: what a cache names it by
+};
+Teacher load_teacher(const std::string& path, const Tokenizer& vocab) {
+    require_teacher(path);
+    const Checkpoint ck = load_checkpoint(path);
+    if (ck.kind != CheckpointKind::Classifier)
+        fail(path, "kind", "is an MLM checkpoint; the teacher must be a classifier (fine-tune it with finetune first)");
+    Task task = read_task(task_path_beside(path));
+    if (task.num_labels() != ck.num_labels)
+        fail(task_path_beside(path), "labels", "name " + std::to_string(task.num_labels()) + " outputs, the checkpoint " + path +
+                                                   " has " + std::to_string(ck.num_labels));
+    ClassifierInit init;
+    init.dropout = init.attention_dropout = 0.0f;  // the teacher only ever runs in evaluation mode
+    return Teacher{classifier_from_checkpoint(ck, path, vocab, ck.num_labels, init), task, ck.params_checksum};
+}
+
+// An example set read for its tokens only (a transfer set may be unlabeled, or labeled with
+// anything): labels dropped.
+ExampleSet tokens_only(ExampleSet set) {
+    set.label_kind = LabelKind::None;
+    set.label_names.clear();
+    for (Example& e : set.examples) e.label = -1, e.value = 0.0f;
+    return set;
+}
+
+struct DeviceOptions {
+    std::string device = "auto", precision = "bf16";
+    int threads = 0;
+    void add_flags(Flags& f) {
+        f.add("device", &device, "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)");
+        f.add("precision", &precision, "GPU precision: bf16 (mixed: bf16 activations, fp32 weights) or fp32");
+        f.add("threads", &threads, "CPU threads (0: all cores)");
+    }
+    void apply() const {
+        check_device(device, precision);
+        if (threads > 0) omp_set_num_threads(threads);
+    }
+};
+
+// The teacher's logits [N,K] over every example of `batcher`, in shard order, starting at
+// example `first`; each batch is handed to `sink` (rows, logits). Returns false when Ctrl-C
+// stopped it.
+template <typename Sink>
+bool run_teacher(Engine& teacher, const ExampleBatcher& batcher, int64_t first, int batch_size, Sink sink, bool show_progress) {
+    const int64_t N = batcher.example_count();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last_print = t0;
+    std::vector<int64_t> indices;
+    ExampleBatch batch;
+    for (int64_t start = first; start < N; start += batch_size) {
+        if (StopRequest::requested()) return false;
+        indices.clear();
+        for (int64_t i = start; i < std::min(N, start + batch_size); i++) indices.push_back(i);
+        batcher.make_batch(indices.data(), (int)indices.size(), batch);
+        ClsResult r;
+        const float* logits = teacher.classify(inputs_of(batch, false, false), /*train=*/false, 0, r);
+        sink((int64_t)indices.size(), logits);
+        const auto now = std::chrono::steady_clock::now();
+        const double since_print = std::chrono::duration<double>(now - last_print).count();
+        if (show_progress && (since_print > 5.0 || start + batch_size >= N)) {
+            const double seconds = std::chrono::duration<double>(now - t0).count();
+            const int64_t done = std::min(N, start + batch_size);
+            const double rate = (double)(done - first) / std::max(seconds, 1e-9);
+            std::printf("cache: %lld/%lld examples | %.0f examples/s | %.0f s left\n", (long long)done, (long long)N, rate,
+                        (double)(N - done) / std::max(rate, 1e-9));
+            last_print = now;
+        }
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// distill cache
+
+struct CacheOptions {
+    std::string teacher = kDefaultTeacher, transfer = kDefaultTransfer, vocab = kDefaultVocab, out = kDefaultCache;
+    bool fp16 = false, overwrite = false;
+    int batch = 64;
+    int64_t chunk = 4096;
+    DeviceOptions device;
+
+    void add_flags(Flags& f) {
+        f.add("teacher", &teacher, "the teacher: a classifier checkpoint made by finetune (task.json beside it)");
+        f.add("transfer", &transfer, "the transfer set: an example shard (labels, if any, are not used)");
+        f.add("vocab", &vocab, "vocabulary of the teacher and the transfer set");
+        f.add("out", &out, "the logit cache to write (PATH.partial while it is being written)");
+        f.add("fp16", &fp16, "store the logits as fp16 (half the size) instead of fp32");
+        f.add("batch", &batch, "examples per teacher forward pass");
+        f.add("chunk", &chunk, "examples per chunk: the unit written, flushed and resumed");
+        f.add("overwrite", &overwrite, "replace an existing cache that was made from another teacher or transfer set");
+        device.add_flags(f);
+    }
+};
+
+int run_cache(const CacheOptions& o) {
+    if (o.batch < 1 || o.chunk < 1) throw Error("<command line>: --batch and --chunk must be positive");
+    o.device.apply();
+    const Tokenizer vocab = Tokenizer::load(o.vocab);
+    Teacher teacher = load_teacher(o.teacher, vocab);
+    ExampleSet transfer_set = read_example_shard(o.transfer, &vocab);
+    check_same_segments(teacher.task, transfer_set, o.transfer, o.teacher);
+
+    LogitCacheHeader header;
+    header.value_type = o.fp16 ? LogitValueType::F16 : LogitValueType::F32;
+    header.num_labels = teacher.task.num_labels();
+    header.example_count = (int64_t)transfer_set.examples.size();
+    header.chunk_size = o.chunk;
+    header.teacher_fingerprint = teacher.fingerprint;
+    header.transfer_fingerprint = examples_fingerprint(transfer_set);
+
+    if (file_exists(o.out)) {  // up to date, or made from something else
+        const LogitCache existing = read_logit_cache(o.out);
+        const LogitCacheHeader& h = existing.header;
+        if (h.teacher_fingerprint == header.teacher_fingerprint && h.transfer_fingerprint == header.transfer_fingerprint &&
+            h.num_labels == header.num_labels && h.value_type == header.value_type) {
+            std::printf("cache: %s is up to date (%lld examples x %d logits of this teacher and transfer set)\n", o.out.c_str(),
+                        (long long)h.example_count, h.num_labels);
+            return 0;
+        }
+        if (!o.overwrite)
+            throw Error(o.out + ": exists and was made from another teacher, transfer set or value type: choose another --out "
+                                "or pass --overwrite to replace it");
+    }
+
+    const ExampleBatcher batcher(tokens_only(std::move(transfer_set)), o.transfer, vocab, header.num_labels,
+                                 teacher.model.config.max_positions, ExampleBatcherOptions{});
+    std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, teacher.model, nullptr);
+    if (const size_t slash = o.out.rfind('/'); slash != std::string::npos) make_dirs(o.out.substr(0, slash));
+    LogitCacheWriter writer(o.out, header);
+    std::printf("cache: teacher %s (%s, %d labels) over %s (%lld examples) -> %s (%s, %.1f MB), on %s\n", o.teacher.c_str(),
+                teacher.model.config.describe().c_str(), header.num_labels, o.transfer.c_str(), (long long)header.example_count,
+                o.out.c_str(), o.fp16 ? "fp16" : "fp32",
+                (double)header.example_count * header.num_labels * logit_value_bytes(header.value_type) / 1e6, engine->name());
+    if (writer.examples_resumed() > 0)
+        std::printf("cache: resuming %s at example %lld\n", writer.partial_path().c_str(), (long long)writer.examples_resumed());
+    StopRequest::install();
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool complete = run_teacher(*engine, batcher, writer.examples_done(), o.batch,
+                                      [&](int64_t rows, const float* logits) { writer.append(logits, rows); }, true);
+    if (!complete) {
+        std::printf("stopped by Ctrl-C: the complete chunks are in %s; run the same command to resume\n", writer.partial_path().c_str());
+        return 130;
+    }
+    writer.finish();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("cache: %lld examples in %.1f s (%.0f examples/s) -> %s. Next: ./distill train --cache %s --transfer %s --teacher %s ...\n",
+                (long long)(header.example_count - writer.examples_resumed()), seconds,
+                (double)(header.example_count - writer.examples_resumed()) / std::max(seconds, 1e-9), o.out.c_str(), o.out.c_str(),
+                o.transfer.c_str(), o.teacher.c_str());
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// distill train
+
+struct TrainOptions {
+    std::string cache = kDefaultCache, transfer = kDefaultTransfer, teacher = kDefaultTeacher, dev = kDefaultDev;
+    std::string vocab = kDefaultVocab, out = kDefaultStudent, init, best_metric = "accuracy";
+    bool from_teacher = false, overwrite = false, bucket = false;
+    ModelSizeOptions size;
+    double temperature = 1.0, label_weight = 0.0;
+    int batch = 32, keep = 1;
+    double epochs = 3, dropout = 0.1, attention_dropout = 0.1;
+    int64_t eval_every = 0;
+    uint64_t seed = 1;
+    OptimizerOptions optimizer;
+    bool warmup_given = false;
+    DeviceOptions device;
+
+    TrainOptions() { optimizer.lr = 5e-4; }
+
+    void add_flags(Flags& f) {
+        f.add("cache", &cache, "the teacher's logits over the transfer set (distill cache)");
+        f.add("transfer", &transfer, "the transfer set the cache was made from");
+        f.add("teacher", &teacher, "the teacher checkpoint: checks the cache, gives the task, and is evaluated on --dev for agreement");
+        f.add("dev", &dev, "labeled dev shard: accuracy, F1 and agreement with the teacher ('' for none)");
+        f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards");
+        f.add("out", &out, "output folder: the student's checkpoints, task.json, log.jsonl");
+        f.add("overwrite", &overwrite, "replace the checkpoints of an earlier run in --out");
+        f.add("init", &init, "student from this checkpoint: MLM (pretrained distillation) or classifier; else random or --from-teacher");
+        f.add("from-teacher", &from_teacher, "student from every k-th layer of the teacher (same width; --layers sets the student's depth)");
+        size.add_flags(f);
+        f.add("temperature", &temperature, "tau: both distributions at softmax(logits / tau); the soft loss is scaled by tau^2");
+        f.add("label-weight", &label_weight, "alpha: add alpha x cross-entropy on the transfer set's own labels (it must have them)");
+        f.add("batch", &batch, "examples per batch (padded to the batch's longest)");
+        f.add("bucket", &bucket, "length bucketing: batches of similar lengths (less padding)");
+        f.add("epochs", &epochs, "passes over the transfer set");
+        f.add("eval-every", &eval_every, "also evaluate every N steps (0: after each epoch only)");
+        f.add("best-metric", &best_metric, "what best.bin is chosen by: accuracy, macro_f1, micro_f1, agreement, loss");
+        f.add("keep", &keep, "keep the last K checkpoints (best.bin is kept besides)");
+        f.add("dropout", &dropout, "the student's dropout on embeddings, hidden outputs and the pooled vector");
+        f.add("attention-dropout", &attention_dropout, "the student's dropout on attention probabilities");
+        f.add("seed", &seed, "seed of the student's initialization, data order and dropout");
+        device.add_flags(f);
+        optimizer.add_flags(f);
+    }
+};
+
+// The student: from --init, from the teacher's layers, or random (size flags).
+BertModel make_student(const TrainOptions& o, const Tokenizer& vocab, const Teacher& teacher) {
+    const int K = teacher.task.num_labels();
+    ClassifierInit init;
+    init.dropout = (float)o.dropout, init.attention_dropout = (float)o.attention_dropout, init.seed = o.seed;
+    if (!o.init.empty() && o.from_teacher) throw Error("<command line>: --init and --from-teacher are two different students: choose one");
+    if (!o.init.empty()) {
+        if (!file_exists(o.init)) throw Error(o.init + ": no such checkpoint (--init)");
+        const Checkpoint ck = load_checkpoint(o.init);
+        o.size.check_agrees(ck.config, o.init);
+        if (ck.kind == CheckpointKind::Classifier && file_exists(task_path_beside(o.init))) {
+            const Task own = read_task(task_path_beside(o.init));
+            if (own.num_labels() != K)
+                fail(o.init, "num_labels", "the checkpoint classifies into " + std::to_string(own.num_labels()) +
+                                               " outputs, the teacher into " + std::to_string(K));
+            if (own.label_names != teacher.task.label_names || own.regression != teacher.task.regression)
+                fail(o.init, "labels", "the checkpoint's task (" + task_path_beside(o.init) + ") has other labels than the teacher's");
+        }
+        return classifier_from_checkpoint(ck, o.init, vocab, K, init);
+    }
+    BertConfig c = o.size.config(vocab.vocab_size());
+    const BertConfig& tc = teacher.model.config;
+    if (o.from_teacher) {
+        // Same width as the teacher; depth from --layers (default: half the teacher's).
+        c = tc;
+        c.num_layers = o.size.layers ? o.size.layers : std::max(1, tc.num_layers / 2);
+        if (o.size.hidden && o.size.hidden != tc.hidden)
+            throw Error("<command line>: --from-teacher keeps the teacher's width " + std::to_string(tc.hidden) + "; --hidden " +
+                        std::to_string(o.size.hidden) + " differs");
+        if (tc.num_layers % c.num_layers != 0)
+            throw Error("<command line>: --from-teacher: the student's " + std::to_string(c.num_layers) +
+                        " layers must divide the teacher's " + std::to_string(tc.num_layers));
+    }
+    c.num_labels = K;
+    c.pad_id = vocab.pad_id;
+    c.hidden_dropout = init.dropout, c.attention_dropout = init.attention_dropout;
+    BertModel student(c);
+    student.init_weights(o.seed);
+    if (!o.from_teacher) {
+        std::printf("init: random student %s\n", c.describe().c_str());
+        return student;
+    }
+    // Every k-th layer of the teacher, as DistilBERT: student layer i is teacher layer i * k; the
+    // embeddings, the pooler and the classifier are the teacher's. Layer tensors are stacked
+    // [L, ...], so layer l of a tensor is the l-th slice of numel / L values.
+    const int k = tc.num_layers / c.num_layers;
+    for (const TensorSpec& t : student.layout.tensors()) {
+        const TensorSpec& from = teacher.model.layout.find(t.name);
+        const float* src = teacher.model.params.data() + from.offset;
+        float* dst = student.params.data() + t.offset;
+        if (t.name.rfind("layers.", 0) != 0) {
+            std::copy(src, src + t.numel, dst);
+            continue;
+        }
+        const int64_t per_layer = t.numel / c.num_layers;
+        for (int l = 0; l < c.num_layers; l++) std::copy(src + (int64_t)l * k * per_layer, src + ((int64_t)l * k + 1) * per_layer, dst + l * per_layer);
+    }
+    std::printf("init: student %s from layers 0, %d, ... of the teacher (every %d-th), with its embeddings, pooler and classifier\n",
+                c.describe().c_str(), k, k);
+    return student;
+}
+
+uint64_t step_seed(uint64_t seed, int64_t step) { return splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(step + 1))); }
+
+int run_train(const TrainOptions& o) {
+    if (o.batch < 1 || o.keep < 1) throw Error("<command line>: --batch and --keep must be positive");
+    if (!(o.temperature > 0)) throw Error("<command line>: flag --temperature: must be positive");
+    if (o.label_weight < 0) throw Error("<command line>: flag --label-weight: must not be negative");
+    o.device.apply();
+    const Tokenizer vocab = Tokenizer::load(o.vocab);
+    Teacher teacher = load_teacher(o.teacher, vocab);
+    const Task& task = teacher.task;
+    const int K = task.num_labels();
+    std::vector<std::string> metrics = classifier_metrics(task.regression);
+    if (!task.regression) metrics.push_back("agreement");
+    check_metric(o.best_metric, metrics);
+
+    // The transfer set and its cache must belong together and to this teacher.
+    if (!file_exists(o.cache))
+        throw Error(o.cache + ": no such logit cache: run ./distill cache --teacher " + o.teacher + " --transfer " + o.transfer +
+                    " --out " + o.cache + " first");
+    ExampleSet transfer_set = read_example_shard(o.transfer, &vocab);
+    const LogitCache cache = read_logit_cache(o.cache);
+    check_logit_cache_matches(cache, o.transfer, teacher.fingerprint, examples_fingerprint(transfer_set),
+                              (int64_t)transfer_set.examples.size(), K);
+    const bool use_labels = o.label_weight > 0;
+    if (use_labels) check_same_labels(task, transfer_set, o.transfer, o.teacher);
+    else check_same_segments(task, transfer_set, o.transfer, o.teacher);
+
+    BertModel student = make_student(o, vocab, teacher);
+    if (student.config.max_positions < teacher.model.config.max_positions && transfer_set.max_len > student.config.max_positions)
+        fail(o.transfer, "max_len", "examples may be longer than the student's " + std::to_string(student.config.max_positions) + " positions");
+    ExampleBatcherOptions bo;
+    bo.batch_size = o.batch, bo.seed = o.seed, bo.bucket = o.bucket;
+    ExampleBatcher train(use_labels ? std::move(transfer_set) : tokens_only(std::move(transfer_set)), o.transfer, vocab, K,
+                         student.config.max_positions, bo);
+    std::unique_ptr<ExampleBatcher> dev;
+    std::vector<float> teacher_dev_logits;  // the teacher's logits on the dev shard, for agreement
+    std::unique_ptr<Engine> teacher_engine = make_engine(o.device.device, o.device.precision, teacher.model, nullptr);
+    if (!o.dev.empty()) {
+        ExampleSet dev_set = read_example_shard(o.dev, &vocab);
+        check_same_labels(task, dev_set, o.dev, o.teacher);
+        dev = std::make_unique<ExampleBatcher>(std::move(dev_set), o.dev, vocab, K, student.config.max_positions, bo);
+        run_teacher(*teacher_engine, *dev, 0, o.batch,
+                    [&](int64_t rows, const float* logits) { teacher_dev_logits.insert(teacher_dev_logits.end(), logits, logits + rows * K); },
+                    false);
+        const Evaluation te = evaluate_classifier(
+            [&](const ClsInputs& in, ClsResult& r) { return teacher_engine->classify(in, false, 0, r); }, *dev, task, o.best_metric);
+        std::printf("teacher on %s: loss %.4f, %s %.4f\n", o.dev.c_str(), te.loss, o.best_metric == "agreement" ? "accuracy" : o.best_metric.c_str(),
+                    o.best_metric == "agreement" ? te.accuracy : te.score * (o.best_metric == "loss" ? -1 : 1));
+    }
+    teacher_engine.reset();
+
+    const int64_t total_steps = (int64_t)std::ceil(o.epochs * train.batches_per_epoch());
+    if (total_steps < 1) throw Error("<command line>: --epochs gives no step to train");
+    OptimizerOptions opt = o.optimizer;
+    if (!o.warmup_given) opt.warmup = total_steps / 10;
+    Optimizer optimizer(opt, student.layout.total(), student.layout.decay_ranges(), total_steps);
+    std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, student, &optimizer);
+    prepare_run_folder(o.out, o.overwrite);
+    write_file_atomic(o.out + "/task.json", task_json(task));
+    CheckpointKeeper keeper(o.out, o.keep);
+    RunLog log(o.out);
+    std::printf("distill: student %s on %s (%lld examples; cache %s), tau %.2g, label weight %.2g, dev %s, on %s\n",
+                student.config.describe().c_str(), o.transfer.c_str(), (long long)train.example_count(), o.cache.c_str(), o.temperature,
+                o.label_weight, o.dev.empty() ? "none" : o.dev.c_str(), engine->name());
+    std::printf("steps %lld (%.2f epochs of %lld batches of %d) | lr %.2e, warmup %lld | best by %s | out %s\n", (long long)total_steps,
+                o.epochs, (long long)train.batches_per_epoch(), o.batch, opt.lr, (long long)opt.warmup, o.best_metric.c_str(),
+                o.out.c_str());
+    std::printf("(the step lines' acc is the agreement with the teacher's argmax on the batch)\n");
+    StopRequest::install();
+
+    Evaluation best;
+    auto evaluate_and_save = [&](bool evaluate_now) {
+        Evaluation e;
+        if (evaluate_now && dev) {
+            e = evaluate_classifier([&](const ClsInputs& in, ClsResult& r) { return engine->classify(in, false, 0, r); }, *dev, task,
+                                    o.best_metric, &teacher_dev_logits);
+            std::printf("eval at step %lld (epoch %.2f) | dev loss %.4f\n%s", (long long)optimizer.steps_done, train.epochs_done(), e.loss,
+                        e.report.c_str());
+            log.record("{\"kind\":\"eval\",\"step\":" + std::to_string(optimizer.steps_done) + ",\"loss\":" + json_number(e.loss) +
+                       ",\"accuracy\":" + json_number(e.accuracy) + ",\"agreement\":" + json_number(e.agreement) +
+                       ",\"metrics\":" + e.json + "}");
+            if (!(best.score >= e.score)) best = e;
+        }
+        engine->sync_to_host(optimizer);
+        if (save_classifier(keeper, student, vocab, optimizer, train.state().to_bytes(), o.seed, e.score))
+            std::printf("new best %s %.4f: %s/best.bin\n", o.best_metric.c_str(), e.score * (o.best_metric == "loss" ? -1 : 1), o.out.c_str());
+    };
+
+    ExampleBatch batch;
+    std::vector<float> targets;
+    while (optimizer.steps_done < total_steps) {
+        const auto t0 = std::chrono::steady_clock::now();
+        train.next_batch(batch);
+        targets.resize((size_t)batch.B * K);
+        for (int b = 0; b < batch.B; b++) std::memcpy(&targets[(size_t)b * K], cache.row(batch.example_index[b]), sizeof(float) * K);
+        ClsInputs in = inputs_of(batch, task.regression, use_labels);
+        in.teacher_logits = targets.data(), in.temperature = (float)o.temperature, in.label_weight = (float)o.label_weight;
+        engine->zero_grads();
+        ClsResult r;
+        engine->classify(in, /*train=*/true, step_seed(o.seed, optimizer.steps_done), r);
+        engine->backward_classify();
+        const Optimizer::StepInfo info = engine->step(optimizer);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)optimizer.steps_done + 1);
+        log.train_step(optimizer.steps_done, total_steps, r.loss, task.regression ? 0.0 : (double)r.agree / batch.B, info.lr,
+                       info.grad_norm, ms, batch.token_count() / (ms / 1000.0));
+        const bool last = optimizer.steps_done == total_steps, stopping = StopRequest::requested();
+        const bool epoch_end = train.position() == 0;
+        const bool eval_now = last || epoch_end || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0);
+        if (eval_now || stopping) evaluate_and_save(eval_now);
+        if (stopping && !last) {
+            std::printf("stopped by Ctrl-C after step %lld; checkpoint in %s\n", (long long)optimizer.steps_done, o.out.c_str());
+            return 130;
+        }
+    }
+    if (dev)
+        std::printf("done: %lld steps; best dev %s %.4f (accuracy %.4f, agreement with the teacher %.4f); best.bin in %s. "
+                    "Next: ./finetune --init %s/best.bin to fine-tune the student on labels\n",
+                    (long long)total_steps, o.best_metric.c_str(), best.score * (o.best_metric == "loss" ? -1 : 1), best.accuracy,
+                    best.agreement, o.out.c_str(), o.out.c_str());
+    else
+        std::printf("done: %lld steps; checkpoints in %s\n", (long long)total_steps, o.out.c_str());
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const char* kUsage =
+    "usage: distill cache [flags]    run a teacher over a transfer set once, write its logits\n"
+    "       distill train [flags]    train a student on the cached logits\n"
+    "       distill                  the built-in pipeline: cache (if not up to date), then train a small student\n"
+    "       distill cache -h, distill train -h: the flags\n";
+
+int run(int argc, char** argv) {
+    if (argc >= 2 && (!std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help"))) {
+        std::printf("distill: knowledge distillation into compact students (\"Well-Read Students Learn Better\")\n%s", kUsage);
+        return 0;
+    }
+    if (argc == 1) {  // the built-in pipeline, on the defaults
+        require_teacher(kDefaultTeacher);
+        CacheOptions cache;
+        if (const int rc = run_cache(cache); rc != 0) return rc;
+        TrainOptions train;
+        train.size.layers = 1, train.size.hidden = 64;  // a student smaller than the tiny teacher: L1-H64
+        train.optimizer.lr = 1e-3;
+        return run_train(train);
+    }
+    const std::string command = argv[1];
+    if (command == "cache") {
+        CacheOptions o;
+        Flags f("distill cache", "run a teacher classifier over a transfer set once and write its logits (resumable)");
+        o.add_flags(f);
+        f.parse(argc, argv, 2);
+        return run_cache(o);
+    }
+    if (command == "train") {
+        TrainOptions o;
+        Flags f("distill train", "train a student classifier on a teacher's cached logits (soft cross-entropy at a temperature)");
+        o.add_flags(f);
+        f.parse(argc, argv, 2);
+        o.size.note_given(f);
+        o.warmup_given = f.was_set("warmup");
+        return run_train(o);
+    }
+    throw Error("<command line>: '" + command + "' is not a distill command\n" + kUsage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    try {
+        return run(argc, argv);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "distill: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "distill: internal error: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,199 @@
+// model/classifier.cpp: the classifier pieces finetune and distill share (see classifier.h).
+#include "model/classifier.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/metrics.h"
+#include "common/util.h"
+
+namespace wr {
+
+std::string task_json(const Task& t) {
+    std::string s = "{\"label_kind\":" + json_string(t.regression ? "regression" : "class") + ",\"labels\":[";
+    for (size_t i = 0; i < t.label_names.size(); i++) s += (i ? "," : "") + json_string(t.label_names[i]);
+    return s + "],\"pairs\":" + (t.pairs ? "true" : "false") + ",\"max_len\":" + std::to_string(t.max_len) + "}\n";
+}
+
+// A small reader for the file task_json writes (our own format, one object, no nesting).
+Task read_task(const std::string& path) {
+    if (!file_exists(path)) fail(path, "file", "is missing: a classifier checkpoint needs the task.json its run wrote beside it");
+    const std::string text = read_file(path);
+    Task t;
+    auto field = [&](const std::string& key) -> std::string {
+        const size_t at = text.find("\"" + key + "\":");
+        if (at == std::string::npos) fail(path, key, "is missing");
+        return text.substr(at + key.size() + 3);
+    };
+    t.regression = field("label_kind").rfind("\"regression\"", 0) == 0;
+    t.pairs = field("pairs").rfind("true", 0) == 0;
+    t.max_len = std::atoi(field("max_len").c_str());
+    const std::string labels = field("labels");
+    size_t i = 1;  // after '['
+    while (i < labels.size() && labels[i] != ']') {
+        if (labels[i] != '"') fail(path, "labels", "is not a list of strings");
+        std::string name;
+        for (i++; i < labels.size() && labels[i] != '"'; i++) {
+            if (labels[i] == '\\' && i + 1 < labels.size()) i++;
+            name += labels[i];
+        }
+        t.label_names.push_back(name);
+        i++;
+        if (i < labels.size() && labels[i] == ',') i++;
+    }
+    if (t.label_names.empty()) fail(path, "labels", "is empty");
+    return t;
+}
+
+std::string task_path_beside(const std::string& checkpoint) {
+    const size_t slash = checkpoint.rfind('/');
+    return (slash == std::string::npos ? std::string(".") : checkpoint.substr(0, slash)) + "/task.json";
+}
+
+namespace {
+bool has_pairs(const ExampleSet& set) {
+    return std::any_of(set.examples.begin(), set.examples.end(), [](const Example& e) { return e.second_start > 0; });
+}
+std::string joined(const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+}
+}  // namespace
+
+Task task_of(const ExampleSet& set, const std::string& path) {
+    if (set.label_kind == LabelKind::None) fail(path, "label_kind", "the shard has no labels: this needs labeled examples");
+    Task t;
+    t.label_names = set.label_names;
+    t.regression = set.label_kind == LabelKind::Regression;
+    t.pairs = has_pairs(set);
+    t.max_len = set.max_len;
+    return t;
+}
+
+void check_same_segments(const Task& task, const ExampleSet& set, const std::string& set_path, const std::string& against) {
+    const bool pairs = has_pairs(set);
+    if (pairs && !task.pairs) fail(set_path, "examples", "hold sentence pairs, but " + against + " is a single-sentence task");
+    if (!pairs && task.pairs) fail(set_path, "examples", "are single sentences, but " + against + " is a sentence-pair task");
+}
+
+void check_same_labels(const Task& task, const ExampleSet& set, const std::string& set_path, const std::string& against) {
+    const Task d = task_of(set, set_path);
+    if (d.regression != task.regression)
+        fail(set_path, "label_kind", std::string("is ") + (d.regression ? "regression" : "classes") + ", " + against + " has " +
+                                         (task.regression ? "regression" : "classes"));
+    if (!task.regression && d.label_names != task.label_names)
+        fail(set_path, "label_names", "are [" + joined(d.label_names) + "], " + against + " has [" + joined(task.label_names) +
+                                          "]: make the shard with prepare cls --labels-from the training shard");
+    check_same_segments(task, set, set_path, against);
+}
+
+std::vector<std::string> classifier_metrics(bool regression) {
+    return regression ? std::vector<std::string>{"pearson", "spearman", "loss"}
+                      : std::vector<std::string>{"accuracy", "macro_f1", "micro_f1", "loss"};
+}
+
+void check_metric(const std::string& metric, const std::vector<std::string>& allowed) {
+    if (std::find(allowed.begin(), allowed.end(), metric) == allowed.end())
+        throw Error("<command line>: flag --best-metric: '" + metric + "' is not one of: " + joined(allowed));
+}
+
+BertModel classifier_from_checkpoint(const Checkpoint& ck, const std::string& path, const Tokenizer& vocab, int num_labels,
+                                     const ClassifierInit& init) {
+    check_vocab_fingerprint(ck, vocab.fingerprint());
+    BertConfig config = ck.config;
+    if (ck.kind == CheckpointKind::Classifier && ck.num_labels != num_labels)
+        fail(path, "num_labels", "the checkpoint classifies into " + std::to_string(ck.num_labels) + " outputs, the task has " +
+                                     std::to_string(num_labels));
+    config.num_labels = num_labels;
+    config.hidden_dropout = init.dropout;
+    config.attention_dropout = init.attention_dropout;
+    config.pad_id = vocab.pad_id;
+    BertModel model(config);
+    model.init_weights(init.seed);  // the fresh parts (classifier; pooler where the checkpoint has none)
+    const std::vector<std::string> copied = copy_matching_tensors(ck, model.layout.tensors(), model.params.data());
+    for (const TensorSpec& t : model.layout.tensors()) {
+        const bool head = t.name.rfind("pooler.", 0) == 0 || t.name.rfind("classifier.", 0) == 0;
+        if (!head && std::find(copied.begin(), copied.end(), t.name) == copied.end())
+            fail(path, "tensors", "has no tensor '" + t.name + "', which the encoder needs");
+    }
+    const bool has_pooler = std::find(copied.begin(), copied.end(), "pooler.dense_w") != copied.end();
+    std::printf("init: %s (%s), %s; pooler %s, classifier %s\n", path.c_str(),
+                ck.kind == CheckpointKind::Mlm ? "MLM checkpoint" : "classifier checkpoint", config.describe().c_str(),
+                has_pooler ? "from the checkpoint" : "fresh", ck.kind == CheckpointKind::Classifier ? "from the checkpoint" : "fresh");
+    return model;
+}
+
+ClsInputs inputs_of(const ExampleBatch& b, bool regression, bool with_labels) {
+    ClsInputs in;
+    in.B = b.B, in.T = b.T, in.input_ids = b.input_ids.data(), in.token_types = b.token_types.data(), in.lengths = b.lengths.data();
+    if (with_labels && regression) in.values = b.values.data();
+    if (with_labels && !regression) in.labels = b.labels.data();
+    return in;
+}
+
+Evaluation evaluate_classifier(const ClassifyFn& forward, const ExampleBatcher& dev, const Task& task, const std::string& metric,
+                               const std::vector<float>* teacher_logits) {
+    const int K = task.num_labels();
+    ConfusionMatrix cm(K, dev.source());
+    std::vector<float> pred, target;
+    double loss_sum = 0;
+    int64_t counted = 0, agree = 0;
+    ExampleBatch batch;
+    for (int64_t k = 0; k < dev.eval_batch_count(); k++) {
+        dev.eval_batch(k, batch);
+        ClsResult r;
+        const float* logits = forward(inputs_of(batch, task.regression, true), r);
+        loss_sum += (double)r.hard_loss * r.counted;
+        counted += r.counted;
+        const std::vector<int> argmax = argmax_rows(logits, batch.B, K);
+        for (int b = 0; b < batch.B; b++) {
+            if (task.regression) pred.push_back(logits[b]), target.push_back(batch.values[b]);
+            else cm.add(batch.labels[b], argmax[b]);
+            if (teacher_logits && !task.regression) {
+                const float* t = teacher_logits->data() + batch.example_index[b] * K;
+                agree += argmax[b] == (int)(std::max_element(t, t + K) - t);
+            }
+        }
+    }
+    Evaluation e;
+    e.loss = loss_sum / std::max<int64_t>(counted, 1);
+    if (teacher_logits && !task.regression) e.agreement = (double)agree / std::max<int64_t>(dev.example_count(), 1);
+    if (task.regression) {
+        const RegressionMetrics m = regression_metrics(pred, target);
+        e.score = metric == "pearson" ? m.pearson : metric == "spearman" ? m.spearman : -e.loss;
+        e.json = metrics_json(m);
+        e.report = format_report(m);
+    } else {
+        const ClassificationMetrics m = classification_metrics(cm);
+        e.accuracy = m.accuracy;
+        e.score = metric == "accuracy"   ? m.accuracy
+                  : metric == "macro_f1" ? m.macro_f1
+                  : metric == "micro_f1" ? m.micro_f1
+                  : metric == "agreement" ? e.agreement
+                                          : -e.loss;
+        e.json = metrics_json(cm, task.label_names);
+        e.report = format_report(cm, task.label_names);
+        if (teacher_logits) {
+            char line[96];
+            std::snprintf(line, sizeof line, "agreement with the teacher: %.4f\n", e.agreement);
+            e.report += line;
+            e.json = e.json.substr(0, e.json.size() - 1) + ",\"agreement\":" + json_number(e.agreement) + "}";
+        }
+    }
+    return e;
+}
+
+bool save_classifier(CheckpointKeeper& keeper, const BertModel& model, const Tokenizer& vocab, const Optimizer& optimizer,
+                     const std::string& loader_state, uint64_t seed, double score) {
+    TrainingProgress progress;
+    progress.step = optimizer.steps_done;
+    progress.rng_state = {seed};
+    progress.loader_state = loader_state;
+    // The keeper keeps the lowest value: minus the higher-is-better score.
+    return keeper.save(weights_of(model), vocab.fingerprint(), optimizer.m.data(), optimizer.v.data(), progress,
+                       std::isnan(score) ? NAN : -score);
+}
+
+}  // namespace wr

@@ -1,0 +1,85 @@
+// model/classifier.h: what finetune and distill share around the classifier head (model/bert.h):
+//   Task           what a classifier checkpoint needs besides its weights to be used on text:
+//                  label names, classes or regression, pairs, maximum length (task.json beside it)
+//   classifier_from_checkpoint   a classifier model from an MLM checkpoint (fresh head; pooler
+//                  taken over where the checkpoint has one) or from a classifier checkpoint
+//   inputs_of      an example batch as the model's ClsInputs
+//   evaluate_classifier   loss and metrics over a dev shard (and agreement with a teacher)
+//   save_classifier       a checkpoint and training state through the keeper, best.bin by a metric
+//   checks         label sets of two shards, the --best-metric name
+#pragma once
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/example_batcher.h"
+#include "data/shards.h"
+#include "data/tokenizer.h"
+#include "model/bert.h"
+#include "model/checkpoint.h"
+#include "model/training.h"
+
+namespace wr {
+
+struct Task {
+    std::vector<std::string> label_names;  // class names in id order; one target name for regression
+    bool regression = false;
+    bool pairs = false;                    // trained on sentence pairs
+    int max_len = 0;                       // the truncation length of the training examples
+
+    int num_labels() const { return regression ? 1 : (int)label_names.size(); }
+};
+
+std::string task_json(const Task& task);
+Task read_task(const std::string& path);                          // what task_json wrote; errors name the file
+std::string task_path_beside(const std::string& checkpoint_path);  // DIR/task.json for DIR/x.bin
+// The task of a labeled shard (an unlabeled one is an error naming the file).
+Task task_of(const ExampleSet& set, const std::string& path);
+
+// A shard must label the same classes with the same ids as `task` (which comes from `against`, a
+// training shard or a checkpoint), and hold single sentences or pairs as the task does.
+void check_same_labels(const Task& task, const ExampleSet& set, const std::string& set_path, const std::string& against);
+// Whether the examples of an unlabeled set (a transfer set) are pairs as the task's are.
+void check_same_segments(const Task& task, const ExampleSet& set, const std::string& set_path, const std::string& against);
+
+// --best-metric: one of `allowed` (an error on the command line otherwise).
+void check_metric(const std::string& metric, const std::vector<std::string>& allowed);
+std::vector<std::string> classifier_metrics(bool regression);  // accuracy, macro_f1, ... / pearson, spearman, loss
+
+struct ClassifierInit {
+    float dropout = 0.1f, attention_dropout = 0.1f;
+    uint64_t seed = 1;  // initialization of the fresh parts
+};
+// The model of checkpoint `ck` (read from `path`) with a classifier of `num_labels` outputs:
+// encoder from the checkpoint (its vocabulary must be `vocab`'s); pooler from the checkpoint where
+// it has one; classifier from a classifier checkpoint (whose outputs must be num_labels), else
+// fresh. Prints one line saying which parts are fresh.
+BertModel classifier_from_checkpoint(const Checkpoint& ck, const std::string& path, const Tokenizer& vocab, int num_labels,
+                                     const ClassifierInit& init);
+
+// The batch as model inputs; labels (or regression values) only when with_labels.
+ClsInputs inputs_of(const ExampleBatch& batch, bool regression, bool with_labels);
+
+// Evaluation over every example of `dev` in shard order. `forward` runs the model in evaluation
+// mode (no dropout) on one batch and returns its logits [B,K] (on the host) and the ClsResult.
+// teacher_logits, when non-null, are a teacher's logits [N,K] for the same examples: the
+// agreement is the fraction of examples where the model's argmax is the teacher's.
+using ClassifyFn = std::function<const float*(const ClsInputs& inputs, ClsResult& result)>;
+struct Evaluation {
+    double loss = NAN;       // mean over the labeled examples
+    double score = NAN;      // the --best-metric; higher is better (for "loss": minus the loss)
+    double accuracy = NAN;   // classes only
+    double agreement = NAN;  // with teacher logits only
+    std::string json, report;  // the metrics (common/metrics.h) as one JSON object and as text
+};
+Evaluation evaluate_classifier(const ClassifyFn& forward, const ExampleBatcher& dev, const Task& task, const std::string& metric,
+                               const std::vector<float>* teacher_logits = nullptr);
+
+// Saves the model (a checkpoint and its training state: step, seed, loader position, moments)
+// through the keeper. score: the evaluation's --best-metric (higher is better), NaN when this
+// step was not evaluated. Returns true when best.bin was updated.
+bool save_classifier(CheckpointKeeper& keeper, const BertModel& model, const Tokenizer& vocab, const Optimizer& optimizer,
+                     const std::string& loader_state, uint64_t seed, double score);
+
+}  // namespace wr

@@ -1,0 +1,146 @@
+// model/engine.h: where a program's model runs, the CPU or the GPU, behind one small interface,
+// so that train_mlm, finetune and distill each write their loop once. The host BertModel always
+// holds the weights that checkpoints are written from; a GPU engine keeps its own copy (fp32
+// master weights, AdamW moments) on the device and copies them back before a save (sync_to_host).
+//
+//   check_device_flags(device, precision)   the flag values: "cpu" | "cuda" | "auto", "bf16" | "fp32"
+//   check_device(device, precision)         the same, and --device cuda where it cannot run: an
+//                                           error, to be called before anything is read or written
+//   make_engine(device, precision, model, optimizer)
+//                                           "auto": the GPU when this build has CUDA and one is
+//                                           usable, else the CPU after saying once why
+//
+// The programs are .cu files: nvcc compiles them when it is on PATH (the CUDA engine is inside,
+// behind __CUDACC__), g++ compiles them as C++ otherwise (CPU engine only).
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/util.h"
+#include "model/bert.h"
+#include "model/training.h"
+#ifdef __CUDACC__
+#include "kernels/cuda_common.cuh"
+#include "model/bert_cuda.cuh"
+#endif
+
+namespace wr {
+
+// What the training loops ask of the model, on either device. The forward/backward pairs are
+// BertModel's; the batch's arrays are host arrays.
+struct Engine {
+    virtual ~Engine() = default;
+    virtual const char* name() const = 0;  // "cpu (fp32)", "cuda (NVIDIA H100 80GB HBM3, bf16)"
+    virtual MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) = 0;
+    virtual void backward_mlm() = 0;
+    virtual ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t seed) = 0;
+    virtual void backward_classify() = 0;
+    virtual std::vector<float> cls_logits() = 0;  // [B,K] of the last forward_classify
+    // forward_classify, then its logits [B,K] on the host (valid until the next classify).
+    const float* classify(const ClsInputs& in, bool train, uint64_t seed, ClsResult& result) {
+        result = forward_classify(in, train, seed);
+        logits_ = cls_logits();
+        return logits_.data();
+    }
+    virtual void zero_grads() = 0;
+    virtual void average_grads(int micro_batches) = 0;  // grads /= micro_batches
+    virtual Optimizer::StepInfo step(Optimizer& optimizer) = 0;  // counts the step unless skipped
+    virtual void sync_to_host(Optimizer& optimizer) {}  // weights and AdamW moments into the host model and optimizer
+
+  private:
+    std::vector<float> logits_;  // classify's
+};
+
+struct CpuEngine : Engine {
+    BertModel& model;
+    int last_rows = 0;  // B of the last forward_classify
+    explicit CpuEngine(BertModel& m) : model(m) {}
+    const char* name() const override { return "cpu (fp32)"; }
+    MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) override { return model.forward_mlm(in, train, seed); }
+    void backward_mlm() override { model.backward_mlm(); }
+    ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t seed) override {
+        last_rows = in.B;
+        return model.forward_classify(in, train, seed);
+    }
+    void backward_classify() override { model.backward_classify(); }
+    std::vector<float> cls_logits() override {
+        const float* logits = model.cls_logits();
+        return std::vector<float>(logits, logits + (int64_t)last_rows * model.config.num_labels);
+    }
+    void zero_grads() override { model.zero_grads(); }
+    void average_grads(int micro_batches) override {
+        for (float& g : model.grads) g /= (float)micro_batches;
+    }
+    Optimizer::StepInfo step(Optimizer& optimizer) override { return optimizer.step(model.params.data(), model.grads.data()); }
+};
+
+#ifdef __CUDACC__
+struct CudaEngine : Engine {
+    BertModel& host;
+    cuda::BertModelCuda gpu;
+    std::string label;
+    // The weights from the host model; the AdamW moments from `optimizer` (null: zeros, for a
+    // model that only runs forward passes).
+    CudaEngine(BertModel& h, const Optimizer* optimizer, cuda::Precision precision) : host(h), gpu(h.config, precision) {
+        gpu.set_params(host.params.data());
+        if (optimizer) gpu.set_moments(optimizer->m.data(), optimizer->v.data());
+        label = "cuda (" + cuda::device_name() + ", " + cuda::precision_name(precision) + ")";
+    }
+    const char* name() const override { return label.c_str(); }
+    MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) override { return gpu.forward_mlm(in, train, seed); }
+    void backward_mlm() override { gpu.backward_mlm(); }
+    ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t seed) override { return gpu.forward_classify(in, train, seed); }
+    void backward_classify() override { gpu.backward_classify(); }
+    std::vector<float> cls_logits() override { return gpu.cls_logits(); }
+    void zero_grads() override { gpu.zero_grads(); }
+    void average_grads(int micro_batches) override { gpu.average_grads(micro_batches); }
+    Optimizer::StepInfo step(Optimizer& optimizer) override {
+        const Optimizer::StepInfo info = gpu.optimizer_step(optimizer);
+        if (!info.skipped) optimizer.steps_done++;
+        return info;
+    }
+    void sync_to_host(Optimizer& optimizer) override {
+        gpu.get_params(host.params.data());
+        gpu.get_moments(optimizer.m.data(), optimizer.v.data());
+    }
+};
+#endif
+
+// The values of --device and --precision (at parse time).
+inline void check_device_flags(const std::string& device, const std::string& precision) {
+    if (device != "cpu" && device != "cuda" && device != "auto")
+        throw Error("<command line>: flag --device: '" + device + "' is not one of: cpu, cuda, auto");
+    if (precision != "bf16" && precision != "fp32")
+        throw Error("<command line>: flag --precision: '" + precision + "' is not one of: bf16, fp32");
+}
+
+// The flag values, and --device cuda where it cannot run: an error that says why (no CUDA in the
+// build, no driver, no device), to be called before anything is read or written.
+inline void check_device(const std::string& device, const std::string& precision) {
+    check_device_flags(device, precision);
+#ifdef __CUDACC__
+    if (device == "cuda" && !cuda::device_available())
+        throw Error("<command line>: flag --device cuda: " + cuda::device_unavailable_reason());
+#else
+    if (device == "cuda") throw Error("<command line>: flag --device cuda: this build has no CUDA (nvcc was not found by make)");
+#endif
+}
+
+// The engine --device asks for, over `model` (which it keeps a reference to). "auto" takes the
+// GPU when this build has CUDA and one is usable, and otherwise prints to `say`, once,
+// "no GPU (<reason>): <doing> on the CPU". `optimizer`: where the GPU takes its AdamW moments
+// from (null: none, a model that only evaluates or predicts).
+inline std::unique_ptr<Engine> make_engine(const std::string& device, const std::string& precision, BertModel& model,
+                                           const Optimizer* optimizer, const char* doing = "training", std::FILE* say = stdout) {
+#ifdef __CUDACC__
+    if (device == "cuda" || (device == "auto" && cuda::device_available()))
+        return std::make_unique<CudaEngine>(model, optimizer, cuda::parse_precision(precision, "<command line>: flag --precision"));
+    if (device == "auto") std::fprintf(say, "no GPU (%s): %s on the CPU\n", cuda::device_unavailable_reason().c_str(), doing);
+#endif
+    return std::make_unique<CpuEngine>(model);
+}
+
+}  // namespace wr
