@@ -324,8 +324,6 @@ BertModel make_student(const TrainOptions& o, const Tokenizer& vocab, const Teac
     return student;
 }
 
-uint64_t step_seed(uint64_t seed, int64_t step) { return splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(step + 1))); }
-
 int run_train(const TrainOptions& o) {
     if (o.batch < 1 || o.keep < 1) throw Error("<command line>: --batch and --keep must be positive");
     if (!(o.temperature > 0)) throw Error("<command line>: flag --temperature: must be positive");
@@ -381,10 +379,6 @@ int run_train(const TrainOptions& o) {
     if (!o.warmup_given) opt.warmup = total_steps / 10;
     Optimizer optimizer(opt, student.layout.total(), student.layout.decay_ranges(), total_steps);
     std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, student, &optimizer);
-    prepare_run_folder(o.out, o.overwrite);
-    write_file_atomic(o.out + "/task.json", task_json(task));
-    CheckpointKeeper keeper(o.out, o.keep);
-    RunLog log(o.out);
     std::printf("distill: student %s on %s (%lld examples; cache %s), tau %.2g, label weight %.2g, dev %s, on %s\n",
                 student.config.describe().c_str(), o.transfer.c_str(), (long long)train.example_count(), o.cache.c_str(), o.temperature,
                 o.label_weight, o.dev.empty() ? "none" : o.dev.c_str(), engine->name());
@@ -392,53 +386,23 @@ int run_train(const TrainOptions& o) {
                 o.epochs, (long long)train.batches_per_epoch(), o.batch, opt.lr, (long long)opt.warmup, o.best_metric.c_str(),
                 o.out.c_str());
     std::printf("(the step lines' acc is the agreement with the teacher's argmax on the batch)\n");
-    StopRequest::install();
 
-    Evaluation best;
-    auto evaluate_and_save = [&](bool evaluate_now) {
-        Evaluation e;
-        if (evaluate_now && dev) {
-            e = evaluate_classifier([&](const ClsInputs& in, ClsResult& r) { return engine->classify(in, false, 0, r); }, *dev, task,
-                                    o.best_metric, &teacher_dev_logits);
-            std::printf("eval at step %lld (epoch %.2f) | dev loss %.4f\n%s", (long long)optimizer.steps_done, train.epochs_done(), e.loss,
-                        e.report.c_str());
-            log.record("{\"kind\":\"eval\",\"step\":" + std::to_string(optimizer.steps_done) + ",\"loss\":" + json_number(e.loss) +
-                       ",\"accuracy\":" + json_number(e.accuracy) + ",\"agreement\":" + json_number(e.agreement) +
-                       ",\"metrics\":" + e.json + "}");
-            if (!(best.score >= e.score)) best = e;
-        }
-        engine->sync_to_host(optimizer);
-        if (save_classifier(keeper, student, vocab, optimizer, train.state().to_bytes(), o.seed, e.score))
-            std::printf("new best %s %.4f: %s/best.bin\n", o.best_metric.c_str(), e.score * (o.best_metric == "loss" ? -1 : 1), o.out.c_str());
-    };
-
-    ExampleBatch batch;
+    // Each batch's teacher logits, gathered from the cache by example index.
     std::vector<float> targets;
-    while (optimizer.steps_done < total_steps) {
-        const auto t0 = std::chrono::steady_clock::now();
-        train.next_batch(batch);
+    auto make_inputs = [&](const ExampleBatch& batch) {
         targets.resize((size_t)batch.B * K);
         for (int b = 0; b < batch.B; b++) std::memcpy(&targets[(size_t)b * K], cache.row(batch.example_index[b]), sizeof(float) * K);
         ClsInputs in = inputs_of(batch, task.regression, use_labels);
         in.teacher_logits = targets.data(), in.temperature = (float)o.temperature, in.label_weight = (float)o.label_weight;
-        engine->zero_grads();
-        ClsResult r;
-        engine->classify(in, /*train=*/true, step_seed(o.seed, optimizer.steps_done), r);
-        engine->backward_classify();
-        const Optimizer::StepInfo info = engine->step(optimizer);
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)optimizer.steps_done + 1);
-        log.train_step(optimizer.steps_done, total_steps, r.loss, task.regression ? 0.0 : (double)r.agree / batch.B, info.lr,
-                       info.grad_norm, ms, batch.token_count() / (ms / 1000.0));
-        const bool last = optimizer.steps_done == total_steps, stopping = StopRequest::requested();
-        const bool epoch_end = train.position() == 0;
-        const bool eval_now = last || epoch_end || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0);
-        if (eval_now || stopping) evaluate_and_save(eval_now);
-        if (stopping && !last) {
-            std::printf("stopped by Ctrl-C after step %lld; checkpoint in %s\n", (long long)optimizer.steps_done, o.out.c_str());
-            return 130;
-        }
-    }
+        return in;
+    };
+    ClassifierLoop loop;
+    loop.out = o.out, loop.overwrite = o.overwrite, loop.keep = o.keep, loop.total_steps = total_steps, loop.eval_every = o.eval_every;
+    loop.best_metric = o.best_metric, loop.seed = o.seed;
+    const ClassifierLoopResult result = train_classifier(*engine, student, optimizer, train, dev.get(), task, vocab, loop, make_inputs,
+                                                         dev ? &teacher_dev_logits : nullptr);
+    if (result.stopped) return 130;
+    const Evaluation& best = result.best;
     if (dev)
         std::printf("done: %lld steps; best dev %s %.4f (accuracy %.4f, agreement with the teacher %.4f); best.bin in %s. "
                     "Next: ./finetune --init %s/best.bin to fine-tune the student on labels\n",

@@ -2,10 +2,12 @@
 #include "model/classifier.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
 #include "common/metrics.h"
+#include "common/random.h"
 #include "common/util.h"
 
 namespace wr {
@@ -194,6 +196,65 @@ bool save_classifier(CheckpointKeeper& keeper, const BertModel& model, const Tok
     // The keeper keeps the lowest value: minus the higher-is-better score.
     return keeper.save(weights_of(model), vocab.fingerprint(), optimizer.m.data(), optimizer.v.data(), progress,
                        std::isnan(score) ? NAN : -score);
+}
+
+uint64_t step_seed(uint64_t seed, int64_t step) { return splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(step + 1))); }
+
+ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimizer& optimizer, ExampleBatcher& train,
+                                      const ExampleBatcher* dev, const Task& task, const Tokenizer& vocab, const ClassifierLoop& loop,
+                                      const MakeInputs& make_inputs, const std::vector<float>* teacher_dev_logits) {
+    prepare_run_folder(loop.out, loop.overwrite);
+    write_file_atomic(loop.out + "/task.json", task_json(task));
+    CheckpointKeeper keeper(loop.out, loop.keep);
+    RunLog log(loop.out);
+    StopRequest::install();
+    const double sign = loop.best_metric == "loss" ? -1 : 1;  // scores are higher-is-better; print the loss as it is
+
+    ClassifierLoopResult result;
+    auto evaluate_and_save = [&](bool evaluate_now) {
+        Evaluation e;
+        if (evaluate_now && dev) {
+            const ClassifyFn forward = [&](const ClsInputs& in, ClsResult& r) { return engine.classify(in, /*train=*/false, 0, r); };
+            e = evaluate_classifier(forward, *dev, task, loop.best_metric, teacher_dev_logits);
+            std::printf("eval at step %lld (epoch %.2f) | dev loss %.4f\n%s", (long long)optimizer.steps_done, train.epochs_done(), e.loss,
+                        e.report.c_str());
+            log.record("{\"kind\":\"eval\",\"step\":" + std::to_string(optimizer.steps_done) + ",\"loss\":" + json_number(e.loss) +
+                       ",\"accuracy\":" + json_number(e.accuracy) + ",\"agreement\":" + json_number(e.agreement) +
+                       ",\"metrics\":" + e.json + "}");
+            if (!(result.best.score >= e.score)) result.best = e;
+        }
+        engine.sync_to_host(optimizer);  // the GPU's weights and moments into model and optimizer
+        if (save_classifier(keeper, model, vocab, optimizer, train.state().to_bytes(), loop.seed, e.score))
+            std::printf("new best %s %.4f: %s/best.bin\n", loop.best_metric.c_str(), e.score * sign, loop.out.c_str());
+    };
+
+    ExampleBatch batch;
+    while (optimizer.steps_done < loop.total_steps) {
+        const auto t0 = std::chrono::steady_clock::now();
+        train.next_batch(batch);
+        const ClsInputs in = make_inputs(batch);
+        engine.zero_grads();
+        const ClsResult r = engine.forward_classify(in, /*train=*/true, step_seed(loop.seed, optimizer.steps_done));
+        engine.backward_classify();
+        const Optimizer::StepInfo info = engine.step(optimizer);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)optimizer.steps_done + 1);
+        const double accuracy = task.regression   ? 0.0
+                                : in.teacher_logits ? (double)r.agree / batch.B
+                                                    : (double)r.correct / std::max(r.counted, 1);
+        log.train_step(optimizer.steps_done, loop.total_steps, r.loss, accuracy, info.lr, info.grad_norm, ms,
+                       batch.token_count() / (ms / 1000.0));
+        const bool last = optimizer.steps_done == loop.total_steps, stopping = StopRequest::requested();
+        const bool epoch_end = train.position() == 0;  // this step took the epoch's last batch (the batcher moved on)
+        const bool eval_now = last || epoch_end || (loop.eval_every > 0 && optimizer.steps_done % loop.eval_every == 0);
+        if (eval_now || stopping) evaluate_and_save(eval_now);
+        if (stopping && !last) {
+            std::printf("stopped by Ctrl-C after step %lld; checkpoint in %s\n", (long long)optimizer.steps_done, loop.out.c_str());
+            result.stopped = true;
+            return result;
+        }
+    }
+    return result;
 }
 
 }  // namespace wr

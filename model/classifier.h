@@ -6,6 +6,7 @@
 //   inputs_of      an example batch as the model's ClsInputs
 //   evaluate_classifier   loss and metrics over a dev shard (and agreement with a teacher)
 //   save_classifier       a checkpoint and training state through the keeper, best.bin by a metric
+//   train_classifier      the training loop itself: step, log, evaluate, save, Ctrl-C
 //   checks         label sets of two shards, the --best-metric name
 #pragma once
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "data/tokenizer.h"
 #include "model/bert.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 #include "model/training.h"
 
 namespace wr {
@@ -81,5 +83,32 @@ Evaluation evaluate_classifier(const ClassifyFn& forward, const ExampleBatcher& 
 // step was not evaluated. Returns true when best.bin was updated.
 bool save_classifier(CheckpointKeeper& keeper, const BertModel& model, const Tokenizer& vocab, const Optimizer& optimizer,
                      const std::string& loader_state, uint64_t seed, double score);
+
+// The loop finetune and distill share. Before the first step: the run folder is prepared
+// (prepare_run_folder), task.json written beside the checkpoints, log.jsonl opened. Each step:
+// the next batch of `train`, make_inputs(batch) (finetune: the labels; distill: the teacher's
+// logits too), forward, backward, one optimizer update, one log line (its "acc" is the batch's
+// accuracy, or with teacher logits its agreement with the teacher). After every epoch, every
+// eval_every steps and at the end: evaluation on `dev` (if any; teacher_dev_logits add the
+// agreement) and a checkpoint (best.bin by best_metric). Ctrl-C: a checkpoint, then stop.
+struct ClassifierLoop {
+    std::string out;             // the run folder
+    bool overwrite = false;      // replace an earlier run's checkpoints in `out`
+    int keep = 1;                // checkpoints kept besides best.bin
+    int64_t total_steps = 0, eval_every = 0;
+    std::string best_metric = "accuracy";
+    uint64_t seed = 1;           // dropout masks per step; stored in the training state
+};
+struct ClassifierLoopResult {
+    Evaluation best;             // the best evaluation (NaN scores without a dev shard)
+    bool stopped = false;        // Ctrl-C ended it early
+};
+using MakeInputs = std::function<ClsInputs(const ExampleBatch& batch)>;
+ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimizer& optimizer, ExampleBatcher& train,
+                                      const ExampleBatcher* dev, const Task& task, const Tokenizer& vocab, const ClassifierLoop& loop,
+                                      const MakeInputs& make_inputs, const std::vector<float>* teacher_dev_logits = nullptr);
+
+// The step's dropout seed: every step draws its own masks from the run's seed.
+uint64_t step_seed(uint64_t seed, int64_t step);
 
 }  // namespace wr

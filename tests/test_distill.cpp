@@ -156,8 +156,8 @@ TEST(Distill, AStudentLearnsToAgreeWithAFineTunedTeacher) {
     const double agreement = number_after(r.output, "agreement with the teacher ");
     const double accuracy = number_after(r.output, "(accuracy ");
     std::printf("built-in task: teacher dev accuracy %.4f; student L1-H64 distilled 2 epochs: dev agreement %.4f, accuracy %.4f "
-                "(threshold: agreement 0.75)\n", teacher_accuracy, agreement, accuracy);
-    EXPECT_GE(agreement, 0.75) << r.output.substr(r.output.size() > 3000 ? r.output.size() - 3000 : 0);
+                "(threshold: agreement 0.70; chance 0.5)\n", teacher_accuracy, agreement, accuracy);
+    EXPECT_GE(agreement, 0.70) << r.output.substr(r.output.size() > 3000 ? r.output.size() - 3000 : 0);
 
     // The student is a classifier checkpoint with the teacher's task: finetune evaluates it.
     r = run_command("./finetune --threads 2 --device cpu --eval-only --init " + dir / "student/best.bin" + " --dev " + kDev);

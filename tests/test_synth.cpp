@@ -194,9 +194,10 @@ TEST(SynthCorpus, SizesAndShapeAsRequested) {
         }
     }
     EXPECT_GE(lengths.size(), 15u);  // a spread of lengths, not one template
-    const wr::SynthCorpus empty = wr::generate_synth_corpus({1, 0, 0, 0, 0});
+    const wr::SynthCorpus empty = wr::generate_synth_corpus({1, 0, 0, 0, 0, 0});
     EXPECT_TRUE(empty.mlm_documents.empty() && empty.transfer.empty() && empty.sentiment_dev.empty());
-    EXPECT_THROW(wr::generate_synth_corpus({1, -1, 0, 0, 0}), wr::Error);
+    EXPECT_THROW(wr::generate_synth_corpus({1, -1, 0, 0, 0, 0}), wr::Error);
+    EXPECT_THROW(wr::generate_synth_corpus({1, 0, -1, 0, 0, 0}), wr::Error);
 }
 
 TEST(SynthCorpus, DefaultsGiveAboutAMillionWords) {
@@ -415,6 +416,18 @@ TEST(SynthSentiment, DevDisjointFromTrainTransferFromDev) {
         EXPECT_TRUE(dev.insert(x.text).second) << "twice in dev: " << x.text;
     }
     for (const std::string& t : c.transfer) EXPECT_FALSE(dev.count(t)) << t;
+    // The review documents of the MLM text (3-8 reviews each, at least 3 sentences) hold between
+    // them nearly every word of the dev reviews: pretraining sees the task's vocabulary.
+    ASSERT_EQ(c.review_documents.size(), (size_t)o.review_documents);
+    std::set<std::string> pretraining_words;
+    for (const std::string& doc : c.review_documents) {
+        EXPECT_GE(sentences_of(doc).size(), 3u) << doc;
+        for (const std::string& w : wr::split(doc, ' ')) pretraining_words.insert(w);
+    }
+    size_t dev_words = 0, missing = 0;
+    for (const wr::SynthLabeled& x : c.sentiment_dev)
+        for (const std::string& w : wr::split(x.text, ' ')) dev_words++, missing += !pretraining_words.count(w);
+    EXPECT_LT(missing, dev_words / 100) << missing << " of " << dev_words << " dev words never occur in the review documents";
     // Different streams, not the same sequence shifted: no long run of equal texts.
     size_t same = 0;
     for (size_t i = 0; i < c.sentiment_dev.size(); i++) same += c.sentiment_dev[i].text == c.transfer[i];
