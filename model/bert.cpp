@@ -466,9 +466,7 @@ void BertModel::backward_mlm() {
 // ---------------------------------------------------------------------------------------------
 // The classifier head: pooler on [CLS], dropout, linear; cross-entropy or squared error.
 
-ClsResult BertModel::forward_classify(const ClsInputs& in, bool train, uint64_t dropout_seed) {
-    const BertConfig& c = config;
-    const int K = c.num_labels;
+void check_cls_inputs(const ClsInputs& in, int K) {
     if (K < 1) throw Error("internal: forward_classify on a model with the MLM head");
     for (int b = 0; in.labels && b < in.B; b++)
         if (in.labels[b] != kIgnoreIndex && (in.labels[b] < 0 || in.labels[b] >= K))
@@ -479,6 +477,12 @@ ClsResult BertModel::forward_classify(const ClsInputs& in, bool train, uint64_t 
                            : "batch: a classifier of " + std::to_string(K) + " classes was given regression targets, not labels");
     if (in.teacher_logits && !(in.temperature > 0.0f))
         throw Error("batch: the distillation temperature must be positive, not " + std::to_string(in.temperature));
+}
+
+ClsResult BertModel::forward_classify(const ClsInputs& in, bool train, uint64_t dropout_seed) {
+    const BertConfig& c = config;
+    const int K = c.num_labels;
+    check_cls_inputs(in, K);
     // The labels ride along as the "targets" of start_batch (M = 0: no masked positions).
     Activations a = start_batch(in.B, in.T, 0, in.input_ids, in.token_types, in.lengths, nullptr, nullptr, train, dropout_seed);
     has_labels_ = in.labels != nullptr || in.values != nullptr;

@@ -144,6 +144,10 @@ struct ClsInputs {
     float label_weight = 0.0f;
 };
 
+// The checks every forward_classify makes (CPU and GPU): labels within the K classes, labels for
+// classes and values for regression only, a positive temperature. Throws wr::Error.
+void check_cls_inputs(const ClsInputs& in, int K);
+
 struct ClsResult {
     float loss = 0;        // the training loss: the hard loss, or soft + label_weight * hard
     float hard_loss = 0;   // mean over the labeled rows (cross-entropy, or squared error for regression)

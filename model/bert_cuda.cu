@@ -577,17 +577,7 @@ void BertModelCuda::backward_mlm() {
 ClsResult BertModelCuda::forward_classify(const ClsInputs& in, bool train, uint64_t dropout_seed) {
     const BertConfig& c = config;
     const int K = c.num_labels;
-    // The checks and messages of BertModel::forward_classify, in its order.
-    if (K < 1) throw Error("internal: forward_classify on a model with the MLM head");
-    for (int b = 0; in.labels && b < in.B; b++)
-        if (in.labels[b] != kIgnoreIndex && (in.labels[b] < 0 || in.labels[b] >= K))
-            throw Error("batch: label " + std::to_string(in.labels[b]) + " of row " + std::to_string(b) + " is outside the model's " +
-                        std::to_string(K) + " classes");
-    if ((K == 1 && in.labels) || (K > 1 && in.values))
-        throw Error(K == 1 ? "batch: a regression model (1 output) was given class labels, not target values"
-                           : "batch: a classifier of " + std::to_string(K) + " classes was given regression targets, not labels");
-    if (in.teacher_logits && !(in.temperature > 0.0f))
-        throw Error("batch: the distillation temperature must be positive, not " + std::to_string(in.temperature));
+    check_cls_inputs(in, K);  // the CPU model's checks and messages
     State& s = *s_;
     start_batch(s, c, precision, in.B, in.T, 0, in.input_ids, in.token_types, in.lengths, train, dropout_seed);
     for (int b = 0; b < in.B; b++) s.host_ints.push_back(b * in.T);  // the [CLS] rows
