@@ -505,7 +505,7 @@ void classify_backward(BertModelCuda::State& s, const BertConfig& c, const Param
 
 // What both heads do first: checks the batch's integers as BertModel::start_batch does, makes
 // activation memory for the largest batch seen so far, keeps the batch's settings, and stages
-// ids, types and lengths in host_ints (the head appends its rows and targets, then upload_ints).
+// ids, types and lengths in host_ints (the head appends its rows and targets, then upload_growing).
 void start_batch(BertModelCuda::State& s, const BertConfig& c, Precision precision, int B, int T, int M, const int32_t* ids,
                  const int32_t* types, const int32_t* lengths, bool train, uint64_t dropout_seed) {
     if (T > c.max_positions)
@@ -541,10 +541,15 @@ void start_batch(BertModelCuda::State& s, const BertConfig& c, Precision precisi
 }
 
 // host -> device in one copy, into a buffer that only grows (pageable memory: the copy is staged
-// before cudaMemcpyAsync returns, so the host vector may change afterwards).
+// before cudaMemcpyAsync returns, so the host vector may change afterwards). Growing frees the old
+// buffer, which kernels of the previous batch may still read: wait for them first, as start_batch
+// does before it grows the activations.
 template <typename X>
 void upload_growing(DeviceArray<X>& device, const std::vector<X>& host) {
-    if ((int64_t)host.size() > device.size()) device.resize((int64_t)host.size());
+    if ((int64_t)host.size() > device.size()) {
+        synchronize();
+        device.resize((int64_t)host.size());
+    }
     if (!host.empty())
         WR_CUDA_CHECK(cudaMemcpyAsync(device.data(), host.data(), sizeof(X) * host.size(), cudaMemcpyHostToDevice, stream()));
 }

@@ -384,6 +384,18 @@ TEST(CudaModel, DistillationLossMatchesTheCpu) {
     }
 }
 
+// A batch whose labels are all ignored (counted = 0): hard loss 0 and no hard gradient (the GPU
+// skips the fused kernel), alone (every gradient 0) and under the soft loss.
+TEST(CudaModel, ClassifierWithoutCountedRowsMatchesTheCpu) {
+    WR_REQUIRE_GPU();
+    ClsCase c(3);
+    c.labels.assign(ClsCase::B, kIgnoreIndex);
+    for (Precision p : {Precision::fp32, Precision::bf16}) {
+        check_classifier(c, /*hard=*/true, /*distill=*/false, p, "3 classes, every label ignored");
+        check_classifier(c, /*hard=*/true, /*distill=*/true, p, "distill, 3 classes, every label ignored");
+    }
+}
+
 TEST(CudaModel, ClassifierTrainingStepsMatchTheCpu) {
     WR_REQUIRE_GPU();
     const ClsSteps run;
