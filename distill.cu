@@ -19,6 +19,20 @@
 // transfer set's own labels where it has them. Defaults as the paper: tau 1, no labels.
 // The cache (data/logit_cache.h) records the teacher's and the transfer set's fingerprints, so a
 // cache is never used with a transfer set or teacher it was not made from.
+//
+// --mlm: MLM-logit distillation, task-agnostic (DistilBERT's soft MLM loss). An MLM teacher (a
+// train_mlm checkpoint) runs once over MLM token shards at fixed, stored masks, and the cache keeps
+// its top-k logits at every masked position; a student MLM then learns the teacher's distribution
+// there (-tau^2 sum_j p_j log q_{id_j}, p over the teacher's top k, q over the student's whole
+// vocabulary), plus --label-weight times the ordinary MLM loss. The student is an MLM checkpoint
+// for train_mlm or finetune. CPU only (no CUDA kernel for the top-k soft loss yet).
+//
+//   ./distill --mlm                 the built-in MLM pipeline: the teacher ./train_mlm made, its
+//                                   top-32 over the built-in corpus, then an L1-H64 student
+//   ./distill cache --mlm --teacher runs/mini/best.bin --transfer 'out/wr30k/wikipedia/train_00*.bin'
+//                   --vocab out/wr30k/vocab.txt --topk 32 --fp16 --out runs/mini/wiki_top32.bin
+//   ./distill train --mlm --cache runs/mini/wiki_top32.bin --transfer 'out/wr30k/wikipedia/train_00*.bin'
+//                   --teacher runs/mini/best.bin --preset tiny --vocab out/wr30k/vocab.txt --out runs/tiny_from_mini
 #include <omp.h>
 
 #include <algorithm>
@@ -33,7 +47,9 @@
 #include "common/random.h"
 #include "common/util.h"
 #include "data/example_batcher.h"
+#include "data/loader_state.h"
 #include "data/logit_cache.h"
+#include "data/mlm_batcher.h"
 #include "data/shards.h"
 #include "data/tokenizer.h"
 #include "model/bert.h"
@@ -140,7 +156,7 @@ bool run_teacher(Engine& teacher, const ExampleBatcher& batcher, int64_t first, 
 
 struct CacheOptions {
     std::string teacher = kDefaultTeacher, transfer = kDefaultTransfer, vocab = kDefaultVocab, out = kDefaultCache;
-    bool fp16 = false, overwrite = false;
+    bool fp16 = false, overwrite = false, mlm = false;  // mlm: only for -h (--mlm is dispatched to MlmCacheOptions)
     int batch = 64;
     int64_t chunk = 4096;
     DeviceOptions device;
@@ -154,6 +170,7 @@ struct CacheOptions {
         f.add("batch", &batch, "examples per teacher forward pass");
         f.add("chunk", &chunk, "examples per chunk: the unit written, flushed and resumed");
         f.add("overwrite", &overwrite, "replace an existing cache that was made from another teacher or transfer set");
+        f.add("mlm", &mlm, "MLM-logit distillation instead (an MLM teacher over token shards): distill cache --mlm -h");
         device.add_flags(f);
     }
 };
@@ -222,7 +239,7 @@ int run_cache(const CacheOptions& o) {
 struct TrainOptions {
     std::string cache = kDefaultCache, transfer = kDefaultTransfer, teacher = kDefaultTeacher, dev = kDefaultDev;
     std::string vocab = kDefaultVocab, out = kDefaultStudent, init, best_metric = "accuracy";
-    bool from_teacher = false, overwrite = false, bucket = false;
+    bool from_teacher = false, overwrite = false, bucket = false, mlm = false;  // mlm: only for -h
     ModelSizeOptions size;
     double temperature = 1.0, label_weight = 0.0;
     int batch = 32, keep = 1;
@@ -257,10 +274,45 @@ struct TrainOptions {
         f.add("dropout", &dropout, "the student's dropout on embeddings, hidden outputs and the pooled vector");
         f.add("attention-dropout", &attention_dropout, "the student's dropout on attention probabilities");
         f.add("seed", &seed, "seed of the student's initialization, data order and dropout");
+        f.add("mlm", &mlm, "MLM-logit distillation instead (a student MLM on an MLM teacher's top-k cache): distill train --mlm -h");
         device.add_flags(f);
         optimizer.add_flags(f);
     }
 };
+
+// --from-teacher: the student's configuration is the teacher's (same width) with fewer layers,
+// --layers of them (default: half the teacher's), a divisor of the teacher's depth.
+BertConfig config_from_teacher(const ModelSizeOptions& size, const BertConfig& tc) {
+    BertConfig c = tc;
+    c.num_layers = size.layers ? size.layers : std::max(1, tc.num_layers / 2);
+    if (size.hidden && size.hidden != tc.hidden)
+        throw Error("<command line>: --from-teacher keeps the teacher's width " + std::to_string(tc.hidden) + "; --hidden " +
+                    std::to_string(size.hidden) + " differs");
+    if (tc.num_layers % c.num_layers != 0)
+        throw Error("<command line>: --from-teacher: the student's " + std::to_string(c.num_layers) + " layers must divide the teacher's " +
+                    std::to_string(tc.num_layers));
+    return c;
+}
+
+// Every k-th layer of the teacher, as DistilBERT: student layer i is teacher layer i * k; every
+// other tensor (embeddings, and the pooler and classifier or the MLM head) is the teacher's. Layer
+// tensors are stacked [L, ...], so layer l of a tensor is the l-th slice of numel / L values.
+// Returns k.
+int copy_teacher_layers(BertModel& student, const BertModel& teacher) {
+    const int layers = student.config.num_layers, k = teacher.config.num_layers / layers;
+    for (const TensorSpec& t : student.layout.tensors()) {
+        const TensorSpec& from = teacher.layout.find(t.name);
+        const float* src = teacher.params.data() + from.offset;
+        float* dst = student.params.data() + t.offset;
+        if (t.name.rfind("layers.", 0) != 0) {
+            std::copy(src, src + t.numel, dst);
+            continue;
+        }
+        const int64_t per_layer = t.numel / layers;
+        for (int l = 0; l < layers; l++) std::copy(src + (int64_t)l * k * per_layer, src + ((int64_t)l * k + 1) * per_layer, dst + l * per_layer);
+    }
+    return k;
+}
 
 // The student: from --init, from the teacher's layers, or random (size flags).
 BertModel make_student(const TrainOptions& o, const Tokenizer& vocab, const Teacher& teacher) {
@@ -282,19 +334,7 @@ BertModel make_student(const TrainOptions& o, const Tokenizer& vocab, const Teac
         }
         return classifier_from_checkpoint(ck, o.init, vocab, K, init);
     }
-    BertConfig c = o.size.config(vocab.vocab_size());
-    const BertConfig& tc = teacher.model.config;
-    if (o.from_teacher) {
-        // Same width as the teacher; depth from --layers (default: half the teacher's).
-        c = tc;
-        c.num_layers = o.size.layers ? o.size.layers : std::max(1, tc.num_layers / 2);
-        if (o.size.hidden && o.size.hidden != tc.hidden)
-            throw Error("<command line>: --from-teacher keeps the teacher's width " + std::to_string(tc.hidden) + "; --hidden " +
-                        std::to_string(o.size.hidden) + " differs");
-        if (tc.num_layers % c.num_layers != 0)
-            throw Error("<command line>: --from-teacher: the student's " + std::to_string(c.num_layers) +
-                        " layers must divide the teacher's " + std::to_string(tc.num_layers));
-    }
+    BertConfig c = o.from_teacher ? config_from_teacher(o.size, teacher.model.config) : o.size.config(vocab.vocab_size());
     c.num_labels = K;
     c.pad_id = vocab.pad_id;
     c.hidden_dropout = init.dropout, c.attention_dropout = init.attention_dropout;
@@ -304,21 +344,7 @@ BertModel make_student(const TrainOptions& o, const Tokenizer& vocab, const Teac
         std::printf("init: random student %s\n", c.describe().c_str());
         return student;
     }
-    // Every k-th layer of the teacher, as DistilBERT: student layer i is teacher layer i * k; the
-    // embeddings, the pooler and the classifier are the teacher's. Layer tensors are stacked
-    // [L, ...], so layer l of a tensor is the l-th slice of numel / L values.
-    const int k = tc.num_layers / c.num_layers;
-    for (const TensorSpec& t : student.layout.tensors()) {
-        const TensorSpec& from = teacher.model.layout.find(t.name);
-        const float* src = teacher.model.params.data() + from.offset;
-        float* dst = student.params.data() + t.offset;
-        if (t.name.rfind("layers.", 0) != 0) {
-            std::copy(src, src + t.numel, dst);
-            continue;
-        }
-        const int64_t per_layer = t.numel / c.num_layers;
-        for (int l = 0; l < c.num_layers; l++) std::copy(src + (int64_t)l * k * per_layer, src + ((int64_t)l * k + 1) * per_layer, dst + l * per_layer);
-    }
+    const int k = copy_teacher_layers(student, teacher.model);
     std::printf("init: student %s from layers 0, %d, ... of the teacher (every %d-th), with its embeddings, pooler and classifier\n",
                 c.describe().c_str(), k, k);
     return student;
@@ -414,17 +440,560 @@ int run_train(const TrainOptions& o) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// --mlm: MLM-logit distillation (task-agnostic, DistilBERT's soft MLM loss). An MLM teacher runs
+// once over token shards at fixed masks (`distill cache --mlm`), and the cache keeps, per masked
+// position, the position, the id the teacher saw, the original token and the teacher's top-k
+// logits (data/logit_cache.h, kind MlmTopK). A student MLM then learns from those
+// (`distill train --mlm`): at each masked position the soft cross-entropy against the teacher's
+// top-k distribution (kernels/cross_entropy.h, soft_topk_cross_entropy_*), plus --label-weight
+// times the ordinary MLM cross-entropy. The student is an MLM checkpoint (train_mlm --init and
+// finetune --init take it). CPU only: the top-k soft cross-entropy has no CUDA kernel yet.
+
+const std::vector<std::string> kDefaultMlmShards = {"build/default/mlm/train_*.bin"};
+const std::string kDefaultMlmTeacher = "runs/default_mlm/best.bin", kDefaultMlmCache = "runs/default_distill_mlm/teacher_topk.bin",
+                  kDefaultMlmStudent = "runs/default_distill_mlm/student";
+
+// Whether the command line asks for --mlm (decided before the flags are parsed: the two modes
+// have different flags).
+bool wants_mlm(int argc, char** argv) {
+    for (int i = 2; i < argc; i++)
+        if (!std::strcmp(argv[i], "--mlm") || !std::strcmp(argv[i], "--mlm=true") || !std::strcmp(argv[i], "--mlm=1")) return true;
+    return false;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string out;
+    for (const std::string& s : items) out += (out.empty() ? "" : ",") + s;
+    return out;
+}
+
+// --device with --mlm: the CPU ("auto" means the CPU), refused for cuda before anything is read.
+void apply_mlm_device(const DeviceOptions& d) {
+    check_device_flags(d.device, d.precision);
+    if (d.device == "cuda")
+        throw Error("<command line>: flag --device cuda: --mlm runs on the CPU only (the top-k soft cross-entropy of MLM-logit "
+                    "distillation has no CUDA kernel yet); use --device cpu");
+    if (d.threads > 0) omp_set_num_threads(d.threads);
+}
+
+// An MLM teacher: a train_mlm checkpoint (its MLM head included), in evaluation mode.
+struct MlmTeacher {
+    BertModel model;
+    uint64_t fingerprint = 0;  // its params checksum: what the cache names it by
+};
+MlmTeacher load_mlm_teacher(const std::string& path, const Tokenizer& vocab) {
+    if (!file_exists(path))
+        throw Error(path + ": no such teacher checkpoint" +
+                    (path == kDefaultMlmTeacher ? std::string(": run ./train_mlm first (it makes the default MLM teacher)")
+                                                : std::string(": pass an MLM checkpoint made by train_mlm")));
+    const Checkpoint ck = load_checkpoint(path);
+    if (ck.kind != CheckpointKind::Mlm)
+        fail(path, "kind", "is a classifier checkpoint; the --mlm teacher must be an MLM checkpoint (made by train_mlm), with its MLM head");
+    BertConfig c = ck.config;
+    c.hidden_dropout = c.attention_dropout = 0.0f;  // evaluation mode only
+    MlmTeacher teacher{BertModel(c), ck.params_checksum};
+    load_into(teacher.model, ck, vocab.fingerprint());
+    return teacher;
+}
+
+// The k largest of row[0 .. V), by descending value (equal values: the lower id first).
+void top_k(const float* row, int V, int k, int32_t* ids, float* values, std::vector<int32_t>& order) {
+    order.resize(V);
+    for (int v = 0; v < V; v++) order[v] = v;
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [row](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+    for (int j = 0; j < k; j++) ids[j] = order[j], values[j] = row[order[j]];
+}
+
+MlmInputs mlm_inputs(const MlmBatch& b) {
+    MlmInputs in;
+    in.B = b.B, in.T = b.T, in.input_ids = b.input_ids.data(), in.token_types = b.token_types.data(), in.lengths = b.lengths.data();
+    in.M = b.M(), in.masked_positions = b.masked_positions.data(), in.masked_targets = b.masked_targets.data();
+    return in;
+}
+
+// ---- distill cache --mlm ----
+
+struct MlmCacheOptions {
+    std::string teacher = kDefaultMlmTeacher, vocab = kDefaultVocab, out = kDefaultMlmCache;
+    std::vector<std::string> transfer = kDefaultMlmShards;
+    bool mlm = true, fp16 = false, whole_word = false, overwrite = false;
+    int topk = 32, seq_len = 128, batch = 32;
+    int64_t chunk = 16384;
+    uint64_t mask_seed = 1;
+    DeviceOptions device;
+
+    void add_flags(Flags& f) {
+        f.add("mlm", &mlm, "MLM-logit distillation: an MLM teacher's top-k predictions at masked positions of token shards");
+        f.add("teacher", &teacher, "the teacher: an MLM checkpoint made by train_mlm");
+        f.add("transfer", &transfer, "the text: MLM token shards (globs, comma-separated), as train_mlm's --train");
+        f.add("vocab", &vocab, "vocabulary of the teacher and the shards");
+        f.add("out", &out, "the top-k cache to write (PATH.partial while it is being written)");
+        f.add("topk", &topk, "k: the teacher's k largest logits stored per masked position");
+        f.add("fp16", &fp16, "store the logits as fp16 instead of fp32");
+        f.add("seq-len", &seq_len, "tokens per sequence (T): the shards are cut as train_mlm cuts them");
+        f.add("mask-seed", &mask_seed, "seed of the masks (BERT's 15% with 80/10/10, fixed per sequence and stored in the cache)");
+        f.add("whole-word", &whole_word, "whole-word masking");
+        f.add("batch", &batch, "sequences per teacher forward pass");
+        f.add("chunk", &chunk, "masked positions per chunk: the unit written, flushed and resumed");
+        f.add("overwrite", &overwrite, "replace an existing cache that was made from another teacher, text or options");
+        f.add("device", &device.device, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)");
+        f.add("precision", &device.precision, "unused with --mlm (the CPU computes in fp32)");
+        f.add("threads", &device.threads, "CPU threads (0: all cores)");
+    }
+};
+
+int run_mlm_cache(const MlmCacheOptions& o) {
+    if (o.batch < 1 || o.chunk < 1 || o.topk < 1) throw Error("<command line>: --batch, --chunk and --topk must be positive");
+    if (o.seq_len < 3) throw Error("<command line>: flag --seq-len: must be at least 3");
+    apply_mlm_device(o.device);
+    const Tokenizer vocab = Tokenizer::load(o.vocab);
+    if (o.topk > vocab.vocab_size())
+        throw Error("<command line>: flag --topk: " + std::to_string(o.topk) + " is more than the vocabulary's " +
+                    std::to_string(vocab.vocab_size()) + " tokens");
+    MlmTeacher teacher = load_mlm_teacher(o.teacher, vocab);
+    if (o.seq_len > teacher.model.config.max_positions)
+        throw Error("<command line>: flag --seq-len: " + std::to_string(o.seq_len) + " is above the teacher's " +
+                    std::to_string(teacher.model.config.max_positions) + " positions");
+    // The masks are the batcher's fixed validation masks with validation_seed = --mask-seed: a
+    // function of (seed, sequence index) only, the same in every run and for every batch size.
+    MlmBatcherOptions bo;
+    bo.batch_size = o.batch, bo.seq_len = o.seq_len, bo.validation_seed = o.mask_seed, bo.whole_word = o.whole_word;
+    const MlmBatcher text(expand_globs(o.transfer), vocab, bo);
+    const std::string text_name = joined(o.transfer);
+
+    MlmTopKSetup setup;
+    setup.vocab_size = vocab.vocab_size(), setup.seq_len = o.seq_len, setup.whole_word = o.whole_word, setup.mask_seed = o.mask_seed;
+    setup.mask_fraction = bo.mask_fraction, setup.mask_token_fraction = bo.mask_token_fraction;
+    setup.random_token_fraction = bo.random_token_fraction;
+    setup.sequence_count = text.sequence_count(), setup.vocab_fingerprint = vocab.fingerprint();
+    LogitCacheHeader header;
+    header.kind = LogitCacheKind::MlmTopK;
+    header.value_type = o.fp16 ? LogitValueType::F16 : LogitValueType::F32;
+    header.num_labels = o.topk;
+    header.chunk_size = o.chunk;
+    header.teacher_fingerprint = teacher.fingerprint;
+    header.transfer_fingerprint = token_shards_fingerprint(text.shards());
+    // A pass over the masks without the teacher: how many rows (masked positions) each batch has,
+    // so the header knows the total and a resumed run where each batch's rows begin.
+    const int64_t batches = text.validation_batch_count();
+    std::vector<int64_t> first_row(batches + 1, 0);
+    MlmBatch batch;
+    for (int64_t b = 0; b < batches; b++) {
+        text.validation_batch(b, batch);
+        first_row[b + 1] = first_row[b] + batch.M();
+    }
+    header.example_count = first_row[batches];
+
+    if (file_exists(o.out)) {  // up to date, or made from something else
+        const MlmTopKCache existing = read_mlm_topk_cache(o.out);
+        const LogitCacheHeader& h = existing.header;
+        const MlmTopKSetup& s = existing.setup;
+        if (h.teacher_fingerprint == header.teacher_fingerprint && h.transfer_fingerprint == header.transfer_fingerprint &&
+            h.num_labels == header.num_labels && h.value_type == header.value_type && h.example_count == header.example_count &&
+            s.seq_len == setup.seq_len && s.mask_seed == setup.mask_seed && s.whole_word == setup.whole_word &&
+            s.vocab_fingerprint == setup.vocab_fingerprint) {
+            std::printf("cache: %s is up to date (%lld masked positions x top %d of this teacher, text and masks)\n", o.out.c_str(),
+                        (long long)h.example_count, h.num_labels);
+            return 0;
+        }
+        if (!o.overwrite)
+            throw Error(o.out + ": exists and was made from another teacher, text, masks, k or value type: choose another --out "
+                                "or pass --overwrite to replace it");
+    }
+
+    if (const size_t slash = o.out.rfind('/'); slash != std::string::npos) make_dirs(o.out.substr(0, slash));
+    LogitCacheWriter writer(o.out, header, setup);
+    const int64_t tokens = [&] {
+        int64_t n = 0;
+        for (const TokenShard& s : text.shards()) n += s.token_count();
+        return n;
+    }();
+    std::printf("cache --mlm: teacher %s (%s) over %s (%lld tokens, %lld sequences of up to %d, %lld masked positions) -> %s "
+                "(top %d, %s, %.1f MB), on the CPU\n",
+                o.teacher.c_str(), teacher.model.config.describe().c_str(), text_name.c_str(), (long long)tokens,
+                (long long)text.sequence_count(), o.seq_len, (long long)header.example_count, o.out.c_str(), o.topk, o.fp16 ? "fp16" : "fp32",
+                (double)(kMlmTopKDataStart + header.example_count * mlm_topk_row_bytes(header, setup)) / 1e6);
+    // Batches are always cut at the same sequences (b * batch ..), so a resumed run starts at the
+    // batch holding the first row not yet written and skips the rows of it that are there.
+    const int64_t done = writer.examples_done();
+    int64_t b = (int64_t)(std::upper_bound(first_row.begin(), first_row.end(), done) - first_row.begin()) - 1;
+    if (writer.examples_resumed() > 0)
+        std::printf("cache: resuming %s at masked position %lld (sequence batch %lld of %lld)\n", writer.partial_path().c_str(),
+                    (long long)writer.examples_resumed(), (long long)b, (long long)batches);
+    StopRequest::install();
+    const int V = vocab.vocab_size(), k = o.topk;
+    MlmTopKRows rows;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last_print = t0;
+    for (; b < batches && writer.examples_done() < header.example_count; b++) {
+        if (StopRequest::requested()) {
+            std::printf("stopped by Ctrl-C: the complete chunks are in %s; run the same command to resume\n", writer.partial_path().c_str());
+            return 130;
+        }
+        text.validation_batch(b, batch);
+        teacher.model.forward_mlm(mlm_inputs(batch), /*train=*/false, 0);
+        const float* logits = teacher.model.mlm_logits();
+        const int M = batch.M();
+        rows.sequence.resize(M), rows.position.resize(M), rows.input_id.resize(M), rows.target.resize(M);
+        rows.ids.resize((size_t)M * k), rows.values.resize((size_t)M * k);
+#pragma omp parallel
+        {
+            std::vector<int32_t> order;
+#pragma omp for schedule(static)
+            for (int m = 0; m < M; m++) {
+                const int32_t flat = batch.masked_positions[m];
+                rows.sequence[m] = (int32_t)batch.sequence_index[flat / batch.T];
+                rows.position[m] = flat % batch.T;
+                rows.input_id[m] = batch.input_ids[flat];
+                rows.target[m] = batch.masked_targets[m];
+                top_k(logits + (size_t)m * V, V, k, &rows.ids[(size_t)m * k], &rows.values[(size_t)m * k], order);
+            }
+        }
+        writer.append_topk(rows, std::max<int64_t>(0, done - first_row[b]), M);
+        const auto now = std::chrono::steady_clock::now();
+        if (std::chrono::duration<double>(now - last_print).count() > 5.0 || b + 1 == batches) {
+            const double seconds = std::chrono::duration<double>(now - t0).count();
+            const double per_second = (double)(writer.examples_done() - done) / std::max(seconds, 1e-9);
+            std::printf("cache: %lld/%lld masked positions | %.0f positions/s | %.0f s left\n", (long long)writer.examples_done(),
+                        (long long)header.example_count, per_second,
+                        (double)(header.example_count - writer.examples_done()) / std::max(per_second, 1e-9));
+            last_print = now;
+        }
+    }
+    writer.finish();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("cache: %lld masked positions in %.1f s -> %s. Next: ./distill train --mlm --cache %s --transfer %s --teacher %s ...\n",
+                (long long)(header.example_count - done), seconds, o.out.c_str(), o.out.c_str(), text_name.c_str(), o.teacher.c_str());
+    return 0;
+}
+
+// ---- distill train --mlm ----
+
+struct MlmTrainOptions {
+    std::string cache = kDefaultMlmCache, teacher = kDefaultMlmTeacher, vocab = kDefaultVocab, out = kDefaultMlmStudent, init;
+    std::vector<std::string> transfer = kDefaultMlmShards;
+    bool mlm = true, from_teacher = false, overwrite = false;
+    ModelSizeOptions size;
+    double temperature = 1.0, label_weight = 0.0, heldout = 0.05;
+    int batch = 32, keep = 1;
+    double epochs = 3, dropout = 0.1, attention_dropout = 0.1;
+    int64_t eval_every = 0;
+    uint64_t seed = 1;
+    OptimizerOptions optimizer;
+    bool warmup_given = false;
+    DeviceOptions device;
+
+    MlmTrainOptions() { optimizer.lr = 1e-3; }
+
+    void add_flags(Flags& f) {
+        f.add("mlm", &mlm, "MLM-logit distillation: a student MLM trained on an MLM teacher's cached top-k predictions");
+        f.add("cache", &cache, "the teacher's top-k cache (distill cache --mlm)");
+        f.add("transfer", &transfer, "the token shards the cache was made from (globs, comma-separated)");
+        f.add("teacher", &teacher, "the teacher checkpoint: checks the cache and gives --from-teacher its layers ('': no check)");
+        f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards");
+        f.add("out", &out, "output folder: the student's checkpoints (MLM checkpoints), log.jsonl");
+        f.add("overwrite", &overwrite, "replace the checkpoints of an earlier run in --out");
+        f.add("init", &init, "student from this MLM checkpoint; else random (size flags) or --from-teacher");
+        f.add("from-teacher", &from_teacher, "student from every k-th layer of the teacher (same width; --layers sets the student's depth)");
+        size.add_flags(f);
+        f.add("temperature", &temperature, "tau: softmax(logits / tau) for the teacher's top k and the student's vocabulary; loss x tau^2");
+        f.add("label-weight", &label_weight, "alpha: add alpha x the ordinary MLM cross-entropy on the original tokens");
+        f.add("heldout", &heldout, "fraction of the cached sequences held out for evaluation (a fixed hash of the sequence index)");
+        f.add("batch", &batch, "sequences per batch");
+        f.add("epochs", &epochs, "passes over the cached sequences (those not held out)");
+        f.add("eval-every", &eval_every, "also evaluate every N steps (0: after each epoch only)");
+        f.add("keep", &keep, "keep the last K checkpoints (best.bin, the lowest held-out soft loss, is kept besides)");
+        f.add("dropout", &dropout, "the student's dropout on embeddings and hidden outputs");
+        f.add("attention-dropout", &attention_dropout, "the student's dropout on attention probabilities");
+        f.add("seed", &seed, "seed of the student's initialization, data order and dropout");
+        f.add("device", &device.device, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)");
+        f.add("precision", &device.precision, "unused with --mlm (the CPU computes in fp32)");
+        f.add("threads", &device.threads, "CPU threads (0: all cores)");
+        optimizer.add_flags(f);
+    }
+};
+
+// The MLM student: from --init (an MLM checkpoint), from the teacher's layers, or random.
+BertModel make_mlm_student(const MlmTrainOptions& o, const Tokenizer& vocab, const MlmTeacher* teacher) {
+    if (!o.init.empty() && o.from_teacher) throw Error("<command line>: --init and --from-teacher are two different students: choose one");
+    if (!o.init.empty()) {
+        if (!file_exists(o.init)) throw Error(o.init + ": no such checkpoint (--init)");
+        const Checkpoint ck = load_checkpoint(o.init);
+        if (ck.kind != CheckpointKind::Mlm)
+            fail(o.init, "kind", "is a classifier checkpoint; an --mlm student needs an MLM checkpoint (with its MLM head)");
+        o.size.check_agrees(ck.config, o.init);
+        BertConfig c = ck.config;
+        c.hidden_dropout = (float)o.dropout, c.attention_dropout = (float)o.attention_dropout;
+        BertModel student(c);
+        load_into(student, ck, vocab.fingerprint());
+        std::printf("init: student %s from %s\n", c.describe().c_str(), o.init.c_str());
+        return student;
+    }
+    if (o.from_teacher && !teacher) throw Error("<command line>: --from-teacher needs the --teacher checkpoint");
+    BertConfig c = o.from_teacher ? config_from_teacher(o.size, teacher->model.config) : o.size.config(vocab.vocab_size());
+    c.pad_id = vocab.pad_id;
+    c.hidden_dropout = (float)o.dropout, c.attention_dropout = (float)o.attention_dropout;
+    c.validate("student configuration");
+    BertModel student(c);
+    student.init_weights(o.seed);
+    if (!o.from_teacher) {
+        std::printf("init: random student %s\n", c.describe().c_str());
+        return student;
+    }
+    const int k = copy_teacher_layers(student, teacher->model);
+    std::printf("init: student %s from layers 0, %d, ... of the teacher (every %d-th), with its embeddings and MLM head\n",
+                c.describe().c_str(), k, k);
+    return student;
+}
+
+// Batches of cached sequences: each sequence's text from the shards, the cached masks applied
+// (the id the teacher saw at each masked position), the teacher's top k per masked position.
+struct MlmDistillBatches {
+    const MlmTopKCache& cache;
+    const MlmBatcher& text;  // the shards, cut at the cache's T
+    int32_t pad_id;
+
+    struct Batch {
+        MlmBatch batch;
+        std::vector<int32_t> teacher_ids;    // [M, k]
+        std::vector<float> teacher_values;   // [M, k]
+    };
+
+    // Groups (cached sequences) groups[0 .. n) into b; padded to the longest of them.
+    void make(const int64_t* groups, int n, Batch& out) const {
+        const int k = cache.k();
+        std::vector<std::vector<int32_t>> ids(n);
+        int T = 3;
+        for (int i = 0; i < n; i++) {
+            text.sequence(cache.group_sequence[groups[i]], ids[i]);
+            T = std::max(T, (int)ids[i].size());
+        }
+        MlmBatch& b = out.batch;
+        b.B = n, b.T = T;
+        b.input_ids.assign((size_t)n * T, pad_id);
+        b.token_types.assign((size_t)n * T, 0);
+        b.lengths.assign(n, 0);
+        b.mlm_targets.assign((size_t)n * T, MlmBatch::kNoTarget);
+        b.masked_positions.clear(), b.masked_targets.clear();
+        b.sequence_index.assign(n, 0);
+        out.teacher_ids.clear(), out.teacher_values.clear();
+        std::vector<int32_t> top_ids(k);
+        std::vector<float> top_values(k);
+        for (int i = 0; i < n; i++) {
+            const int64_t g = groups[i], sequence = cache.group_sequence[g];
+            const int len = (int)ids[i].size();
+            std::copy(ids[i].begin(), ids[i].end(), b.input_ids.begin() + (size_t)i * T);
+            b.lengths[i] = len;
+            b.sequence_index[i] = sequence;
+            for (int64_t r = cache.group_begin[g]; r < cache.group_begin[g + 1]; r++) {
+                const int32_t t = cache.position(r);
+                if (t >= len - 1 || ids[i][t] != cache.target(r))
+                    fail(cache.path, "rows", "row " + std::to_string(r) + ": sequence " + std::to_string(sequence) + " position " +
+                                                 std::to_string(t) + " holds token " + std::to_string(cache.target(r)) +
+                                                 " in the cache but not in the text: the cache belongs to other shards");
+                const int32_t flat = i * T + t;
+                b.input_ids[flat] = cache.input_id(r);
+                b.mlm_targets[flat] = cache.target(r);
+                b.masked_positions.push_back(flat);
+                b.masked_targets.push_back(cache.target(r));
+                cache.topk(r, top_ids.data(), top_values.data());
+                out.teacher_ids.insert(out.teacher_ids.end(), top_ids.begin(), top_ids.end());
+                out.teacher_values.insert(out.teacher_values.end(), top_values.begin(), top_values.end());
+            }
+        }
+    }
+};
+
+// Which cached sequences are held out for evaluation: sequence i when a fixed hash of i falls
+// below `fraction`. The same in every run and for every seed, and spread over the whole text (its
+// end may hold other kinds of documents than the rest: the built-in corpus ends with reviews).
+bool is_heldout(int64_t sequence, double fraction) {
+    return (double)(splitmix64_mix((uint64_t)sequence ^ 0x686f6c646f7574ULL) >> 11) * 0x1.0p-53 < fraction;
+}
+
+// Where the training order stands, in the training state (data/loader_state.h): the seed, the
+// epoch, the position in its order, and the cache's data checksum as the setup.
+constexpr char kMlmDistillStateMagic[8] = {'W', 'R', 'M', 'L', 'M', 'K', 'D', 'S'};
+
+// The held-out evaluation: soft loss and agreement with the teacher's top-1, and the ordinary MLM
+// loss and accuracy on the original tokens (the same forward passes).
+struct MlmDistillEvaluation {
+    double soft_loss = NAN, agreement = NAN, mlm_loss = NAN, mlm_accuracy = NAN;
+};
+
+int run_mlm_train(const MlmTrainOptions& o) {
+    if (o.batch < 1 || o.keep < 1) throw Error("<command line>: --batch and --keep must be positive");
+    if (!(o.temperature > 0)) throw Error("<command line>: flag --temperature: must be positive");
+    if (o.label_weight < 0) throw Error("<command line>: flag --label-weight: must not be negative");
+    if (!(o.heldout > 0 && o.heldout < 1)) throw Error("<command line>: flag --heldout: must be in (0, 1)");
+    apply_mlm_device(o.device);
+    const Tokenizer vocab = Tokenizer::load(o.vocab);
+    std::unique_ptr<MlmTeacher> teacher;
+    if (!o.teacher.empty()) teacher = std::make_unique<MlmTeacher>(load_mlm_teacher(o.teacher, vocab));
+
+    // The cache must belong to this teacher, this text and this vocabulary.
+    const std::string text_name = joined(o.transfer);
+    if (!file_exists(o.cache))
+        throw Error(o.cache + ": no such top-k cache: run ./distill cache --mlm --teacher " + o.teacher + " --transfer " + text_name +
+                    " --out " + o.cache + " first");
+    const MlmTopKCache cache = read_mlm_topk_cache(o.cache);
+    MlmBatcherOptions bo;
+    bo.batch_size = o.batch, bo.seq_len = cache.setup.seq_len;
+    const MlmBatcher text(expand_globs(o.transfer), vocab, bo);
+    check_mlm_topk_cache_matches(cache, text_name, teacher ? teacher->fingerprint : 0, token_shards_fingerprint(text.shards()),
+                                 vocab.fingerprint(), text.sequence_count());
+    const int64_t groups = cache.groups();
+    if (groups < 2) fail(o.cache, "rows", "masked positions in " + std::to_string(groups) + " sequence(s): too few to train and hold out any");
+    std::vector<int64_t> train_set, heldout_set;  // group indices
+    for (int64_t g = 0; g < groups; g++) (is_heldout(cache.group_sequence[g], o.heldout) ? heldout_set : train_set).push_back(g);
+    if (heldout_set.empty()) heldout_set.push_back(train_set.back()), train_set.pop_back();
+    if (train_set.empty()) train_set.push_back(heldout_set.front()), heldout_set.erase(heldout_set.begin());
+    const int64_t train_groups = (int64_t)train_set.size(), heldout = (int64_t)heldout_set.size();
+
+    BertModel student = make_mlm_student(o, vocab, teacher.get());
+    if (cache.setup.seq_len > student.config.max_positions)
+        fail(o.cache, "seq_len", "sequences of " + std::to_string(cache.setup.seq_len) + " tokens are longer than the student's " +
+                                     std::to_string(student.config.max_positions) + " positions");
+    const int64_t steps_per_epoch = (train_groups + o.batch - 1) / o.batch;
+    const int64_t total_steps = (int64_t)std::ceil(o.epochs * (double)steps_per_epoch);
+    if (total_steps < 1) throw Error("<command line>: --epochs gives no step to train");
+    OptimizerOptions opt = o.optimizer;
+    if (!o.warmup_given) opt.warmup = total_steps / 10;
+    Optimizer optimizer(opt, student.layout.total(), student.layout.decay_ranges(), total_steps);
+
+    prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
+    CheckpointKeeper keeper(o.out, o.keep);
+    RunLog log(o.out);
+    CpuEngine engine(student);
+    std::printf("distill --mlm: student %s on %s (cache %s: %lld sequences, %lld masked positions, top %d, %s), tau %.2g, label weight %.2g, "
+                "on %s\n",
+                student.config.describe().c_str(), text_name.c_str(), o.cache.c_str(), (long long)groups, (long long)cache.rows(), cache.k(),
+                cache.header.value_type == LogitValueType::F16 ? "fp16" : "fp32", o.temperature, o.label_weight, engine.name());
+    std::printf("steps %lld (%.2f epochs of %lld batches of %d sequences; %lld sequences held out) | lr %.2e, warmup %lld | out %s\n",
+                (long long)total_steps, o.epochs, (long long)steps_per_epoch, o.batch, (long long)heldout, opt.lr, (long long)opt.warmup,
+                o.out.c_str());
+    std::printf("(the step lines' acc is the agreement of the student's argmax with the teacher's top-1 on the batch)\n");
+
+    const MlmDistillBatches batches{cache, text, vocab.pad_id};
+    MlmDistillBatches::Batch b;
+    auto inputs_of = [&](const MlmDistillBatches::Batch& x) {
+        MlmInputs in = mlm_inputs(x.batch);
+        in.teacher_k = cache.k(), in.teacher_ids = x.teacher_ids.data(), in.teacher_values = x.teacher_values.data();
+        in.temperature = (float)o.temperature, in.label_weight = (float)o.label_weight;
+        return in;
+    };
+    auto evaluate = [&]() {
+        double soft = 0, hard = 0;
+        int64_t agree = 0, correct = 0, masked = 0;
+        for (int64_t first = 0; first < heldout; first += o.batch) {
+            const int n = (int)std::min<int64_t>(o.batch, heldout - first);
+            batches.make(heldout_set.data() + first, n, b);
+            const MlmResult r = engine.forward_mlm(inputs_of(b), /*train=*/false, 0);
+            soft += (double)r.soft_loss * b.batch.M(), hard += (double)r.hard_loss * b.batch.M();
+            agree += r.agree, correct += r.correct, masked += b.batch.M();
+        }
+        const double n = (double)std::max<int64_t>(masked, 1);
+        return MlmDistillEvaluation{soft / n, agree / n, hard / n, correct / n};
+    };
+
+    // The training order: the training groups shuffled per epoch (Fisher-Yates from (seed, epoch));
+    // batches run on from one epoch into the next, so every batch has --batch sequences.
+    std::vector<int64_t> order(train_groups);
+    int64_t epoch = 0, position = 0;
+    auto shuffle = [&](int64_t e) {
+        order = train_set;
+        uint64_t state = splitmix64_mix(o.seed ^ (kGoldenGamma * (uint64_t)(e + 1)));
+        for (int64_t i = train_groups - 1; i > 0; i--)
+            std::swap(order[i], order[(int64_t)(((unsigned __int128)splitmix64_next(state) * (uint64_t)(i + 1)) >> 64)]);
+    };
+    shuffle(0);
+    StopRequest::install();
+    MlmDistillEvaluation best;
+    auto evaluate_and_save = [&](bool evaluate_now) {
+        MlmDistillEvaluation e;
+        if (evaluate_now) {
+            e = evaluate();
+            std::printf("eval at step %lld (epoch %.2f) | held-out soft loss %.4f | agreement with the teacher's top-1 %.4f | "
+                        "MLM loss %.4f, accuracy %.4f\n",
+                        (long long)optimizer.steps_done, (double)epoch + (double)position / (double)train_groups, e.soft_loss, e.agreement,
+                        e.mlm_loss, e.mlm_accuracy);
+            log.record("{\"kind\":\"eval\",\"step\":" + std::to_string(optimizer.steps_done) + ",\"loss\":" + json_number(e.soft_loss) +
+                       ",\"agreement\":" + json_number(e.agreement) + ",\"mlm_loss\":" + json_number(e.mlm_loss) +
+                       ",\"accuracy\":" + json_number(e.mlm_accuracy) + "}");
+            if (!(best.soft_loss <= e.soft_loss)) best = e;
+        }
+        TrainingProgress progress;
+        progress.step = optimizer.steps_done;
+        progress.rng_state = {o.seed};
+        LoaderState state;
+        state.seed = o.seed, state.epoch = epoch, state.position = position, state.setup = cache.data_checksum;
+        progress.loader_state = encode_loader_state(state, kMlmDistillStateMagic);
+        if (keeper.save(weights_of(student), vocab.fingerprint(), optimizer.m.data(), optimizer.v.data(), progress, e.soft_loss))
+            std::printf("new best held-out soft loss %.4f: %s/best.bin\n", e.soft_loss, o.out.c_str());
+    };
+
+    std::vector<int64_t> picked(o.batch);
+    while (optimizer.steps_done < total_steps) {
+        const auto t0 = std::chrono::steady_clock::now();
+        bool epoch_end = false;
+        for (int i = 0; i < o.batch; i++) {
+            picked[i] = order[position];
+            if (++position == train_groups) {
+                shuffle(++epoch);
+                position = 0;
+                epoch_end = true;
+            }
+        }
+        batches.make(picked.data(), o.batch, b);
+        engine.zero_grads();
+        const MlmResult r = engine.forward_mlm(inputs_of(b), /*train=*/true,
+                                               splitmix64_mix(o.seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
+        engine.backward_mlm();
+        const Optimizer::StepInfo info = engine.step(optimizer);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)optimizer.steps_done + 1);
+        log.train_step(optimizer.steps_done, total_steps, r.loss, (double)r.agree / std::max(b.batch.M(), 1), info.lr, info.grad_norm, ms,
+                       b.batch.token_count() / (ms / 1000.0));
+        const bool last = optimizer.steps_done == total_steps, stopping = StopRequest::requested();
+        const bool eval_now = last || epoch_end || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0);
+        if (eval_now || stopping) evaluate_and_save(eval_now);
+        if (stopping && !last) {
+            std::printf("stopped by Ctrl-C after step %lld; checkpoint in %s\n", (long long)optimizer.steps_done, o.out.c_str());
+            return 130;
+        }
+    }
+    std::printf("done: %lld steps; best held-out soft loss %.4f (agreement with the teacher's top-1 %.4f, MLM loss %.4f, accuracy %.4f); "
+                "best.bin in %s. Next: ./finetune --init %s/best.bin, or ./train_mlm --init %s/best.bin\n",
+                (long long)total_steps, best.soft_loss, best.agreement, best.mlm_loss, best.mlm_accuracy, o.out.c_str(), o.out.c_str(),
+                o.out.c_str());
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const char* kUsage =
     "usage: distill cache [flags]    run a teacher over a transfer set once, write its logits\n"
     "       distill train [flags]    train a student on the cached logits\n"
     "       distill                  the built-in pipeline: cache (if not up to date), then train a small student\n"
-    "       distill cache -h, distill train -h: the flags\n";
+    "       distill cache --mlm ...  MLM-logit distillation (task-agnostic): an MLM teacher's top-k predictions at the\n"
+    "       distill train --mlm ...  masked positions of token shards, and a student MLM trained on them (CPU only:\n"
+    "                                no CUDA kernel yet, --device cuda is refused)\n"
+    "       distill --mlm            the built-in MLM pipeline: the teacher ./train_mlm made, a smaller student\n"
+    "       distill cache -h, distill train -h, distill cache --mlm -h, distill train --mlm -h: the flags\n";
 
 int run(int argc, char** argv) {
     if (argc >= 2 && (!std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help"))) {
         std::printf("distill: knowledge distillation into compact students (\"Well-Read Students Learn Better\")\n%s", kUsage);
         return 0;
+    }
+    if (argc == 2 && !std::strcmp(argv[1], "--mlm")) {  // the built-in MLM pipeline, on the defaults
+        MlmCacheOptions cache;
+        if (const int rc = run_mlm_cache(cache); rc != 0) return rc;
+        MlmTrainOptions train;
+        train.size.layers = 1, train.size.hidden = 64;  // a student smaller than the tiny teacher: L1-H64
+        train.epochs = 1;
+        return run_mlm_train(train);
     }
     if (argc == 1) {  // the built-in pipeline, on the defaults
         require_teacher(kDefaultTeacher);
@@ -436,6 +1005,24 @@ int run(int argc, char** argv) {
         return run_train(train);
     }
     const std::string command = argv[1];
+    if (command == "cache" && wants_mlm(argc, argv)) {
+        MlmCacheOptions o;
+        Flags f("distill cache --mlm", "run an MLM teacher over token shards once at fixed masks and write its top-k logits at the "
+                                       "masked positions (resumable; CPU only)");
+        o.add_flags(f);
+        f.parse(argc, argv, 2);
+        return run_mlm_cache(o);
+    }
+    if (command == "train" && wants_mlm(argc, argv)) {
+        MlmTrainOptions o;
+        Flags f("distill train --mlm", "train a student MLM on an MLM teacher's cached top-k logits (soft cross-entropy at a "
+                                       "temperature; CPU only)");
+        o.add_flags(f);
+        f.parse(argc, argv, 2);
+        o.size.note_given(f);
+        o.warmup_given = f.was_set("warmup");
+        return run_mlm_train(o);
+    }
     if (command == "cache") {
         CacheOptions o;
         Flags f("distill cache", "run a teacher classifier over a transfer set once and write its logits (resumable)");

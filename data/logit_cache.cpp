@@ -1,6 +1,7 @@
-// data/logit_cache.cpp: the teacher-logit cache: its resumable writer, its validating reader, the
-// transfer-set fingerprint and the float <-> binary16 conversion. The byte layout is in
-// docs/formats.md ("Teacher-logit cache"); what each function checks is in logit_cache.h.
+// data/logit_cache.cpp: the teacher-logit caches (class logits, MLM top-k): the resumable writer,
+// the validating readers, the transfer-set and token-shard fingerprints and the float <-> binary16
+// conversion. The byte layout is in docs/formats.md ("Teacher-logit cache"); what each function
+// checks is in logit_cache.h.
 #include "data/logit_cache.h"
 
 #include <sys/stat.h>
@@ -85,14 +86,23 @@ uint64_t examples_fingerprint(const ExampleSet& set) {
 // The header (docs/formats.md):
 //    0  magic[8]  "WRLOGITS"          32  chunk_size i64
 //    8  version u32 = 1                40  teacher_fingerprint u64
-//   12  kind u32 (1 class logits)      48  transfer_fingerprint u64
+//   12  kind u32 (1 class, 2 MLM)      48  transfer_fingerprint u64
 //   16  value_type u32 (0 f32, 1 f16)  56  data_checksum u64: Checksum of bytes 72..end
 //   20  num_labels i32                 64  header_checksum u64: Checksum of bytes 0..63
-//   24  example_count i64              72  values, example-major
+//   24  example_count i64              72  values, example-major (kind 2: the MLM block, rows at 144)
+// The MLM block (kind 2):
+//   72  vocab_size i32                 96  mask_seed u64
+//   76  id_width u32 (2 or 4)         104  mask_fraction f64
+//   80  seq_len i32                   112  mask_token_fraction f64
+//   84  whole_word u32 (0 or 1)       120  random_token_fraction f64
+//   88  sequence_count i64            128  vocab_fingerprint u64
+//                                     136  block_checksum u64: Checksum of bytes 72..135
+// A kind-2 row: sequence, position, input_id, target (int32 each), k ids (uint16 or int32), k values.
 
 namespace {
 
 constexpr size_t kHeaderChecksumAt = 64;
+constexpr size_t kBlockChecksumAt = 64;  // within the block (file offset 136)
 
 std::string hex(uint64_t v) { return "0x" + hex64(v); }
 
@@ -127,6 +137,38 @@ LogitCacheHeader decode_header(const unsigned char* b) {
     return h;
 }
 
+// The MLM block: `b` points at file offset 72.
+void encode_block(unsigned char* b, const MlmTopKSetup& s) {
+    std::memset(b, 0, kMlmTopKBlockBytes);
+    put<int32_t>(b, 0, s.vocab_size);
+    put<uint32_t>(b, 4, (uint32_t)mlm_topk_id_width(s.vocab_size));
+    put<int32_t>(b, 8, s.seq_len);
+    put<uint32_t>(b, 12, s.whole_word ? 1u : 0u);
+    put<int64_t>(b, 16, s.sequence_count);
+    put<uint64_t>(b, 24, s.mask_seed);
+    put<double>(b, 32, s.mask_fraction);
+    put<double>(b, 40, s.mask_token_fraction);
+    put<double>(b, 48, s.random_token_fraction);
+    put<uint64_t>(b, 56, s.vocab_fingerprint);
+    Checksum c;
+    c.update(b, kBlockChecksumAt);
+    put<uint64_t>(b, kBlockChecksumAt, c.digest());
+}
+
+MlmTopKSetup decode_block(const unsigned char* b) {
+    MlmTopKSetup s;
+    s.vocab_size = get<int32_t>(b, 0);
+    s.seq_len = get<int32_t>(b, 8);
+    s.whole_word = get<uint32_t>(b, 12) != 0;
+    s.sequence_count = get<int64_t>(b, 16);
+    s.mask_seed = get<uint64_t>(b, 24);
+    s.mask_fraction = get<double>(b, 32);
+    s.mask_token_fraction = get<double>(b, 40);
+    s.random_token_fraction = get<double>(b, 48);
+    s.vocab_fingerprint = get<uint64_t>(b, 56);
+    return s;
+}
+
 // Length, magic, version, then the header checksum (before the fields, so a flipped bit in a
 // field is reported as corruption rather than as a strange value). `b` holds at least the header.
 void check_header_bytes(const std::string& path, const unsigned char* b, size_t file_bytes) {
@@ -140,13 +182,16 @@ void check_header_bytes(const std::string& path, const unsigned char* b, size_t 
         fail(path, "header_checksum", "does not match the header: the file is corrupted");
 }
 
-// The fields' ranges, for a header read from a file and for the one a writer is given.
-void check_fields(const std::string& path, const LogitCacheHeader& h) {
+// The fields' ranges, for a header read from a file and for the one a writer is given. `want` is
+// the kind the caller reads or writes.
+void check_fields(const std::string& path, const LogitCacheHeader& h, LogitCacheKind want) {
     const uint32_t kind = (uint32_t)h.kind;
-    if (h.kind == LogitCacheKind::MlmTopK)
-        fail(path, "kind", "is 2 (MLM top-k cache), reserved: this build reads and writes only kind 1 (class logits)");
-    if (h.kind != LogitCacheKind::Class)
-        fail(path, "kind", "is " + std::to_string(kind) + ", unknown: this build reads and writes only kind 1 (class logits)");
+    if (h.kind != LogitCacheKind::Class && h.kind != LogitCacheKind::MlmTopK)
+        fail(path, "kind", "is " + std::to_string(kind) + ", unknown: this build reads and writes kind 1 (class logits) and 2 (MLM top-k)");
+    if (h.kind != want)
+        fail(path, "kind", h.kind == LogitCacheKind::MlmTopK
+                               ? "is 2, an MLM top-k cache (distill cache --mlm), not class logits: use it with distill train --mlm"
+                               : "is 1, a class-logit cache (distill cache), not an MLM top-k cache: use it with distill train without --mlm");
     const uint32_t type = (uint32_t)h.value_type;
     if (h.value_type != LogitValueType::F32 && h.value_type != LogitValueType::F16)
         fail(path, "value_type", "is " + std::to_string(type) + ", must be 0 (fp32) or 1 (fp16)");
@@ -155,28 +200,120 @@ void check_fields(const std::string& path, const LogitCacheHeader& h) {
     if (h.chunk_size < 1) fail(path, "chunk_size", "is " + std::to_string(h.chunk_size) + ", must be at least 1");
 }
 
-// Bytes of the values of n examples; 128 bits, so absurd header counts cannot wrap around.
-unsigned __int128 value_bytes(const LogitCacheHeader& h, int64_t n) {
-    return (unsigned __int128)n * (unsigned __int128)h.num_labels * (unsigned __int128)logit_value_bytes(h.value_type);
+// The MLM block's fields, for a block read from a file and for the setup a writer is given.
+void check_block(const std::string& path, const LogitCacheHeader& h, const MlmTopKSetup& s) {
+    if (s.vocab_size < 1) fail(path, "vocab_size", "is " + std::to_string(s.vocab_size) + ", must be at least 1");
+    if (h.num_labels > s.vocab_size)
+        fail(path, "num_labels",
+             "k = " + std::to_string(h.num_labels) + " is more than the vocabulary's " + std::to_string(s.vocab_size) + " tokens");
+    if (s.seq_len < 3) fail(path, "seq_len", "is " + std::to_string(s.seq_len) + ", an MLM sequence has at least 3 tokens");
+    if (s.sequence_count < 0) fail(path, "sequence_count", "is " + std::to_string(s.sequence_count) + ", must not be negative");
+    if (!(s.mask_fraction > 0 && s.mask_fraction <= 1 && s.mask_token_fraction >= 0 && s.random_token_fraction >= 0 &&
+          s.mask_token_fraction + s.random_token_fraction <= 1))
+        fail(path, "mask_fraction", "the masking fractions (" + std::to_string(s.mask_fraction) + ", " + std::to_string(s.mask_token_fraction) +
+                                        ", " + std::to_string(s.random_token_fraction) + ") are out of range");
 }
 
-// Reports a logit the file cannot hold: non-finite, or beyond fp16's range when stored as fp16.
-void check_value(const std::string& path, const LogitCacheHeader& h, int64_t example, float v) {
+// The block of a file (at offset 72; the file holds at least 144 bytes): checksum, id width, fields.
+MlmTopKSetup read_block(const std::string& path, const unsigned char* block, const LogitCacheHeader& h) {
+    Checksum c;
+    c.update(block, kBlockChecksumAt);
+    if (c.digest() != get<uint64_t>(block, kBlockChecksumAt))
+        fail(path, "block_checksum", "does not match the MLM block (bytes 72..135): the file is corrupted");
+    const MlmTopKSetup s = decode_block(block);
+    check_block(path, h, s);
+    const uint32_t width = get<uint32_t>(block, 4);
+    if (s.vocab_size >= 1 && width != (uint32_t)mlm_topk_id_width(s.vocab_size))
+        fail(path, "id_width", "is " + std::to_string(width) + ", but a vocabulary of " + std::to_string(s.vocab_size) +
+                                   " tokens stores ids in " + std::to_string(mlm_topk_id_width(s.vocab_size)) + " bytes");
+    if (get<uint32_t>(block, 12) > 1) fail(path, "whole_word", "is " + std::to_string(get<uint32_t>(block, 12)) + ", must be 0 or 1");
+    return s;
+}
+
+// Bytes of n rows of `row_bytes`; 128 bits, so absurd header counts cannot wrap around.
+unsigned __int128 rows_bytes(int64_t n, int64_t row_bytes) { return (unsigned __int128)n * (unsigned __int128)row_bytes; }
+
+int64_t class_row_bytes(const LogitCacheHeader& h) { return (int64_t)h.num_labels * logit_value_bytes(h.value_type); }
+
+// Reports a value the file cannot hold: non-finite, or beyond fp16's range when stored as fp16.
+// `field` and `unit`: "logits" / "example" for class caches, "values" / "row" for MLM ones.
+void check_value(const std::string& path, const LogitCacheHeader& h, const char* field, const char* unit, int64_t index, float v) {
     if (!std::isfinite(v))
-        fail(path, "logits", "example " + std::to_string(example) + " has a non-finite logit (" + std::to_string(v) + ")");
+        fail(path, field, std::string(unit) + " " + std::to_string(index) + " has a non-finite logit (" + std::to_string(v) + ")");
     if (h.value_type == LogitValueType::F16 && (float_to_half(v) & 0x7fff) == 0x7c00)
-        fail(path, "logits", "example " + std::to_string(example) + " has logit " + std::to_string(v) +
-                                 ", beyond the fp16 range (+-65504): write the cache in fp32");
+        fail(path, field, std::string(unit) + " " + std::to_string(index) + " has logit " + std::to_string(v) +
+                              ", beyond the fp16 range (+-65504): write the cache in fp32");
+}
+
+void put_value(unsigned char* b, size_t offset, LogitValueType type, float v) {
+    if (type == LogitValueType::F16) put<uint16_t>(b, offset, float_to_half(v));
+    else put<float>(b, offset, v);
+}
+
+float get_value(const unsigned char* b, size_t offset, LogitValueType type) {
+    return type == LogitValueType::F16 ? half_to_float(get<uint16_t>(b, offset)) : get<float>(b, offset);
 }
 
 }  // namespace
+
+int64_t mlm_topk_row_bytes(const LogitCacheHeader& h, const MlmTopKSetup& s) {
+    return kMlmTopKFixedRowBytes + (int64_t)h.num_labels * (mlm_topk_id_width(s.vocab_size) + logit_value_bytes(h.value_type));
+}
+
+void MlmTopKRows::clear() {
+    sequence.clear(), position.clear(), input_id.clear(), target.clear(), ids.clear(), values.clear();
+}
+
+uint64_t token_shards_fingerprint(const std::vector<TokenShard>& shards) {
+    Checksum c;
+    const int64_t count = (int64_t)shards.size();
+    c.update(&count, 8);
+    std::vector<int32_t> block(1 << 16);
+    for (const TokenShard& s : shards) {
+        const int64_t n = s.token_count(), d = s.doc_count();
+        c.update(&n, 8);
+        c.update(&d, 8);
+        for (int64_t i = 0; i <= d; i++) {
+            const int64_t offset = i < d ? s.doc_begin(i) : s.doc_end(d - 1);
+            c.update(&offset, 8);
+        }
+        for (int64_t start = 0; start < n; start += (int64_t)block.size()) {
+            const int64_t m = std::min<int64_t>((int64_t)block.size(), n - start);
+            s.read(start, m, block.data());
+            c.update(block.data(), (size_t)m * 4);
+        }
+    }
+    return c.digest();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Writer
 
 LogitCacheWriter::LogitCacheWriter(const std::string& path, const LogitCacheHeader& header)
     : path_(path), partial_path_(path + ".partial"), header_(header) {
-    check_fields(path_, header_);
+    if (header_.kind == LogitCacheKind::MlmTopK)
+        fail(path_, "kind", "is 2 (MLM top-k): open the writer with the MLM block (LogitCacheWriter(path, header, setup))");
+    check_fields(path_, header_, LogitCacheKind::Class);
+    prologue_.resize(kLogitCacheHeaderBytes);
+    encode_header((unsigned char*)prologue_.data(), header_, 0);
+    row_bytes_ = class_row_bytes(header_);
+    try {
+        open_partial();
+    } catch (...) {
+        if (file_) std::fclose(file_);
+        file_ = nullptr;
+        throw;
+    }
+}
+
+LogitCacheWriter::LogitCacheWriter(const std::string& path, const LogitCacheHeader& header, const MlmTopKSetup& setup)
+    : path_(path), partial_path_(path + ".partial"), header_(header), setup_(setup) {
+    check_fields(path_, header_, LogitCacheKind::MlmTopK);
+    check_block(path_, header_, setup_);
+    prologue_.resize(kMlmTopKDataStart);
+    encode_header((unsigned char*)prologue_.data(), header_, 0);
+    encode_block((unsigned char*)prologue_.data() + kLogitCacheHeaderBytes, setup_);
+    row_bytes_ = mlm_topk_row_bytes(header_, setup_);
     try {
         open_partial();
     } catch (...) {
@@ -200,13 +337,15 @@ void sync_or_throw(FILE* f, const std::string& path) {
 }  // namespace
 
 void LogitCacheWriter::open_partial() {
-    unsigned char fresh[kLogitCacheHeaderBytes];
-    encode_header(fresh, header_, 0);
+    const auto* fresh = reinterpret_cast<const unsigned char*>(prologue_.data());
+    const size_t data_start = prologue_.size();  // 72, or 144 with the MLM block
     auto start_over = [&] {
         if (ftruncate(fileno(file_), 0) != 0 || std::fseek(file_, 0, SEEK_SET) != 0 ||
-            std::fwrite(fresh, 1, sizeof fresh, file_) != sizeof fresh)
+            std::fwrite(fresh, 1, data_start, file_) != data_start)
             throw Error(partial_path_ + ": write failed: " + std::strerror(errno));
         sync_or_throw(file_, partial_path_);
+        checksum_ = Checksum();
+        checksum_.update(fresh + kLogitCacheHeaderBytes, data_start - kLogitCacheHeaderBytes);  // the MLM block, if any
     };
 
     file_ = std::fopen(partial_path_.c_str(), "r+b");
@@ -222,22 +361,22 @@ void LogitCacheWriter::open_partial() {
     struct stat st {};
     if (fstat(fileno(file_), &st) != 0) throw Error(partial_path_ + ": cannot stat: " + std::strerror(errno));
     const size_t file_bytes = (size_t)st.st_size;
-    unsigned char old[kLogitCacheHeaderBytes] = {};
-    const size_t got = std::fread(old, 1, std::min(file_bytes, sizeof old), file_);
-    if (file_bytes < sizeof old) {
-        // Killed while the header itself was being written: a prefix of the header this run would
+    std::vector<unsigned char> old(data_start, 0);
+    const size_t got = std::fread(old.data(), 1, std::min(file_bytes, data_start), file_);
+    if (file_bytes < data_start) {
+        // Killed while the header (and block) were being written: a prefix of what this run would
         // write holds nothing to keep. Anything else is not ours to overwrite.
-        if (got == file_bytes && std::memcmp(old, fresh, file_bytes) == 0) {
+        if (got == file_bytes && std::memcmp(old.data(), fresh, file_bytes) == 0) {
             start_over();
             return;
         }
-        fail(partial_path_, "header", "file is " + std::to_string(file_bytes) + " bytes, shorter than the " +
-                                          std::to_string(kLogitCacheHeaderBytes) +
+        if (file_bytes >= (size_t)kLogitCacheHeaderBytes) check_header_bytes(partial_path_, old.data(), file_bytes);
+        fail(partial_path_, "header", "file is " + std::to_string(file_bytes) + " bytes, shorter than the " + std::to_string(data_start) +
                                           "-byte header and not the start of this cache's header: delete it to start over");
     }
-    if (got != sizeof old) throw Error(partial_path_ + ": cannot read: " + std::strerror(errno));
-    check_header_bytes(partial_path_, old, file_bytes);
-    const LogitCacheHeader had = decode_header(old);
+    if (got != data_start) throw Error(partial_path_ + ": cannot read: " + std::strerror(errno));
+    check_header_bytes(partial_path_, old.data(), file_bytes);
+    const LogitCacheHeader had = decode_header(old.data());
     auto differ = [&](const char* field, const std::string& in_file, const std::string& wanted) {
         fail(partial_path_, field, "is " + in_file + " in this unfinished cache, but this run writes " + wanted + ": delete " +
                                        partial_path_ + " to start over, or pass the same teacher, transfer set and options to resume it");
@@ -254,23 +393,48 @@ void LogitCacheWriter::open_partial() {
         differ("teacher_fingerprint", hex(had.teacher_fingerprint), hex(header_.teacher_fingerprint));
     if (had.transfer_fingerprint != header_.transfer_fingerprint)
         differ("transfer_fingerprint", hex(had.transfer_fingerprint), hex(header_.transfer_fingerprint));
+    if (header_.kind == LogitCacheKind::MlmTopK) {  // the block too, field by field
+        const unsigned char* block = old.data() + kLogitCacheHeaderBytes;
+        Checksum c;
+        c.update(block, kBlockChecksumAt);
+        if (c.digest() != get<uint64_t>(block, kBlockChecksumAt))
+            fail(partial_path_, "block_checksum",
+                 "does not match the MLM block (bytes 72..135): the file is corrupted; delete it to start over");
+        const MlmTopKSetup s = decode_block(block);
+        const auto num = [](auto v) { return std::to_string(v); };
+        if (s.vocab_size != setup_.vocab_size) differ("vocab_size", num(s.vocab_size), num(setup_.vocab_size));
+        if (s.seq_len != setup_.seq_len) differ("seq_len", num(s.seq_len), num(setup_.seq_len));
+        if (s.whole_word != setup_.whole_word) differ("whole_word", num((int)s.whole_word), num((int)setup_.whole_word));
+        if (s.sequence_count != setup_.sequence_count) differ("sequence_count", num(s.sequence_count), num(setup_.sequence_count));
+        if (s.mask_seed != setup_.mask_seed) differ("mask_seed", num(s.mask_seed), num(setup_.mask_seed));
+        if (s.mask_fraction != setup_.mask_fraction || s.mask_token_fraction != setup_.mask_token_fraction ||
+            s.random_token_fraction != setup_.random_token_fraction)
+            differ("mask_fraction", num(s.mask_fraction) + "/" + num(s.mask_token_fraction) + "/" + num(s.random_token_fraction),
+                   num(setup_.mask_fraction) + "/" + num(setup_.mask_token_fraction) + "/" + num(setup_.random_token_fraction));
+        if (s.vocab_fingerprint != setup_.vocab_fingerprint)
+            differ("vocab_fingerprint", hex(s.vocab_fingerprint), hex(setup_.vocab_fingerprint));
+        if (std::memcmp(block, fresh + kLogitCacheHeaderBytes, kMlmTopKBlockBytes) != 0)
+            differ("block", "another MLM block", "this one");  // a field not compared above (id width): cannot happen with a valid block
+    }
 
-    // Keep the complete chunks (all N examples if the values are all there: a kill during
-    // finish()); cut off whatever follows them.
-    const size_t row_bytes = (size_t)value_bytes(header_, 1);
-    const size_t payload = file_bytes - kLogitCacheHeaderBytes;
-    if ((unsigned __int128)payload >= value_bytes(header_, header_.example_count))
+    // Keep the complete chunks (all N rows if they are all there: a kill during finish()); cut
+    // off whatever follows them.
+    const size_t row_bytes = (size_t)row_bytes_;
+    const size_t payload = file_bytes - data_start;
+    if ((unsigned __int128)payload >= rows_bytes(header_.example_count, row_bytes_))
         resumed_ = header_.example_count;
     else
         resumed_ = (int64_t)(payload / ((unsigned __int128)row_bytes * (uint64_t)header_.chunk_size)) * header_.chunk_size;
     const size_t keep = (size_t)resumed_ * row_bytes;
-    if (keep != payload && ftruncate(fileno(file_), (off_t)(kLogitCacheHeaderBytes + keep)) != 0)
+    if (keep != payload && ftruncate(fileno(file_), (off_t)(data_start + keep)) != 0)
         throw Error(partial_path_ + ": cannot truncate the torn chunk: " + std::strerror(errno));
 
-    // The data checksum continues over the values already there.
+    // The data checksum continues over the bytes already there from 72 on (block and rows).
+    if (std::fseek(file_, kLogitCacheHeaderBytes, SEEK_SET) != 0) throw Error(partial_path_ + ": cannot seek: " + std::strerror(errno));
+    const size_t have = data_start - kLogitCacheHeaderBytes + keep;
     std::vector<unsigned char> block(1 << 20);
-    for (size_t done = 0; done < keep;) {
-        const size_t n = std::min(block.size(), keep - done);
+    for (size_t done = 0; done < have;) {
+        const size_t n = std::min(block.size(), have - done);
         if (std::fread(block.data(), 1, n, file_) != n) throw Error(partial_path_ + ": cannot read: " + std::strerror(errno));
         checksum_.update(block.data(), n);
         done += n;
@@ -278,39 +442,25 @@ void LogitCacheWriter::open_partial() {
     if (std::fseek(file_, 0, SEEK_END) != 0) throw Error(partial_path_ + ": cannot seek: " + std::strerror(errno));
 }
 
-void LogitCacheWriter::write_rows(const float* logits, int64_t rows) {
-    const size_t count = (size_t)rows * (size_t)header_.num_labels;
-    if (header_.value_type == LogitValueType::F16) {
-        staging_.resize(count * 2);
-        for (size_t i = 0; i < count; i++) put<uint16_t>(staging_.data(), i * 2, float_to_half(logits[i]));
-    } else {
-        staging_.resize(count * 4);
-        std::memcpy(staging_.data(), logits, count * 4);
-    }
-    if (std::fwrite(staging_.data(), 1, staging_.size(), file_) != staging_.size())
-        throw Error(partial_path_ + ": write failed: " + std::strerror(errno));
+void LogitCacheWriter::write_rows(const unsigned char* bytes, int64_t rows) {
+    const size_t n = (size_t)rows * (size_t)row_bytes_;
+    if (std::fwrite(bytes, 1, n, file_) != n) throw Error(partial_path_ + ": write failed: " + std::strerror(errno));
     sync_or_throw(file_, partial_path_);
-    checksum_.update(staging_.data(), staging_.size());
+    checksum_.update(bytes, n);
 }
 
-void LogitCacheWriter::append(const float* logits, int64_t rows) {
-    if (!file_) throw Error(path_ + ": append() after finish()");
-    const int64_t K = header_.num_labels, chunk = header_.chunk_size;
-    if (rows < 0 || rows > header_.example_count - examples_done())
-        fail(partial_path_, "example_count", "appending " + std::to_string(rows) + " examples after " +
-                                                 std::to_string(examples_done()) + " would pass the " +
-                                                 std::to_string(header_.example_count) + " the header declares");
-    for (int64_t i = 0; i < rows * K; i++) check_value(partial_path_, header_, examples_done() + i / K, logits[i]);
-
+// Rows in file form: every complete chunk is written as soon as it is there.
+void LogitCacheWriter::append_encoded(const unsigned char* bytes, int64_t rows) {
+    const int64_t chunk = header_.chunk_size, rb = row_bytes_;
     for (int64_t i = 0; i < rows;) {
-        const int64_t buffered = (int64_t)pending_.size() / K;
+        const int64_t buffered = (int64_t)pending_.size() / std::max<int64_t>(rb, 1);
         if (buffered == 0 && rows - i >= chunk) {  // a whole chunk straight from the caller's rows
-            write_rows(logits + i * K, chunk);
+            write_rows(bytes + i * rb, chunk);
             i += chunk;
             continue;
         }
         const int64_t take = std::min(chunk - buffered, rows - i);
-        pending_.insert(pending_.end(), logits + i * K, logits + (i + take) * K);
+        pending_.insert(pending_.end(), bytes + i * rb, bytes + (i + take) * rb);
         i += take;
         if (buffered + take == chunk) {
             write_rows(pending_.data(), chunk);
@@ -320,12 +470,75 @@ void LogitCacheWriter::append(const float* logits, int64_t rows) {
     appended_ += rows;
 }
 
+void LogitCacheWriter::append(const float* logits, int64_t rows) {
+    if (!file_) throw Error(path_ + ": append() after finish()");
+    if (header_.kind != LogitCacheKind::Class) throw Error(path_ + ": append() of class logits to an MLM top-k cache");
+    const int64_t K = header_.num_labels;
+    if (rows < 0 || rows > header_.example_count - examples_done())
+        fail(partial_path_, "example_count", "appending " + std::to_string(rows) + " examples after " +
+                                                 std::to_string(examples_done()) + " would pass the " +
+                                                 std::to_string(header_.example_count) + " the header declares");
+    for (int64_t i = 0; i < rows * K; i++) check_value(partial_path_, header_, "logits", "example", examples_done() + i / K, logits[i]);
+    const size_t count = (size_t)rows * (size_t)K;
+    staging_.resize(count * logit_value_bytes(header_.value_type));
+    for (size_t i = 0; i < count; i++) put_value(staging_.data(), i * logit_value_bytes(header_.value_type), header_.value_type, logits[i]);
+    append_encoded(staging_.data(), rows);
+}
+
+void LogitCacheWriter::append_topk(const MlmTopKRows& r, int64_t begin, int64_t end) {
+    if (!file_) throw Error(path_ + ": append_topk() after finish()");
+    if (header_.kind != LogitCacheKind::MlmTopK) throw Error(path_ + ": append_topk() to a class-logit cache");
+    const int64_t k = header_.num_labels, rows = end - begin;
+    if (begin < 0 || end > r.size() || rows < 0 || (int64_t)r.position.size() != r.size() || (int64_t)r.input_id.size() != r.size() ||
+        (int64_t)r.target.size() != r.size() || (int64_t)r.ids.size() != r.size() * k || (int64_t)r.values.size() != r.size() * k)
+        throw Error(partial_path_ + ": append_topk(): rows [" + std::to_string(begin) + ", " + std::to_string(end) +
+                    ") of arrays of inconsistent sizes (k = " + std::to_string(k) + ")");
+    if (rows > header_.example_count - examples_done())
+        fail(partial_path_, "example_count", "appending " + std::to_string(rows) + " rows after " + std::to_string(examples_done()) +
+                                                 " would pass the " + std::to_string(header_.example_count) + " the header declares");
+    const MlmTopKSetup& s = setup_;
+    const int id_width = mlm_topk_id_width(s.vocab_size), value_width = logit_value_bytes(header_.value_type);
+    staging_.resize((size_t)rows * (size_t)row_bytes_);
+    int64_t last_sequence = last_sequence_, last_position = last_position_;
+    for (int64_t i = begin; i < end; i++) {
+        const int64_t row = examples_done() + (i - begin);
+        auto bad = [&](const std::string& what) { fail(partial_path_, "rows", "row " + std::to_string(row) + ": " + what); };
+        if (r.sequence[i] < 0 || r.sequence[i] >= s.sequence_count)
+            bad("sequence " + std::to_string(r.sequence[i]) + " outside 0.." + std::to_string(s.sequence_count - 1));
+        if (r.position[i] < 1 || r.position[i] > s.seq_len - 2)
+            bad("position " + std::to_string(r.position[i]) + " outside 1.." + std::to_string(s.seq_len - 2));
+        if (r.sequence[i] < last_sequence || (r.sequence[i] == last_sequence && r.position[i] <= last_position))
+            bad("(sequence " + std::to_string(r.sequence[i]) + ", position " + std::to_string(r.position[i]) +
+                ") does not come after the previous row's");
+        last_sequence = r.sequence[i], last_position = r.position[i];
+        if (r.input_id[i] < 0 || r.input_id[i] >= s.vocab_size || r.target[i] < 0 || r.target[i] >= s.vocab_size)
+            bad("input id " + std::to_string(r.input_id[i]) + " or target " + std::to_string(r.target[i]) + " outside the vocabulary");
+        unsigned char* b = staging_.data() + (size_t)(i - begin) * (size_t)row_bytes_;
+        put<int32_t>(b, 0, r.sequence[i]);
+        put<int32_t>(b, 4, r.position[i]);
+        put<int32_t>(b, 8, r.input_id[i]);
+        put<int32_t>(b, 12, r.target[i]);
+        for (int64_t j = 0; j < k; j++) {
+            const int32_t id = r.ids[i * k + j];
+            const float v = r.values[i * k + j];
+            if (id < 0 || id >= s.vocab_size) bad("top-k id " + std::to_string(id) + " outside the vocabulary");
+            check_value(partial_path_, header_, "values", "row", row, v);
+            if (id_width == 2) put<uint16_t>(b, kMlmTopKFixedRowBytes + j * 2, (uint16_t)id);
+            else put<int32_t>(b, kMlmTopKFixedRowBytes + j * 4, id);
+            put_value(b, kMlmTopKFixedRowBytes + k * id_width + j * value_width, header_.value_type, v);
+        }
+    }
+    last_sequence_ = last_sequence, last_position_ = last_position;
+    append_encoded(staging_.data(), rows);
+}
+
 void LogitCacheWriter::finish() {
     if (!file_) throw Error(path_ + ": finish() called twice");
+    const char* unit = header_.kind == LogitCacheKind::Class ? " examples" : " rows";
     if (examples_done() != header_.example_count)
         fail(partial_path_, "example_count", "finish() after " + std::to_string(examples_done()) + " of the " +
-                                                 std::to_string(header_.example_count) + " examples the header declares");
-    if (!pending_.empty()) write_rows(pending_.data(), (int64_t)pending_.size() / header_.num_labels);  // the short last chunk
+                                                 std::to_string(header_.example_count) + unit + " the header declares");
+    if (!pending_.empty()) write_rows(pending_.data(), (int64_t)pending_.size() / row_bytes_);  // the short last chunk
     pending_.clear();
     unsigned char header[kLogitCacheHeaderBytes];
     encode_header(header, header_, checksum_.digest());
@@ -339,25 +552,40 @@ void LogitCacheWriter::finish() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reader
+// Readers
+
+namespace {
+
+// The header of a file read whole: checked bytes, then fields for the kind the caller reads.
+LogitCacheHeader read_header(const std::string& path, const std::string& file, LogitCacheKind want) {
+    const auto* b = reinterpret_cast<const unsigned char*>(file.data());
+    check_header_bytes(path, b, file.size());
+    const LogitCacheHeader h = decode_header(b);
+    check_fields(path, h, want);
+    return h;
+}
+
+uint64_t check_data_checksum(const std::string& path, const std::string& file) {
+    const uint64_t stored = get<uint64_t>(reinterpret_cast<const unsigned char*>(file.data()), 56);
+    Checksum c;
+    c.update(file.data() + kLogitCacheHeaderBytes, file.size() - kLogitCacheHeaderBytes);
+    if (c.digest() != stored)
+        fail(path, "data_checksum", "is " + hex(stored) + " but the values hash to " + hex(c.digest()) +
+                                        ": the file is corrupted (or was not finished)");
+    return stored;
+}
+
+}  // namespace
 
 LogitCache read_logit_cache(const std::string& path) {
     const std::string file = read_file(path);
     const auto* b = reinterpret_cast<const unsigned char*>(file.data());
-    check_header_bytes(path, b, file.size());
     LogitCache cache;
     cache.path = path;
-    cache.header = decode_header(b);
-    check_fields(path, cache.header);
-    cache.data_checksum = get<uint64_t>(b, 56);
+    cache.header = read_header(path, file, LogitCacheKind::Class);
     const LogitCacheHeader& h = cache.header;
-    check_size(path, file.size(), (unsigned __int128)kLogitCacheHeaderBytes + value_bytes(h, h.example_count));
-
-    Checksum c;
-    c.update(b + kLogitCacheHeaderBytes, file.size() - kLogitCacheHeaderBytes);
-    if (c.digest() != cache.data_checksum)
-        fail(path, "data_checksum", "is " + hex(cache.data_checksum) + " but the values hash to " + hex(c.digest()) +
-                                        ": the file is corrupted (or was not finished)");
+    check_size(path, file.size(), (unsigned __int128)kLogitCacheHeaderBytes + rows_bytes(h.example_count, class_row_bytes(h)));
+    cache.data_checksum = check_data_checksum(path, file);
 
     const size_t count = (size_t)h.example_count * (size_t)h.num_labels;
     cache.logits.resize(count);
@@ -365,7 +593,7 @@ LogitCache read_logit_cache(const std::string& path) {
         for (size_t i = 0; i < count; i++) cache.logits[i] = half_to_float(get<uint16_t>(b, kLogitCacheHeaderBytes + i * 2));
     else
         std::memcpy(cache.logits.data(), b + kLogitCacheHeaderBytes, count * 4);
-    for (size_t i = 0; i < count; i++) check_value(path, h, (int64_t)(i / h.num_labels), cache.logits[i]);
+    for (size_t i = 0; i < count; i++) check_value(path, h, "logits", "example", (int64_t)(i / h.num_labels), cache.logits[i]);
     return cache;
 }
 
@@ -388,6 +616,85 @@ void check_logit_cache_matches(const LogitCache& cache, const std::string& trans
     if (h.num_labels != num_labels)
         fail(cache.path, "num_labels", "the cache holds " + std::to_string(h.num_labels) + " logits per example, the student has " +
                                            std::to_string(num_labels) + (num_labels == 1 ? " label" : " labels"));
+}
+
+int32_t MlmTopKCache::field(int64_t row, int i) const {
+    return get<int32_t>(reinterpret_cast<const unsigned char*>(bytes.data()), (size_t)kMlmTopKDataStart + (size_t)row * row_bytes + 4 * i);
+}
+
+void MlmTopKCache::topk(int64_t row, int32_t* ids, float* values) const {
+    const auto* b = reinterpret_cast<const unsigned char*>(bytes.data()) + (size_t)kMlmTopKDataStart + (size_t)row * row_bytes;
+    const int kk = k(), id_width = mlm_topk_id_width(setup.vocab_size), value_width = logit_value_bytes(header.value_type);
+    for (int j = 0; j < kk; j++) {
+        ids[j] = id_width == 2 ? (int32_t)get<uint16_t>(b, kMlmTopKFixedRowBytes + j * 2) : get<int32_t>(b, kMlmTopKFixedRowBytes + j * 4);
+        values[j] = get_value(b, kMlmTopKFixedRowBytes + (size_t)kk * id_width + (size_t)j * value_width, header.value_type);
+    }
+}
+
+MlmTopKCache read_mlm_topk_cache(const std::string& path) {
+    MlmTopKCache cache;
+    cache.path = path;
+    cache.bytes = read_file(path);
+    const std::string& file = cache.bytes;
+    cache.header = read_header(path, file, LogitCacheKind::MlmTopK);
+    const LogitCacheHeader& h = cache.header;
+    if (file.size() < (size_t)kMlmTopKDataStart)
+        fail(path, "block", "file is " + std::to_string(file.size()) + " bytes, shorter than the " + std::to_string(kMlmTopKDataStart) +
+                                "-byte header and MLM block (truncated)");
+    cache.setup = read_block(path, reinterpret_cast<const unsigned char*>(file.data()) + kLogitCacheHeaderBytes, h);
+    const MlmTopKSetup& s = cache.setup;
+    cache.row_bytes = mlm_topk_row_bytes(h, s);
+    check_size(path, file.size(), (unsigned __int128)kMlmTopKDataStart + rows_bytes(h.example_count, cache.row_bytes));
+    cache.data_checksum = check_data_checksum(path, file);
+
+    const int k = h.num_labels;
+    std::vector<int32_t> ids(k);
+    std::vector<float> values(k);
+    int64_t last_sequence = -1, last_position = -1;
+    for (int64_t r = 0; r < h.example_count; r++) {
+        auto bad = [&](const std::string& what) { fail(path, "rows", "row " + std::to_string(r) + ": " + what); };
+        const int64_t sequence = cache.sequence(r), position = cache.position(r);
+        if (sequence < 0 || sequence >= s.sequence_count)
+            bad("sequence " + std::to_string(sequence) + " outside 0.." + std::to_string(s.sequence_count - 1));
+        if (position < 1 || position > s.seq_len - 2)
+            bad("position " + std::to_string(position) + " outside 1.." + std::to_string(s.seq_len - 2));
+        if (sequence < last_sequence || (sequence == last_sequence && position <= last_position))
+            bad("(sequence " + std::to_string(sequence) + ", position " + std::to_string(position) + ") does not come after the previous row's");
+        if (cache.input_id(r) < 0 || cache.input_id(r) >= s.vocab_size || cache.target(r) < 0 || cache.target(r) >= s.vocab_size)
+            bad("input id " + std::to_string(cache.input_id(r)) + " or target " + std::to_string(cache.target(r)) + " outside the vocabulary");
+        cache.topk(r, ids.data(), values.data());
+        for (int j = 0; j < k; j++) {
+            if (ids[j] < 0 || ids[j] >= s.vocab_size) bad("top-k id " + std::to_string(ids[j]) + " outside the vocabulary");
+            check_value(path, h, "values", "row", r, values[j]);
+            if (j > 0 && values[j] > values[j - 1]) bad("top-k values are not in descending order (value " + std::to_string(j) + ")");
+        }
+        if (sequence != last_sequence) {
+            cache.group_sequence.push_back(sequence);
+            cache.group_begin.push_back(r);
+        }
+        last_sequence = sequence, last_position = position;
+    }
+    cache.group_begin.push_back(h.example_count);
+    return cache;
+}
+
+void check_mlm_topk_cache_matches(const MlmTopKCache& cache, const std::string& shards, uint64_t teacher_fingerprint,
+                                  uint64_t shards_fingerprint, uint64_t vocab_fingerprint, int64_t sequence_count) {
+    const LogitCacheHeader& h = cache.header;
+    if (teacher_fingerprint != 0 && h.teacher_fingerprint != teacher_fingerprint)
+        fail(cache.path, "teacher_fingerprint", "the cache was made by another teacher (" + hex(h.teacher_fingerprint) +
+                                                    ") than this run's (" + hex(teacher_fingerprint) +
+                                                    "): run distill cache --mlm with this teacher");
+    if (cache.setup.vocab_fingerprint != vocab_fingerprint)
+        fail(cache.path, "vocab_fingerprint", "the cache was made with another vocabulary (" + hex(cache.setup.vocab_fingerprint) +
+                                                  ") than this run's (" + hex(vocab_fingerprint) + ")");
+    if (h.transfer_fingerprint != shards_fingerprint)
+        fail(cache.path, "transfer_fingerprint", "the cache was made from other text (" + hex(h.transfer_fingerprint) + ") than " + shards +
+                                                     " (" + hex(shards_fingerprint) + "): run distill cache --mlm over these token shards");
+    if (cache.setup.sequence_count != sequence_count)
+        fail(cache.path, "sequence_count", "the cache's " + std::to_string(cache.setup.sequence_count) + " sequences of " +
+                                               std::to_string(cache.setup.seq_len) + " tokens are " + std::to_string(sequence_count) +
+                                               " in " + shards);
 }
 
 }  // namespace wr

@@ -1,4 +1,5 @@
-// kernels/cross_entropy.cpp: softmax cross-entropy with an ignore index (math in the header).
+// kernels/cross_entropy.cpp: softmax cross-entropy with an ignore index, squared error, and the soft
+// (distillation) cross-entropies against full or top-k teacher distributions (math in the header).
 // Rows are independent: one row per OpenMP iteration.
 #include "kernels/cross_entropy.h"
 
@@ -135,6 +136,76 @@ void soft_cross_entropy_backward(float* dlogits, const float* logits, const floa
         log_softmax_at_temperature(log_q.data(), logits + (size_t)m * K, K, tau);
         for (int k = 0; k < K; k++)
             dlogits[(size_t)m * K + k] += (float)((double)dloss_scale * tau * (std::exp(log_q[k]) - std::exp(log_p[k])));
+    }
+}
+
+namespace {
+
+// The student's softmax at temperature over a row of V logits: max (float) and
+// sum_v exp((z_v - max) / tau) (double), in the 8-lane order of row_softmax.
+RowSoftmax row_softmax_at_temperature(const float* row, int V, float inv_tau) {
+    constexpr int kLanes = 8;
+    const int V8 = V / kLanes * kLanes;
+    float lane_max[kLanes];
+    for (int l = 0; l < kLanes; l++) lane_max[l] = row[0];
+    for (int v = 0; v < V8; v += kLanes)
+        for (int l = 0; l < kLanes; l++) lane_max[l] = row[v + l] > lane_max[l] ? row[v + l] : lane_max[l];
+    float max = row[0];
+    for (int l = 0; l < kLanes; l++) max = lane_max[l] > max ? lane_max[l] : max;
+    for (int v = V8; v < V; v++) max = row[v] > max ? row[v] : max;
+    double lane_sum[kLanes] = {};
+    for (int v = 0; v < V8; v += kLanes)
+        for (int l = 0; l < kLanes; l++) lane_sum[l] += exp_nonpositive((row[v + l] - max) * inv_tau);
+    double sum = 0.0;
+    for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
+    for (int v = V8; v < V; v++) sum += exp_nonpositive((row[v] - max) * inv_tau);
+    return {max, sum};
+}
+
+// The teacher's p_j = softmax(t / tau) over its k logits, in double, into p[k].
+void topk_probabilities(double* p, const float* values, int k, double tau) {
+    double max = values[0];
+    for (int j = 1; j < k; j++) max = values[j] > max ? values[j] : max;
+    double sum = 0.0;
+    for (int j = 0; j < k; j++) sum += (p[j] = std::exp((values[j] - max) / tau));
+    for (int j = 0; j < k; j++) p[j] /= sum;
+}
+
+}  // namespace
+
+void soft_topk_cross_entropy_forward(float* losses, const float* logits, const int* topk_ids, const float* topk_values, int M, int V,
+                                     int k, float tau) {
+    const float inv_tau = 1.0f / tau;
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        std::vector<double> p(k);
+        const float* row = logits + (size_t)m * V;
+        const int* ids = topk_ids + (size_t)m * k;
+        topk_probabilities(p.data(), topk_values + (size_t)m * k, k, tau);
+        const RowSoftmax s = row_softmax_at_temperature(row, V, inv_tau);
+        const double log_sum = std::log(s.sum_exp);
+        double loss = 0.0;  // -sum_j p_j log q_{id_j}, log q_v = (z_v - max) / tau - log sum
+        for (int j = 0; j < k; j++) loss -= p[j] * (((double)row[ids[j]] - (double)s.max) / tau - log_sum);
+        losses[m] = (float)((double)tau * tau * loss);
+    }
+}
+
+void soft_topk_cross_entropy_backward(float* dlogits, const float* logits, const int* topk_ids, const float* topk_values, int M, int V,
+                                      int k, float tau, float dloss_scale) {
+    if (!dlogits) return;
+    const float inv_tau = 1.0f / tau;
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        std::vector<double> p(k);
+        const float* row = logits + (size_t)m * V;
+        float* drow = dlogits + (size_t)m * V;
+        const int* ids = topk_ids + (size_t)m * k;
+        topk_probabilities(p.data(), topk_values + (size_t)m * k, k, tau);
+        const RowSoftmax s = row_softmax_at_temperature(row, V, inv_tau);
+        // scale * tau * q_v over the whole vocabulary, then - scale * tau * p_j at the top k.
+        const float scale_q = (float)((double)dloss_scale * tau / s.sum_exp);
+        for (int v = 0; v < V; v++) drow[v] += exp_nonpositive((row[v] - s.max) * inv_tau) * scale_q;
+        for (int j = 0; j < k; j++) drow[ids[j]] -= (float)((double)dloss_scale * tau * p[j]);
     }
 }
 

@@ -10,7 +10,7 @@
 // Backward of L = dloss_scale * sum_m losses[m] (use dloss_scale = 1 / count for the mean):
 //   dlogits[m, v] += dloss_scale * (softmax(logits[m, :])[v] - [v == y])
 // ignored rows receive nothing. Row sums of exp are accumulated in double.
-// Soft targets (distillation) are the second op below.
+// Soft targets (distillation) are the ops below: a teacher's full distribution, or its top k over a vocabulary.
 #pragma once
 #include "kernels/common.h"
 
@@ -50,5 +50,26 @@ void mse_backward(float* dpred, const float* pred, const float* target, int B);
 void soft_cross_entropy_forward(float* losses, const float* logits, const float* teacher_logits, int M, int K, float tau);
 void soft_cross_entropy_backward(float* dlogits, const float* logits, const float* teacher_logits, int M, int K, float tau,
                                  float dloss_scale);
+
+// Soft-target cross-entropy against a teacher's top-k over a large vocabulary (MLM-logit
+// distillation, the soft MLM loss of DistilBERT, with the teacher truncated to its k best tokens
+// as `distill cache --mlm` stores them). Row m has the student's V logits z and the teacher's k
+// token ids id_j (distinct, in 0..V-1) with their logits t_j:
+//   p_j = softmax_j(t / tau)             over the k teacher logits only (renormalized over the top k)
+//   q_v = softmax_v(z / tau)             over the student's full vocabulary
+//   losses[m] = -tau^2 sum_{j<k} p_j log q_{id_j}
+// Backward of L = dloss_scale * sum_m losses[m]: with p_v = p_j where v = id_j and p_v = 0 for
+// every token outside the top k (so sum_v p_v = 1),
+//   d log q_u / d z_v = (delta_uv - q_v) / tau,  hence
+//   dlogits[m, v] += dloss_scale * tau * (q_v - p_v)
+// which vanishes only where q = p: for k < V a limit (q_v > 0 outside the top k), not a point;
+// with k = V this is exactly soft_cross_entropy_* above. The student's softmax runs over V in 8
+// lanes in a fixed order (max in float, sum of exp in double), the k-sums in double, so results
+// do not depend on the thread count; OpenMP over rows.
+// losses[M]  <-  logits[M, V], topk_ids[M, k], topk_values[M, k]
+void soft_topk_cross_entropy_forward(float* losses, const float* logits, const int* topk_ids, const float* topk_values, int M, int V,
+                                     int k, float tau);
+void soft_topk_cross_entropy_backward(float* dlogits, const float* logits, const int* topk_ids, const float* topk_values, int M, int V,
+                                      int k, float tau, float dloss_scale);
 
 }  // namespace wr

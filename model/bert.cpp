@@ -413,8 +413,28 @@ MlmResult BertModel::forward_mlm(const MlmInputs& in, bool train, uint64_t dropo
     for (int m = 0; m < in.M; m++)
         if (in.masked_positions[m] < 0 || in.masked_positions[m] >= N || in.masked_targets[m] < 0 || in.masked_targets[m] >= V)
             throw Error("batch: masked position " + std::to_string(m) + " is outside the batch or its target outside the vocabulary");
+    if (in.teacher_ids) {  // MLM-logit distillation
+        if (!in.teacher_values || in.teacher_k < 1 || in.teacher_k > V)
+            throw Error("batch: teacher top-k ids need their values and a k in 1.." + std::to_string(V) + " (k is " +
+                        std::to_string(in.teacher_k) + ")");
+        if (!(in.temperature > 0.0f)) throw Error("batch: the distillation temperature must be positive, not " + std::to_string(in.temperature));
+        for (int64_t i = 0; i < (int64_t)in.M * in.teacher_k; i++)
+            if (in.teacher_ids[i] < 0 || in.teacher_ids[i] >= V)
+                throw Error("batch: teacher top-k id " + std::to_string(in.teacher_ids[i]) + " of masked position " +
+                            std::to_string(i / in.teacher_k) + " is outside the vocabulary");
+    }
     const Activations a = start_batch(in.B, in.T, in.M, in.input_ids, in.token_types, in.lengths, in.masked_positions,
                                       in.masked_targets, train, dropout_seed);
+    teacher_k_ = in.teacher_ids ? in.teacher_k : 0;
+    if (teacher_k_ > 0) {
+        saved_teacher_ids_.assign(in.teacher_ids, in.teacher_ids + (int64_t)in.M * teacher_k_);
+        saved_teacher_.assign(in.teacher_values, in.teacher_values + (int64_t)in.M * teacher_k_);
+    } else {
+        saved_teacher_ids_.clear();
+        saved_teacher_.clear();
+    }
+    temperature_ = in.temperature;
+    label_weight_ = teacher_k_ > 0 ? in.label_weight : 1.0f;
     encoder_forward(a);
 
     // MLM head on the masked positions only.
@@ -434,7 +454,20 @@ MlmResult BertModel::forward_mlm(const MlmInputs& in, bool train, uint64_t dropo
         const float* row = a.logits + (int64_t)m * V;
         result.correct += (int)(std::max_element(row, row + V) - row) == targets[m];
     }
-    result.loss = (float)(loss / M_);
+    result.hard_loss = result.loss = (float)(loss / M_);
+    if (teacher_k_ > 0) {
+        const int k = teacher_k_;
+        std::vector<float> losses(M_);
+        soft_topk_cross_entropy_forward(losses.data(), a.logits, saved_teacher_ids_.data(), saved_teacher_.data(), M_, (int)V, k,
+                                        temperature_);
+        double soft = 0.0;
+        for (float l : losses) soft += l;
+        result.soft_loss = (float)(soft / M_);
+        // The teacher's top-1: its largest value (the first of equal ones); the student's: its argmax.
+        const std::vector<int> student = argmax_rows(a.logits, M_, (int)V), top = argmax_rows(saved_teacher_.data(), M_, k);
+        for (int m = 0; m < M_; m++) result.agree += student[m] == saved_teacher_ids_[(int64_t)m * k + top[m]];
+        result.loss = result.soft_loss + label_weight_ * result.hard_loss;
+    }
     return result;
 }
 
@@ -444,12 +477,16 @@ void BertModel::backward_mlm() {
     const int32_t *positions = saved_ints_.data() + 2 * N + B_, *targets = positions + M_;
     Activations a = views();
 
-    // MLM head: d loss / d logits = (softmax - onehot) / M, then back through decoder, LN, GELU, dense.
+    // MLM head: d loss / d logits = (softmax - onehot) / M (times label_weight, plus tau (q - p) / M
+    // with a teacher), then back through decoder, LN, GELU, dense.
     zero(a.d_x, N * C);
     if (M_ > 0) {
         zero(a.d_logits, (int64_t)M_ * V);
         for (float* p : {a.d_head_ln, a.d_head_g, a.d_head_h, a.d_gathered}) zero(p, (int64_t)M_ * C);
-        cross_entropy_backward(a.d_logits, a.logits, targets, M_, (int)V, 1.0f / M_);
+        if (label_weight_ != 0.0f) cross_entropy_backward(a.d_logits, a.logits, targets, M_, (int)V, label_weight_ / M_);
+        if (teacher_k_ > 0)
+            soft_topk_cross_entropy_backward(a.d_logits, a.logits, saved_teacher_ids_.data(), saved_teacher_.data(), M_, (int)V,
+                                             teacher_k_, temperature_, 1.0f / M_);
         matmul_backward(a.d_head_ln, g.wte, g.mlm_bias, a.d_logits, a.head_ln, w.wte, M_, (int)C, (int)V);
         layernorm_backward(a.d_head_g, g.head_ln_w, g.head_ln_b, a.d_head_ln, a.head_g, w.head_ln_w, a.head_mean, a.head_rstd, M_, (int)C);
         gelu_backward(a.d_head_h, a.head_h, a.d_head_g, (int64_t)M_ * C);

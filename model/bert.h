@@ -15,7 +15,8 @@
 //                x   = LayerNorm(x1 + dropout(GELU(x1 W_in^T + b_in) W_out^T + b_out))
 //   MLM head, on the M masked positions only:
 //                h = LayerNorm(GELU(x[masked] W_head^T + b_head));  logits = h wte^T + mlm_bias  [M,V]
-//                loss = mean cross-entropy of logits against the original tokens
+//                loss = mean cross-entropy of logits against the original tokens; in MLM-logit
+//                       distillation a top-k soft cross-entropy against a teacher (MlmInputs)
 //   classifier head (BertForSequenceClassification), when config.num_labels = K >= 1:
 //                pooled = tanh(x[:, 0] W_pool^T + b_pool)            (the [CLS] position)  [B,C]
 //                logits = dropout(pooled) W_cls^T + b_cls                                  [B,K]
@@ -118,11 +119,26 @@ struct MlmInputs {
     int M = 0;                             // masked positions
     const int32_t* masked_positions = nullptr;  // [M] flat indices b*T + t
     const int32_t* masked_targets = nullptr;    // [M] original token ids
+    // MLM-logit distillation (distill train --mlm): the teacher's top-k predictions at each masked
+    // position as soft targets. The loss becomes
+    //   soft + label_weight * hard
+    // soft: mean over the M rows of the top-k soft cross-entropy at `temperature`
+    //       (kernels/cross_entropy.h, soft_topk_cross_entropy_*),
+    // hard: the mean cross-entropy against masked_targets above.
+    // Without teacher ids the loss is the hard loss alone. CPU only (the GPU model refuses them).
+    int teacher_k = 0;                          // k, 1..V
+    const int32_t* teacher_ids = nullptr;       // [M,k] token ids, distinct within a row
+    const float* teacher_values = nullptr;      // [M,k] the teacher's logits of those tokens
+    float temperature = 1.0f;
+    float label_weight = 0.0f;
 };
 
 struct MlmResult {
-    float loss = 0;   // mean cross-entropy over the M masked positions
-    int correct = 0;  // masked positions whose argmax is the target
+    float loss = 0;       // the training loss: the mean cross-entropy, or soft + label_weight * hard
+    int correct = 0;      // masked positions whose argmax is the target
+    float hard_loss = 0;  // mean cross-entropy over the M masked positions (= loss without a teacher)
+    float soft_loss = 0;  // mean top-k soft cross-entropy against the teacher (0 without one)
+    int agree = 0;        // masked positions whose argmax is the teacher's top-1 (with teacher ids)
 };
 
 // One classification batch (data/example_batcher.h produces these).
@@ -199,7 +215,9 @@ class BertModel {
     std::vector<float> acts_, dacts_;
     std::vector<int32_t> saved_ints_;  // copies of the batch's ids, types, lengths, positions, targets (labels)
     std::vector<float> saved_values_;  // regression targets of a classifier batch
-    std::vector<float> saved_teacher_; // teacher logits [B,K] of a distillation batch
+    std::vector<float> saved_teacher_; // teacher logits [B,K] of a distillation batch; MLM: top-k values [M,k]
+    std::vector<int32_t> saved_teacher_ids_;  // MLM distillation: top-k ids [M,k]
+    int teacher_k_ = 0;                // MLM distillation: k (0: no teacher)
     float temperature_ = 1.0f, label_weight_ = 1.0f;
     int B_ = 0, T_ = 0, M_ = 0, capacity_B_ = 0, capacity_T_ = 0, capacity_M_ = 0;
     bool train_ = false, has_labels_ = false;

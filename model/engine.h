@@ -90,7 +90,11 @@ struct CudaEngine : Engine {
         label = "cuda (" + cuda::device_name() + ", " + cuda::precision_name(precision) + ")";
     }
     const char* name() const override { return label.c_str(); }
-    MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) override { return gpu.forward_mlm(in, train, seed); }
+    MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) override {
+        if (in.teacher_ids)  // distill refuses --device cuda with --mlm before this; a guard for other callers
+            throw Error("MLM-logit distillation (the top-k soft cross-entropy) has no CUDA kernel yet: run it with --device cpu");
+        return gpu.forward_mlm(in, train, seed);
+    }
     void backward_mlm() override { gpu.backward_mlm(); }
     ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t seed) override { return gpu.forward_classify(in, train, seed); }
     void backward_classify() override { gpu.backward_classify(); }

@@ -411,7 +411,7 @@ TEST(LogitCache, WriterRefusesBadInput) {
     }
     LogitCacheHeader h = sample_header(2, 8, 4);
     h.kind = LogitCacheKind::MlmTopK;
-    EXPECT_ERROR_MENTIONS(LogitCacheWriter(dir / "c.bin", h), "c.bin", "kind", "reserved");
+    EXPECT_ERROR_MENTIONS(LogitCacheWriter(dir / "c.bin", h), "c.bin", "kind", "MLM");  // needs the MLM block
     h = sample_header(0, 8, 4);
     EXPECT_ERROR_MENTIONS(LogitCacheWriter(dir / "d.bin", h), "d.bin", "num_labels");
     h = sample_header(2, 8, 0);
@@ -457,7 +457,7 @@ TEST(LogitCache, ReaderErrorsNameFileAndField) {
     p = fresh("kind2.bin");
     patch<uint32_t>(p, 12, 2);
     reseal(p);
-    EXPECT_ERROR_MENTIONS(read_logit_cache(p), "kind2.bin", "kind", "reserved");
+    EXPECT_ERROR_MENTIONS(read_logit_cache(p), "kind2.bin", "kind", "MLM top-k", "distill train --mlm");
     p = fresh("kind9.bin");
     patch<uint32_t>(p, 12, 9);
     reseal(p);
