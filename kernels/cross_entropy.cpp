@@ -15,13 +15,14 @@ namespace {
 
 struct RowSoftmax {
     float max;       // max_v logits[v]
-    double sum_exp;  // sum_v exp(logits[v] - max), at least 1
+    double sum_exp;  // sum_v exp((logits[v] - max) / tau), at least 1
 };
 
-// The two numbers that define softmax(row) without overflow. Both reductions run in 8 lanes
+// The two numbers that define softmax(row / tau) without overflow (inv_tau = 1 / tau; 1 for the
+// plain softmax, where the multiplication is exact). Both reductions run in 8 lanes
 // (a fixed order, so the result does not depend on the machine) and then over the lanes, and
 // exp is exp_nonpositive, so that the loops vectorize: at V = 30522 they are the cost of the op.
-RowSoftmax row_softmax(const float* row, int V) {
+RowSoftmax row_softmax(const float* row, int V, float inv_tau = 1.0f) {
     constexpr int kLanes = 8;
     const int V8 = V / kLanes * kLanes;
     float lane_max[kLanes];
@@ -33,10 +34,10 @@ RowSoftmax row_softmax(const float* row, int V) {
     for (int v = V8; v < V; v++) max = row[v] > max ? row[v] : max;
     double lane_sum[kLanes] = {};
     for (int v = 0; v < V8; v += kLanes)
-        for (int l = 0; l < kLanes; l++) lane_sum[l] += exp_nonpositive(row[v + l] - max);
+        for (int l = 0; l < kLanes; l++) lane_sum[l] += exp_nonpositive((row[v + l] - max) * inv_tau);
     double sum = 0.0;
     for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
-    for (int v = V8; v < V; v++) sum += exp_nonpositive(row[v] - max);
+    for (int v = V8; v < V; v++) sum += exp_nonpositive((row[v] - max) * inv_tau);
     return {max, sum};
 }
 
@@ -141,27 +142,6 @@ void soft_cross_entropy_backward(float* dlogits, const float* logits, const floa
 
 namespace {
 
-// The student's softmax at temperature over a row of V logits: max (float) and
-// sum_v exp((z_v - max) / tau) (double), in the 8-lane order of row_softmax.
-RowSoftmax row_softmax_at_temperature(const float* row, int V, float inv_tau) {
-    constexpr int kLanes = 8;
-    const int V8 = V / kLanes * kLanes;
-    float lane_max[kLanes];
-    for (int l = 0; l < kLanes; l++) lane_max[l] = row[0];
-    for (int v = 0; v < V8; v += kLanes)
-        for (int l = 0; l < kLanes; l++) lane_max[l] = row[v + l] > lane_max[l] ? row[v + l] : lane_max[l];
-    float max = row[0];
-    for (int l = 0; l < kLanes; l++) max = lane_max[l] > max ? lane_max[l] : max;
-    for (int v = V8; v < V; v++) max = row[v] > max ? row[v] : max;
-    double lane_sum[kLanes] = {};
-    for (int v = 0; v < V8; v += kLanes)
-        for (int l = 0; l < kLanes; l++) lane_sum[l] += exp_nonpositive((row[v + l] - max) * inv_tau);
-    double sum = 0.0;
-    for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
-    for (int v = V8; v < V; v++) sum += exp_nonpositive((row[v] - max) * inv_tau);
-    return {max, sum};
-}
-
 // The teacher's p_j = softmax(t / tau) over its k logits, in double, into p[k].
 void topk_probabilities(double* p, const float* values, int k, double tau) {
     double max = values[0];
@@ -182,7 +162,7 @@ void soft_topk_cross_entropy_forward(float* losses, const float* logits, const i
         const float* row = logits + (size_t)m * V;
         const int* ids = topk_ids + (size_t)m * k;
         topk_probabilities(p.data(), topk_values + (size_t)m * k, k, tau);
-        const RowSoftmax s = row_softmax_at_temperature(row, V, inv_tau);
+        const RowSoftmax s = row_softmax(row, V, inv_tau);
         const double log_sum = std::log(s.sum_exp);
         double loss = 0.0;  // -sum_j p_j log q_{id_j}, log q_v = (z_v - max) / tau - log sum
         for (int j = 0; j < k; j++) loss -= p[j] * (((double)row[ids[j]] - (double)s.max) / tau - log_sum);
@@ -201,7 +181,7 @@ void soft_topk_cross_entropy_backward(float* dlogits, const float* logits, const
         float* drow = dlogits + (size_t)m * V;
         const int* ids = topk_ids + (size_t)m * k;
         topk_probabilities(p.data(), topk_values + (size_t)m * k, k, tau);
-        const RowSoftmax s = row_softmax_at_temperature(row, V, inv_tau);
+        const RowSoftmax s = row_softmax(row, V, inv_tau);
         // scale * tau * q_v over the whole vocabulary, then - scale * tau * p_j at the top k.
         const float scale_q = (float)((double)dloss_scale * tau / s.sum_exp);
         for (int v = 0; v < V; v++) drow[v] += exp_nonpositive((row[v] - s.max) * inv_tau) * scale_q;

@@ -285,9 +285,7 @@ const float* BertModel::encoder_output() const {
 const float* BertModel::mlm_logits() const { return const_cast<BertModel*>(this)->views().logits; }
 const float* BertModel::cls_logits() const { return const_cast<BertModel*>(this)->views().cls_logits; }
 
-BertModel::Activations BertModel::start_batch(int B, int T, int M, const int32_t* ids, const int32_t* types, const int32_t* lengths,
-                                              const int32_t* positions, const int32_t* targets, bool train, uint64_t dropout_seed) {
-    const BertConfig& c = config;
+void check_batch_tokens(const BertConfig& c, int B, int T, const int32_t* ids, const int32_t* types, const int32_t* lengths) {
     if (T > c.max_positions)
         throw Error("sequence length " + std::to_string(T) + " is above the model's " + std::to_string(c.max_positions) + " positions");
     const int64_t N = (int64_t)B * T;
@@ -298,6 +296,13 @@ BertModel::Activations BertModel::start_batch(int B, int T, int M, const int32_t
     for (int b = 0; b < B; b++)
         if (lengths[b] < 1 || lengths[b] > T)
             throw Error("batch: sequence " + std::to_string(b) + " has length " + std::to_string(lengths[b]) + ", outside 1.." + std::to_string(T));
+}
+
+BertModel::Activations BertModel::start_batch(int B, int T, int M, const int32_t* ids, const int32_t* types, const int32_t* lengths,
+                                              const int32_t* positions, const int32_t* targets, bool train, uint64_t dropout_seed) {
+    const BertConfig& c = config;
+    check_batch_tokens(c, B, T, ids, types, lengths);
+    const int64_t N = (int64_t)B * T;
     ensure_activations(B, T, std::max(M, 1));
     B_ = B, T_ = T, M_ = M, train_ = train, dropout_seed_ = dropout_seed;
     // Keep the batch's integer inputs for backward (the caller's arrays may be reused).

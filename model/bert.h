@@ -160,6 +160,10 @@ struct ClsInputs {
     float label_weight = 0.0f;
 };
 
+// The checks every batch gets (CPU and GPU): T within the positions, ids and token types within
+// the vocabularies, lengths in 1..T. Throws wr::Error.
+void check_batch_tokens(const BertConfig& config, int B, int T, const int32_t* ids, const int32_t* types, const int32_t* lengths);
+
 // The checks every forward_classify makes (CPU and GPU): labels within the K classes, labels for
 // classes and values for regression only, a positive temperature. Throws wr::Error.
 void check_cls_inputs(const ClsInputs& in, int K);

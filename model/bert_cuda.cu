@@ -508,16 +508,8 @@ void classify_backward(BertModelCuda::State& s, const BertConfig& c, const Param
 // ids, types and lengths in host_ints (the head appends its rows and targets, then upload_growing).
 void start_batch(BertModelCuda::State& s, const BertConfig& c, Precision precision, int B, int T, int M, const int32_t* ids,
                  const int32_t* types, const int32_t* lengths, bool train, uint64_t dropout_seed) {
-    if (T > c.max_positions)
-        throw Error("sequence length " + std::to_string(T) + " is above the model's " + std::to_string(c.max_positions) + " positions");
+    check_batch_tokens(c, B, T, ids, types, lengths);  // the CPU model's checks
     const int64_t N = (int64_t)B * T;
-    for (int64_t i = 0; i < N; i++)
-        if (ids[i] < 0 || ids[i] >= c.vocab_size || types[i] < 0 || types[i] >= c.type_vocab)
-            throw Error("batch: token " + std::to_string(i) + " has id " + std::to_string(ids[i]) + " / type " + std::to_string(types[i]) +
-                        " outside the model's vocabulary " + std::to_string(c.vocab_size) + " / " + std::to_string(c.type_vocab));
-    for (int b = 0; b < B; b++)
-        if (lengths[b] < 1 || lengths[b] > T)
-            throw Error("batch: sequence " + std::to_string(b) + " has length " + std::to_string(lengths[b]) + ", outside 1.." + std::to_string(T));
 
     if (B > s.capacity_B || T > s.capacity_T || M > s.capacity_M || s.acts.size() == 0) {
         s.capacity_B = std::max(B, s.capacity_B), s.capacity_T = std::max(T, s.capacity_T);
