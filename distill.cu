@@ -236,10 +236,11 @@ int run_cache(const CacheOptions& o) {
 // ---------------------------------------------------------------------------------------------
 // distill train
 
-struct TrainOptions {
-    std::string cache = kDefaultCache, transfer = kDefaultTransfer, teacher = kDefaultTeacher, dev = kDefaultDev;
-    std::string vocab = kDefaultVocab, out = kDefaultStudent, init, best_metric = "accuracy";
-    bool from_teacher = false, overwrite = false, bucket = false, mlm = false;  // mlm: only for -h
+// The flags every student has, of a classifier or of an MLM: where it starts, its size, the
+// temperature and label weight of its loss, the schedule, the output folder.
+struct StudentOptions {
+    std::string out, init;
+    bool from_teacher = false, overwrite = false;
     ModelSizeOptions size;
     double temperature = 1.0, label_weight = 0.0;
     int batch = 32, keep = 1;
@@ -250,7 +251,41 @@ struct TrainOptions {
     bool warmup_given = false;
     DeviceOptions device;
 
-    TrainOptions() { optimizer.lr = 5e-4; }
+    // mlm: the help texts of distill train --mlm
+    void add_student_flags(Flags& f, bool mlm) {
+        f.add("out", &out, mlm ? "output folder: the student's checkpoints (MLM checkpoints), log.jsonl"
+                               : "output folder: the student's checkpoints, task.json, log.jsonl");
+        f.add("overwrite", &overwrite, "replace the checkpoints of an earlier run in --out");
+        f.add("init", &init, mlm ? "student from this MLM checkpoint; else random (size flags) or --from-teacher"
+                                 : "student from this checkpoint: MLM (pretrained distillation) or classifier; else random or --from-teacher");
+        f.add("from-teacher", &from_teacher, "student from every k-th layer of the teacher (same width; --layers sets the student's depth)");
+        size.add_flags(f);
+        f.add("temperature", &temperature, mlm ? "tau: softmax(logits / tau) for the teacher's top k and the student's vocabulary; loss x tau^2"
+                                               : "tau: both distributions at softmax(logits / tau); the soft loss is scaled by tau^2");
+        f.add("label-weight", &label_weight, mlm ? "alpha: add alpha x the ordinary MLM cross-entropy on the original tokens"
+                                                 : "alpha: add alpha x cross-entropy on the transfer set's own labels (it must have them)");
+        f.add("batch", &batch, mlm ? "sequences per batch" : "examples per batch (padded to the batch's longest)");
+        f.add("epochs", &epochs, mlm ? "passes over the cached sequences (those not held out)" : "passes over the transfer set");
+        f.add("eval-every", &eval_every, "also evaluate every N steps (0: after each epoch only)");
+        f.add("keep", &keep, mlm ? "keep the last K checkpoints (best.bin, the lowest held-out soft loss, is kept besides)"
+                                 : "keep the last K checkpoints (best.bin is kept besides)");
+        f.add("dropout", &dropout, "the student's dropout on embeddings and hidden outputs (and the pooled vector)");
+        f.add("attention-dropout", &attention_dropout, "the student's dropout on attention probabilities");
+        f.add("seed", &seed, "seed of the student's initialization, data order and dropout");
+        optimizer.add_flags(f);
+    }
+    void note_given(const Flags& f) {
+        size.note_given(f);
+        warmup_given = f.was_set("warmup");
+    }
+};
+
+struct TrainOptions : StudentOptions {
+    std::string cache = kDefaultCache, transfer = kDefaultTransfer, teacher = kDefaultTeacher, dev = kDefaultDev;
+    std::string vocab = kDefaultVocab, best_metric = "accuracy";
+    bool bucket = false, mlm = false;  // mlm: only for -h
+
+    TrainOptions() { out = kDefaultStudent, optimizer.lr = 5e-4; }
 
     void add_flags(Flags& f) {
         f.add("cache", &cache, "the teacher's logits over the transfer set (distill cache)");
@@ -258,25 +293,11 @@ struct TrainOptions {
         f.add("teacher", &teacher, "the teacher checkpoint: checks the cache, gives the task, and is evaluated on --dev for agreement");
         f.add("dev", &dev, "labeled dev shard: accuracy, F1 and agreement with the teacher ('' for none)");
         f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards");
-        f.add("out", &out, "output folder: the student's checkpoints, task.json, log.jsonl");
-        f.add("overwrite", &overwrite, "replace the checkpoints of an earlier run in --out");
-        f.add("init", &init, "student from this checkpoint: MLM (pretrained distillation) or classifier; else random or --from-teacher");
-        f.add("from-teacher", &from_teacher, "student from every k-th layer of the teacher (same width; --layers sets the student's depth)");
-        size.add_flags(f);
-        f.add("temperature", &temperature, "tau: both distributions at softmax(logits / tau); the soft loss is scaled by tau^2");
-        f.add("label-weight", &label_weight, "alpha: add alpha x cross-entropy on the transfer set's own labels (it must have them)");
-        f.add("batch", &batch, "examples per batch (padded to the batch's longest)");
         f.add("bucket", &bucket, "length bucketing: batches of similar lengths (less padding)");
-        f.add("epochs", &epochs, "passes over the transfer set");
-        f.add("eval-every", &eval_every, "also evaluate every N steps (0: after each epoch only)");
         f.add("best-metric", &best_metric, "what best.bin is chosen by: accuracy, macro_f1, micro_f1, agreement, loss");
-        f.add("keep", &keep, "keep the last K checkpoints (best.bin is kept besides)");
-        f.add("dropout", &dropout, "the student's dropout on embeddings, hidden outputs and the pooled vector");
-        f.add("attention-dropout", &attention_dropout, "the student's dropout on attention probabilities");
-        f.add("seed", &seed, "seed of the student's initialization, data order and dropout");
         f.add("mlm", &mlm, "MLM-logit distillation instead (a student MLM on an MLM teacher's top-k cache): distill train --mlm -h");
+        add_student_flags(f, false);
         device.add_flags(f);
-        optimizer.add_flags(f);
     }
 };
 
@@ -670,21 +691,13 @@ int run_mlm_cache(const MlmCacheOptions& o) {
 
 // ---- distill train --mlm ----
 
-struct MlmTrainOptions {
-    std::string cache = kDefaultMlmCache, teacher = kDefaultMlmTeacher, vocab = kDefaultVocab, out = kDefaultMlmStudent, init;
+struct MlmTrainOptions : StudentOptions {
+    std::string cache = kDefaultMlmCache, teacher = kDefaultMlmTeacher, vocab = kDefaultVocab;
     std::vector<std::string> transfer = kDefaultMlmShards;
-    bool mlm = true, from_teacher = false, overwrite = false;
-    ModelSizeOptions size;
-    double temperature = 1.0, label_weight = 0.0, heldout = 0.05;
-    int batch = 32, keep = 1;
-    double epochs = 3, dropout = 0.1, attention_dropout = 0.1;
-    int64_t eval_every = 0;
-    uint64_t seed = 1;
-    OptimizerOptions optimizer;
-    bool warmup_given = false;
-    DeviceOptions device;
+    bool mlm = true;
+    double heldout = 0.05;
 
-    MlmTrainOptions() { optimizer.lr = 1e-3; }
+    MlmTrainOptions() { out = kDefaultMlmStudent, optimizer.lr = 1e-3; }
 
     void add_flags(Flags& f) {
         f.add("mlm", &mlm, "MLM-logit distillation: a student MLM trained on an MLM teacher's cached top-k predictions");
@@ -692,25 +705,11 @@ struct MlmTrainOptions {
         f.add("transfer", &transfer, "the token shards the cache was made from (globs, comma-separated)");
         f.add("teacher", &teacher, "the teacher checkpoint: checks the cache and gives --from-teacher its layers ('': no check)");
         f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards");
-        f.add("out", &out, "output folder: the student's checkpoints (MLM checkpoints), log.jsonl");
-        f.add("overwrite", &overwrite, "replace the checkpoints of an earlier run in --out");
-        f.add("init", &init, "student from this MLM checkpoint; else random (size flags) or --from-teacher");
-        f.add("from-teacher", &from_teacher, "student from every k-th layer of the teacher (same width; --layers sets the student's depth)");
-        size.add_flags(f);
-        f.add("temperature", &temperature, "tau: softmax(logits / tau) for the teacher's top k and the student's vocabulary; loss x tau^2");
-        f.add("label-weight", &label_weight, "alpha: add alpha x the ordinary MLM cross-entropy on the original tokens");
         f.add("heldout", &heldout, "fraction of the cached sequences held out for evaluation (a fixed hash of the sequence index)");
-        f.add("batch", &batch, "sequences per batch");
-        f.add("epochs", &epochs, "passes over the cached sequences (those not held out)");
-        f.add("eval-every", &eval_every, "also evaluate every N steps (0: after each epoch only)");
-        f.add("keep", &keep, "keep the last K checkpoints (best.bin, the lowest held-out soft loss, is kept besides)");
-        f.add("dropout", &dropout, "the student's dropout on embeddings and hidden outputs");
-        f.add("attention-dropout", &attention_dropout, "the student's dropout on attention probabilities");
-        f.add("seed", &seed, "seed of the student's initialization, data order and dropout");
+        add_student_flags(f, true);
         f.add("device", &device.device, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)");
         f.add("precision", &device.precision, "unused with --mlm (the CPU computes in fp32)");
         f.add("threads", &device.threads, "CPU threads (0: all cores)");
-        optimizer.add_flags(f);
     }
 };
 
@@ -1019,8 +1018,7 @@ int run(int argc, char** argv) {
                                        "temperature; CPU only)");
         o.add_flags(f);
         f.parse(argc, argv, 2);
-        o.size.note_given(f);
-        o.warmup_given = f.was_set("warmup");
+        o.note_given(f);
         return run_mlm_train(o);
     }
     if (command == "cache") {
@@ -1035,8 +1033,7 @@ int run(int argc, char** argv) {
         Flags f("distill train", "train a student classifier on a teacher's cached logits (soft cross-entropy at a temperature)");
         o.add_flags(f);
         f.parse(argc, argv, 2);
-        o.size.note_given(f);
-        o.warmup_given = f.was_set("warmup");
+        o.note_given(f);
         return run_train(o);
     }
     throw Error("<command line>: '" + command + "' is not a distill command\n" + kUsage);
@@ -1044,15 +1041,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    std::setvbuf(stdout, nullptr, _IOLBF, 0);
-    try {
-        return run(argc, argv);
-    } catch (const Error& e) {
-        std::fprintf(stderr, "distill: error: %s\n", e.what());
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "distill: internal error: %s\n", e.what());
-        return 1;
-    }
-}
+int main(int argc, char** argv) { return wr::run_program("distill", run, argc, argv); }

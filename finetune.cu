@@ -269,15 +269,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    std::setvbuf(stdout, nullptr, _IOLBF, 0);
-    try {
-        return run(argc, argv);
-    } catch (const Error& e) {
-        std::fprintf(stderr, "finetune: error: %s\n", e.what());
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "finetune: internal error: %s\n", e.what());
-        return 1;
-    }
-}
+int main(int argc, char** argv) { return wr::run_program("finetune", run, argc, argv); }

@@ -318,15 +318,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per step, also when piped to a file
-    try {
-        return run(argc, argv);
-    } catch (const Error& e) {
-        std::fprintf(stderr, "train_mlm: error: %s\n", e.what());
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "train_mlm: internal error: %s\n", e.what());
-        return 1;
-    }
-}
+int main(int argc, char** argv) { return wr::run_program("train_mlm", run, argc, argv); }

@@ -126,4 +126,16 @@ std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) 
     return out;
 }
 
+int run_program(const char* program, int (*run)(int, char**), int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    try {
+        return run(argc, argv);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());
+    }
+    return 1;
+}
+
 }  // namespace wr

@@ -33,6 +33,11 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 // Read a whole file into memory; throws wr::Error naming PATH if it cannot be read.
 std::string read_file(const std::string& path);
 
+// A program's main: stdout line-buffered (one line per step, also when piped to a file), then
+// run(argc, argv); a wr::Error is printed as "PROGRAM: error: ..." and any other exception as an
+// internal error, both with exit status 1.
+int run_program(const char* program, int (*run)(int, char**), int argc, char** argv);
+
 // Create a directory and its parents (like mkdir -p); throws on failure.
 void make_dirs(const std::string& path);
 
