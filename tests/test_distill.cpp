@@ -219,3 +219,37 @@ TEST(Distill, MismatchedCachesStudentsAndTeachersAreClearErrors) {
     EXPECT_NE(r.output.find("MLM checkpoint"), std::string::npos) << r.output;
     EXPECT_FALSE(file_exists(dir / "f.bin") || file_exists(dir / "f.bin.partial"));
 }
+
+// --from-teacher: with the learning rate at 0 the saved student is its initialization, which must
+// be the teacher's embeddings, pooler and classifier and teacher layers 0 and 2 of 4 (every 2nd).
+TEST(Distill, AStudentFromTheTeacherTakesEveryKthLayer) {
+    ScratchDir dir;
+    const Tokenizer vocab = Tokenizer::load(kVocab);
+    BertConfig c = bert_preset("tiny", vocab.vocab_size());
+    c.num_layers = 4, c.hidden = 64, c.num_heads = 2, c.ffn = 128, c.num_labels = 2, c.pad_id = vocab.pad_id;
+    BertModel teacher(c);
+    teacher.init_weights(21);
+    make_dirs(dir / "teacher");
+    save_checkpoint(dir / "teacher/best.bin", weights_of(teacher), vocab.fingerprint());
+    write_file_atomic(dir / "teacher/task.json", "{\"label_kind\":\"class\",\"labels\":[\"c0\",\"c1\"],\"pairs\":false,\"max_len\":128}\n");
+    write_example_shard(dir / "transfer.bin", transfer_slice(vocab, 40));
+    RunResult r = distill("cache --teacher " + dir / "teacher/best.bin" + " --transfer " + dir / "transfer.bin" + " --out " + dir / "cache.bin");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = distill("train --teacher " + dir / "teacher/best.bin" + " --transfer " + dir / "transfer.bin" + " --cache " + dir / "cache.bin" +
+                " --dev '' --from-teacher --layers 2 --epochs 1 --lr 0 --weight-decay 0 --out " + dir / "student");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const Checkpoint student = load_checkpoint(find_latest(dir / "student").checkpoint_path);  // no dev: no best.bin
+    ASSERT_EQ(student.config.num_layers, 2);
+    ASSERT_EQ(student.config.hidden, 64);
+    const Checkpoint t = load_checkpoint(dir / "teacher/best.bin");
+    for (const TensorSpec& s : student.tensors) {
+        const TensorSpec* from = t.find(s.name);
+        ASSERT_NE(from, nullptr) << s.name;
+        const bool layered = s.name.rfind("layers.", 0) == 0;
+        const int64_t per_layer = layered ? s.numel / 2 : s.numel;
+        for (int l = 0; l < (layered ? 2 : 1); l++)
+            for (int64_t i = 0; i < per_layer; i++)
+                ASSERT_EQ(student.params[s.offset + l * per_layer + i], t.params[from->offset + (layered ? 2 * l : 0) * per_layer + i])
+                    << s.name << " student layer " << l << " element " << i;
+    }
+}
