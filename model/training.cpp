@@ -12,7 +12,7 @@ namespace wr {
 
 void OptimizerOptions::add_flags(Flags& flags) {
     flags.add("lr", &lr, "peak learning rate");
-    flags.add("warmup", &warmup, "warmup steps (linear from 0 to --lr)");
+    flags.add("warmup", &warmup, "warmup steps (linear from 0 to --lr); finetune and distill: 10% of the steps unless given");
     flags.add("schedule", &schedule, "decay after warmup: linear or cosine");
     flags.add("final-lr-fraction", &final_fraction, "learning rate at the last step, as a fraction of --lr");
     flags.add("weight-decay", &weight_decay, "AdamW decoupled weight decay (not on biases and LayerNorm)");
