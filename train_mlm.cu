@@ -230,7 +230,7 @@ int run(int argc, char** argv) {
         o.seed = state.progress.rng_state[0];
         train.restore(MlmBatcherState::from_bytes(state.progress.loader_state, resume_point.state_path));
     }
-    if (!resuming) prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
+    if (!resuming) prepare_run_folder(o.out, o.overwrite, /*can_resume=*/true);  // only once every input has been checked
     CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
     RunLog log(o.out, resuming ? optimizer.steps_done : -1);
 

@@ -134,7 +134,7 @@ inline void check_device(const std::string& device, const std::string& precision
 }
 
 // The engine --device asks for, over `model` (which it keeps a reference to). "auto" takes the
-// GPU when this build has CUDA and one is usable, and otherwise prints to `say`, once,
+// GPU when this build has CUDA and one is usable, and otherwise prints to `say`, once per program,
 // "no GPU (<reason>): <doing> on the CPU". `optimizer`: where the GPU takes its AdamW moments
 // from (null: none, a model that only evaluates or predicts).
 inline std::unique_ptr<Engine> make_engine(const std::string& device, const std::string& precision, BertModel& model,
@@ -142,7 +142,9 @@ inline std::unique_ptr<Engine> make_engine(const std::string& device, const std:
 #ifdef __CUDACC__
     if (device == "cuda" || (device == "auto" && cuda::device_available()))
         return std::make_unique<CudaEngine>(model, optimizer, cuda::parse_precision(precision, "<command line>: flag --precision"));
-    if (device == "auto") std::fprintf(say, "no GPU (%s): %s on the CPU\n", cuda::device_unavailable_reason().c_str(), doing);
+    static bool said = false;  // once per program, however many engines it makes
+    if (device == "auto" && !said) std::fprintf(say, "no GPU (%s): %s on the CPU\n", cuda::device_unavailable_reason().c_str(), doing);
+    said = true;
 #endif
     return std::make_unique<CpuEngine>(model);
 }

@@ -131,7 +131,7 @@ void RunLog::record(const std::string& json_object) {
     std::fflush(file_);
 }
 
-void prepare_run_folder(const std::string& dir, bool overwrite) {
+void prepare_run_folder(const std::string& dir, bool overwrite, bool can_resume) {
     make_dirs(dir);
     std::vector<std::string> earlier;
     for (const char* pattern : {"/ckpt_*.bin", "/state_*.bin", "/best.bin", "/latest", "/log.jsonl"})
@@ -141,8 +141,9 @@ void prepare_run_folder(const std::string& dir, bool overwrite) {
         }
     if (earlier.empty()) return;
     if (!overwrite)
-        throw Error(dir + ": already holds a run (" + earlier[0] + ", ...): continue it with --resume " + dir +
-                    ", choose another --out, or pass --overwrite to replace it");
+        throw Error(dir + ": already holds a run (" + earlier[0] + ", ...): " +
+                    (can_resume ? "continue it with --resume " + dir + ", " : std::string()) +
+                    "choose another --out, or pass --overwrite to replace it");
     for (const std::string& p : earlier) std::remove(p.c_str());
     std::printf("removed %zu files of an earlier run from %s\n", earlier.size(), dir.c_str());
 }

@@ -100,7 +100,8 @@ class RunLog {
 // A new run's output folder: created if needed; if it already holds a run (checkpoints, a
 // training state, a log), that is an error naming it, unless `overwrite` says to remove those
 // files (and only those).
-void prepare_run_folder(const std::string& dir, bool overwrite);
+// can_resume: the program has --resume (train_mlm), which the error then suggests.
+void prepare_run_folder(const std::string& dir, bool overwrite, bool can_resume = false);
 
 // SIGINT handling: the first Ctrl-C asks the loop to stop after the current step (and save); a
 // second one ends the program at once.
