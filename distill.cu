@@ -105,20 +105,6 @@ ExampleSet tokens_only(ExampleSet set) {
     return set;
 }
 
-struct DeviceOptions {
-    std::string device = "auto", precision = "bf16";
-    int threads = 0;
-    void add_flags(Flags& f) {
-        f.add("device", &device, "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)");
-        f.add("precision", &precision, "GPU precision: bf16 (mixed: bf16 activations, fp32 weights) or fp32");
-        f.add("threads", &threads, "CPU threads (0: all cores)");
-    }
-    void apply() const {
-        check_device(device, precision);
-        if (threads > 0) omp_set_num_threads(threads);
-    }
-};
-
 // The teacher's logits [N,K] over every example of `batcher`, in shard order, starting at
 // example `first`; each batch is handed to `sink` (rows, logits). Returns false when Ctrl-C
 // stopped it.
@@ -490,7 +476,7 @@ std::string joined(const std::vector<std::string>& items) {
 
 // --device with --mlm: the CPU ("auto" means the CPU), refused for cuda before anything is read.
 void apply_mlm_device(const DeviceOptions& d) {
-    check_device_flags(d.device, d.precision);
+    d.check_flags();
     if (d.device == "cuda")
         throw Error("<command line>: flag --device cuda: --mlm runs on the CPU only (the top-k soft cross-entropy of MLM-logit "
                     "distillation has no CUDA kernel yet); use --device cpu");
@@ -558,9 +544,8 @@ struct MlmCacheOptions {
         f.add("batch", &batch, "sequences per teacher forward pass");
         f.add("chunk", &chunk, "masked positions per chunk: the unit written, flushed and resumed");
         f.add("overwrite", &overwrite, "replace an existing cache that was made from another teacher, text or options");
-        f.add("device", &device.device, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)");
-        f.add("precision", &device.precision, "unused with --mlm (the CPU computes in fp32)");
-        f.add("threads", &device.threads, "CPU threads (0: all cores)");
+        device.add_flags(f, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)",
+                         "unused with --mlm (the CPU computes in fp32)");
     }
 };
 
@@ -707,9 +692,8 @@ struct MlmTrainOptions : StudentOptions {
         f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards");
         f.add("heldout", &heldout, "fraction of the cached sequences held out for evaluation (a fixed hash of the sequence index)");
         add_student_flags(f, true);
-        f.add("device", &device.device, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)");
-        f.add("precision", &device.precision, "unused with --mlm (the CPU computes in fp32)");
-        f.add("threads", &device.threads, "CPU threads (0: all cores)");
+        device.add_flags(f, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)",
+                         "unused with --mlm (the CPU computes in fp32)");
     }
 };
 

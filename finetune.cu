@@ -49,9 +49,10 @@ namespace {
 struct Options {
     std::string train = "build/default/sentiment_train.bin", dev = "build/default/sentiment_dev.bin";
     std::string vocab = "build/default/vocab.txt", init = "runs/default_mlm/best.bin", out = "runs/default_finetune";
-    std::string best_metric = "accuracy", predict, predictions, device = "auto", precision = "bf16";
+    std::string best_metric = "accuracy", predict, predictions;
+    DeviceOptions device;
     bool overwrite = false, eval_only = false, bucket = false;
-    int batch = 32, threads = 0, keep = 1, max_len = 0;
+    int batch = 32, keep = 1, max_len = 0;
     double epochs = 5, dropout = 0.1, attention_dropout = 0.1;
     int64_t eval_every = 0;
     uint64_t seed = 1;
@@ -80,9 +81,7 @@ Options parse_options(int argc, char** argv) {
     f.add("dropout", &o.dropout, "dropout on embeddings, hidden outputs and the pooled vector");
     f.add("attention-dropout", &o.attention_dropout, "dropout on attention probabilities");
     f.add("seed", &o.seed, "seed of the classifier's initialization, data order and dropout");
-    f.add("threads", &o.threads, "CPU threads (0: all cores)");
-    f.add("device", &o.device, "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)");
-    f.add("precision", &o.precision, "GPU precision: bf16 (mixed: bf16 activations, fp32 weights) or fp32");
+    o.device.add_flags(f);
     f.add("eval-only", &o.eval_only, "evaluate the --init classifier on --dev and exit");
     f.add("predict", &o.predict, "classify the lines of this file ('-': standard input; 'a<TAB>b' for pairs) and exit");
     f.add("predictions", &o.predictions, "where --predict writes its table (default: OUT/predictions.tsv)");
@@ -90,7 +89,7 @@ Options parse_options(int argc, char** argv) {
     o.optimizer.add_flags(f);
     f.parse(argc, argv);
     o.warmup_given = f.was_set("warmup");
-    check_device_flags(o.device, o.precision);
+    o.device.check_flags();
     return o;
 }
 
@@ -181,8 +180,7 @@ int predict(const Options& o, Engine& engine, const BertModel& model, const Toke
 
 int run(int argc, char** argv) {
     const Options o = parse_options(argc, argv);
-    check_device(o.device, o.precision);
-    if (o.threads > 0) omp_set_num_threads(o.threads);
+    o.device.apply();
     if (!file_exists(o.init))
         throw Error(o.init + ": no such checkpoint" +
                     (o.init == "runs/default_mlm/best.bin" ? std::string(": run ./train_mlm first (it writes runs/default_mlm/best.bin)") : ""));
@@ -196,7 +194,7 @@ int run(int argc, char** argv) {
         const Task task = read_task(task_path_beside(o.init));
         BertModel model = classifier_from_checkpoint(header, o.init, vocab, header.num_labels, classifier_init(o));
         if (!o.predict.empty()) {  // standard output carries the predictions only: notes go to stderr
-            std::unique_ptr<Engine> engine = make_engine(o.device, o.precision, model, nullptr, "predicting", stderr);
+            std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, model, nullptr, "predicting", stderr);
             std::fprintf(stderr, "device: %s\n", engine->name());
             return predict(o, *engine, model, vocab, task);
         }
@@ -206,7 +204,7 @@ int run(int argc, char** argv) {
         ExampleBatcherOptions bo;
         bo.batch_size = o.batch;
         const ExampleBatcher batcher(std::move(dev), o.dev, vocab, header.num_labels, model.config.max_positions, bo);
-        std::unique_ptr<Engine> engine = make_engine(o.device, o.precision, model, nullptr, "evaluating");
+        std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, model, nullptr, "evaluating");
         std::printf("device: %s\n", engine->name());
         const Evaluation e = evaluate_classifier(
             [&](const ClsInputs& in, ClsResult& r) { return engine->classify(in, /*train=*/false, 0, r); }, batcher, task, o.best_metric);
@@ -241,7 +239,7 @@ int run(int argc, char** argv) {
     OptimizerOptions opt = o.optimizer;
     if (!o.warmup_given) opt.warmup = total_steps / 10;  // 10% warmup unless --warmup says otherwise
     Optimizer optimizer(opt, model.layout.total(), model.layout.decay_ranges(), total_steps);
-    std::unique_ptr<Engine> engine = make_engine(o.device, o.precision, model, &optimizer);
+    std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, model, &optimizer);
     std::printf("finetune: %s on %s (%lld examples, %d %s%s), dev %s\n", model.config.describe().c_str(), o.train.c_str(),
                 (long long)train.example_count(), num_labels, task.regression ? "output (regression)" : "classes",
                 task.pairs ? ", sentence pairs" : "", o.dev.empty() ? "none" : o.dev.c_str());

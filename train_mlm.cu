@@ -42,11 +42,12 @@ struct Options {
     std::string preset = "tiny";
     int layers = 0, hidden = 0, heads = 0, ffn = 0;
     double dropout = 0.1, attention_dropout = 0.1;
-    std::string init, resume, out = "runs/default_mlm", device = "auto", precision = "bf16";
+    std::string init, resume, out = "runs/default_mlm";
+    DeviceOptions device;
     bool overwrite = false, whole_word = false;
     bool preset_given = false;           // --preset was on the command line
     std::vector<std::string> size_flags;  // the size flags (layers, hidden, heads, ffn) that were
-    int batch = 32, seq_len = 128, grad_accum = 1, threads = 0, keep = 3;
+    int batch = 32, seq_len = 128, grad_accum = 1, keep = 3;
     int64_t target_batch_tokens = 0, steps = 600, eval_every = 100, eval_batches = 0, save_every = 0;
     double epochs = 0;
     uint64_t seed = 1;
@@ -87,15 +88,13 @@ Options parse_options(int argc, char** argv) {
     f.add("keep", &o.keep, "keep the last K checkpoints (best.bin is kept besides)");
     f.add("whole-word", &o.whole_word, "whole-word masking");
     f.add("seed", &o.seed, "seed of initialization, data order, masks and dropout");
-    f.add("threads", &o.threads, "CPU threads (0: all cores)");
-    f.add("device", &o.device, "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)");
-    f.add("precision", &o.precision, "GPU precision: bf16 (mixed: bf16 activations, fp32 weights) or fp32");
+    o.device.add_flags(f);
     o.optimizer.add_flags(f);
     f.parse(argc, argv);
     o.preset_given = f.was_set("preset");
     for (const char* name : {"layers", "hidden", "heads", "ffn"})
         if (f.was_set(name)) o.size_flags.push_back(name);
-    check_device_flags(o.device, o.precision);
+    o.device.check_flags();
     if (o.batch < 1 || o.seq_len < 3 || o.grad_accum < 1 || o.keep < 1)
         throw Error("<command line>: --batch, --grad-accum and --keep must be positive and --seq-len at least 3");
     return o;
@@ -175,8 +174,7 @@ uint64_t mix_seed(uint64_t seed, int64_t step, int micro) {
 
 int run(int argc, char** argv) {
     Options o = parse_options(argc, argv);
-    check_device(o.device, o.precision);
-    if (o.threads > 0) omp_set_num_threads(o.threads);
+    o.device.apply();
     const Tokenizer vocab = Tokenizer::load(o.vocab);
 
     // Where the weights come from: a resumed run, a checkpoint to continue from, or fresh.
@@ -234,7 +232,7 @@ int run(int argc, char** argv) {
     CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
     RunLog log(o.out, resuming ? optimizer.steps_done : -1);
 
-    std::unique_ptr<Engine> engine = make_engine(o.device, o.precision, model, &optimizer);
+    std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, model, &optimizer);
     const BertConfig& c = model.config;
     std::printf("train_mlm: %s, %lld parameters (%lld embedding, %lld non-embedding)\n", c.describe().c_str(),
                 (long long)model.layout.total(), (long long)model.layout.embedding_count(), (long long)model.layout.non_embedding_count());

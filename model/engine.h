@@ -4,6 +4,7 @@
 // master weights, AdamW moments) on the device and copies them back before a save (sync_to_host).
 //
 //   check_device_flags(device, precision)   the flag values: "cpu" | "cuda" | "auto", "bf16" | "fp32"
+//   DeviceOptions                           the flags --device, --precision, --threads
 //   check_device(device, precision)         the same, and --device cuda where it cannot run: an
 //                                           error, to be called before anything is read or written
 //   make_engine(device, precision, model, optimizer)
@@ -13,6 +14,8 @@
 // The programs are .cu files: nvcc compiles them when it is on PATH (the CUDA engine is inside,
 // behind __CUDACC__), g++ compiles them as C++ otherwise (CPU engine only).
 #pragma once
+#include <omp.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -132,6 +135,26 @@ inline void check_device(const std::string& device, const std::string& precision
     if (device == "cuda") throw Error("<command line>: flag --device cuda: this build has no CUDA (nvcc was not found by make)");
 #endif
 }
+
+// --device, --precision and --threads, declared once for every program. `device_help` and
+// `precision_help` replace the usual help where a mode differs (distill --mlm is CPU only).
+struct DeviceOptions {
+    std::string device = "auto", precision = "bf16";
+    int threads = 0;  // 0: all cores
+
+    void add_flags(Flags& f, const char* device_help = "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)",
+                   const char* precision_help = "GPU precision: bf16 (mixed: bf16 activations, fp32 weights) or fp32") {
+        f.add("device", &device, device_help);
+        f.add("precision", &precision, precision_help);
+        f.add("threads", &threads, "CPU threads (0: all cores)");
+    }
+    void check_flags() const { check_device_flags(device, precision); }  // at parse time
+    // Before anything is read or written: check_device, then the thread count.
+    void apply() const {
+        check_device(device, precision);
+        if (threads > 0) omp_set_num_threads(threads);
+    }
+};
 
 // The engine --device asks for, over `model` (which it keeps a reference to). "auto" takes the
 // GPU when this build has CUDA and one is usable, and otherwise prints to `say`, once per program,
