@@ -10,18 +10,19 @@
 
 CXX      ?= g++
 NVCC     := $(shell command -v nvcc 2>/dev/null)
-CXXFLAGS ?= -O3 -march=native
-CXXFLAGS += -std=c++17 -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
+# One portable build: everything for baseline x86-64 (x86-64-v2, tuned generically), so the
+# programs run on any 64-bit x86 machine, including one they were not built on. The hot kernels
+# are compiled again for wider instruction sets in files of their own, named by suffix, and
+# chosen at run time from cpuid (common/cpu_isa.h). Never -march=native: a build must not depend
+# on the machine it was made on.
+BASE_ARCH ?= -march=x86-64-v2 -mtune=generic
+CXXFLAGS ?= -O3
+CXXFLAGS += $(BASE_ARCH) -std=c++17 -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDLIBS   := -lutf8proc -lz -fopenmp
-# GCC 12.2 (Debian 12's compiler) miscompiles some constant vectors when AVX-512 is on: it turns
-# {6, 6, 0, 0} into a broadcast of 6 (seen in tests/test_metrics.cpp; docs/decisions.md). With
-# GCC 12, AVX-512 is used only where we wrote it by hand: the matmul kernel.
-GCC_MAJOR := $(shell $(CXX) -dumpversion 2>/dev/null | cut -d. -f1)
-ifeq ($(GCC_MAJOR),12)
-NO_AVX512 := -mno-avx512f
-CXXFLAGS  += $(NO_AVX512)
-$(BUILD)/obj/kernels/matmul.o: CXXFLAGS := $(filter-out $(NO_AVX512),$(CXXFLAGS))
-endif
+ISA_avx2       := -march=x86-64-v3 -mtune=generic
+ISA_avx512     := -march=x86-64-v4 -mtune=generic
+ISA_avx512bf16 := $(ISA_avx512) -mavx512bf16
+ISA_amx        := $(ISA_avx512bf16) -mamx-tile -mamx-bf16
 
 BUILD    := build
 LIB_SRC  := $(wildcard common/*.cpp kernels/*.cpp model/*.cpp) $(filter-out data/prepare.cpp,$(wildcard data/*.cpp))
@@ -53,6 +54,14 @@ all: $(PROGRAMS) $(DEFAULT)
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+# kernels/NAME_ISA.cpp: the same rule with the instruction set's flags last (they override -march).
+define isa_rule
+$(BUILD)/obj/%_$(1).o: %_$(1).cpp
+	@mkdir -p $$(dir $$@)
+	$$(CXX) $$(CXXFLAGS) $$(ISA_$(1)) -c $$< -o $$@
+endef
+$(foreach isa,avx2 avx512 avx512bf16 amx,$(eval $(call isa_rule,$(isa))))
 
 $(BUILD)/obj/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
@@ -97,6 +106,10 @@ test: $(TEST_BIN) $(PROGRAMS) $(DEFAULT)
 BENCH_BIN := $(BUILD)/bench_tokenizer
 $(BENCH_BIN): $(BUILD)/obj/dev/bench_tokenizer.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+# dev/bench_matmul.py loads this with ctypes (the CPU GEMM, in the process that also runs PyTorch).
+$(BUILD)/bench_matmul.so: $(BUILD)/obj/dev/bench_matmul.o $(LIB)
+	$(CXX) $(CXXFLAGS) -shared $^ -o $@
 
 # dev/check_minilm.py runs this on imported Hugging Face weights; not part of all or test.
 ENCODER_OUTPUTS_BIN := $(BUILD)/encoder_outputs

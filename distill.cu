@@ -480,7 +480,7 @@ void apply_mlm_device(const DeviceOptions& d) {
     if (d.device == "cuda")
         throw Error("<command line>: flag --device cuda: --mlm runs on the CPU only (the top-k soft cross-entropy of MLM-logit "
                     "distillation has no CUDA kernel yet); use --device cpu");
-    if (d.threads > 0) omp_set_num_threads(d.threads);
+    d.apply();
 }
 
 // An MLM teacher: a train_mlm checkpoint (its MLM head included), in evaluation mode.
@@ -544,8 +544,7 @@ struct MlmCacheOptions {
         f.add("batch", &batch, "sequences per teacher forward pass");
         f.add("chunk", &chunk, "masked positions per chunk: the unit written, flushed and resumed");
         f.add("overwrite", &overwrite, "replace an existing cache that was made from another teacher, text or options");
-        device.add_flags(f, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)",
-                         "unused with --mlm (the CPU computes in fp32)");
+        device.add_flags(f, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)");
     }
 };
 
@@ -558,6 +557,7 @@ int run_mlm_cache(const MlmCacheOptions& o) {
         throw Error("<command line>: flag --topk: " + std::to_string(o.topk) + " is more than the vocabulary's " +
                     std::to_string(vocab.vocab_size()) + " tokens");
     MlmTeacher teacher = load_mlm_teacher(o.teacher, vocab);
+    teacher.model.matmul_precision = cpu_precision(o.device.precision);
     if (o.seq_len > teacher.model.config.max_positions)
         throw Error("<command line>: flag --seq-len: " + std::to_string(o.seq_len) + " is above the teacher's " +
                     std::to_string(teacher.model.config.max_positions) + " positions");
@@ -692,8 +692,7 @@ struct MlmTrainOptions : StudentOptions {
         f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards");
         f.add("heldout", &heldout, "fraction of the cached sequences held out for evaluation (a fixed hash of the sequence index)");
         add_student_flags(f, true);
-        device.add_flags(f, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)",
-                         "unused with --mlm (the CPU computes in fp32)");
+        device.add_flags(f, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)");
     }
 };
 
@@ -848,7 +847,7 @@ int run_mlm_train(const MlmTrainOptions& o) {
     prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
     CheckpointKeeper keeper(o.out, o.keep);
     RunLog log(o.out);
-    CpuEngine engine(student);
+    CpuEngine engine(student, cpu_precision(o.device.precision));
     std::printf("distill --mlm: student %s on %s (cache %s: %lld sequences, %lld masked positions, top %d, %s), tau %.2g, label weight %.2g, "
                 "on %s\n",
                 student.config.describe().c_str(), text_name.c_str(), o.cache.c_str(), (long long)groups, (long long)cache.rows(), cache.k(),

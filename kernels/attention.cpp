@@ -50,7 +50,7 @@ void apply_dropout(float* dropped, const float* att, int T, int len, uint64_t at
 }  // namespace
 
 void attention_forward(float* out, float* att, const float* qkv, const int* lengths, int B, int T, int C, int NH,
-                       float dropout_p, uint64_t seed) {
+                       float dropout_p, uint64_t seed, MatmulPrecision precision) {
     const int HS = C / NH, ld = 3 * C;
     const float scale = 1.0f / std::sqrt((float)HS);
     const float drop_scale = dropout_scale(dropout_p);
@@ -64,7 +64,7 @@ void attention_forward(float* out, float* att, const float* qkv, const int* leng
             const float *q = qkv + hv.offset, *k = q + C, *v = q + 2 * C;
             float* a = att + (size_t)bh * T * T;
             // scores, then the softmax of each row over the real keys; padding keys get exactly 0
-            sgemm(false, true, T, hv.len, HS, q, ld, k, ld, a, T, /*accumulate=*/false);
+            sgemm(false, true, T, hv.len, HS, q, ld, k, ld, a, T, /*accumulate=*/false, nullptr, precision);
             for (int i = 0; i < T; i++) {
                 float* row = a + (size_t)i * T;
                 float max_score = -INFINITY;
@@ -82,13 +82,14 @@ void attention_forward(float* out, float* att, const float* qkv, const int* leng
             const float* d = a;
             if (dropout_p > 0.0f) apply_dropout(dropped.data(), a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
             float* o = out + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
-            sgemm(false, false, T, HS, hv.len, d, T, v, ld, o, C, /*accumulate=*/false);
+            sgemm(false, false, T, HS, hv.len, d, T, v, ld, o, C, /*accumulate=*/false, nullptr, precision);
         }
     }
 }
 
 void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
-                        const int* lengths, int B, int T, int C, int NH, float dropout_p, uint64_t seed) {
+                        const int* lengths, int B, int T, int C, int NH, float dropout_p, uint64_t seed,
+                        MatmulPrecision precision) {
     if (!dqkv) return;
     const int HS = C / NH, ld = 3 * C;
     const float scale = 1.0f / std::sqrt((float)HS);
@@ -108,8 +109,8 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
             const float* d = a;  // D: att with the forward's dropout
             if (dropout_p > 0.0f) apply_dropout(dropped.data(), a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
             // through out = D V
-            sgemm(true, false, hv.len, HS, T, d, T, dO, C, dv, ld, /*accumulate=*/true);   // dV += D^T dout
-            sgemm(false, true, T, hv.len, HS, dO, C, v, ld, da, T, /*accumulate=*/false);  // dD = dout V^T
+            sgemm(true, false, hv.len, HS, T, d, T, dO, C, dv, ld, /*accumulate=*/true, nullptr, precision);   // dV += D^T dout
+            sgemm(false, true, T, hv.len, HS, dO, C, v, ld, da, T, /*accumulate=*/false, nullptr, precision);  // dD = dout V^T
             // through the dropout and the softmax: ds = att * (datt - sum_k att * datt), datt = m dD
             for (int i = 0; i < T; i++) {
                 const float* arow = a + (size_t)i * T;
@@ -123,8 +124,8 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
                 for (int j = hv.len; j < T; j++) drow[j] = 0.0f;
             }
             // through s = q k^T / sqrt(HS) (the scale is already in ds)
-            sgemm(false, false, T, HS, hv.len, da, T, k, ld, dq, ld, /*accumulate=*/true);  // dQ += dS K
-            sgemm(true, false, hv.len, HS, T, da, T, q, ld, dk, ld, /*accumulate=*/true);   // dK += dS^T Q
+            sgemm(false, false, T, HS, hv.len, da, T, k, ld, dq, ld, /*accumulate=*/true, nullptr, precision);  // dQ += dS K
+            sgemm(true, false, hv.len, HS, T, da, T, q, ld, dk, ld, /*accumulate=*/true, nullptr, precision);   // dK += dS^T Q
         }
     }
 }

@@ -29,17 +29,20 @@
 #include <cstdint>
 
 #include "kernels/common.h"
+#include "kernels/matmul.h"
 
 namespace wr {
 
 // out[B, T, C], att[B, NH, T, T] (softmax probabilities, before dropout)  <-  qkv[B, T, 3C],
-// lengths[B] (each in 1..T; null = no padding). dropout_p = 0 turns dropout off.
+// lengths[B] (each in 1..T; null = no padding). dropout_p = 0 turns dropout off. `precision`: of
+// the two products per head (the softmax is fp32 either way).
 void attention_forward(float* out, float* att, const float* qkv, const int* lengths, int B, int T, int C, int NH,
-                       float dropout_p, uint64_t seed);
+                       float dropout_p, uint64_t seed, MatmulPrecision precision = MatmulPrecision::fp32);
 
 // dqkv[B, T, 3C] += from dout[B, T, C]; datt[B, NH, T, T] is scratch (overwritten). att is the
 // forward's output; dropout_p and seed must be the forward's.
 void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
-                        const int* lengths, int B, int T, int C, int NH, float dropout_p, uint64_t seed);
+                        const int* lengths, int B, int T, int C, int NH, float dropout_p, uint64_t seed,
+                        MatmulPrecision precision = MatmulPrecision::fp32);
 
 }  // namespace wr

@@ -334,17 +334,17 @@ void BertModel::encoder_forward(const Activations& a) {
         float *ffn_h = a.ffn_h + l * N * F, *ffn_g = a.ffn_g + l * N * F, *ffn_out = a.ffn_out + l * N * C;
         float *res2 = a.res2 + l * N * C, *ln2 = a.ln2 + l * N * C;
         // self-attention block
-        matmul_forward(qkv, x, w.qkv_w + l * 3 * C * C, w.qkv_b + l * 3 * C, (int)N, (int)C, (int)(3 * C));
-        attention_forward(atty, att, qkv, lengths, B_, T_, (int)C, (int)NH, p_attn, site_seed(seed, l, kAttentionProbs));
-        matmul_forward(proj, atty, w.attn_out_w + l * C * C, w.attn_out_b + l * C, (int)N, (int)C, (int)C);
+        matmul_forward(qkv, x, w.qkv_w + l * 3 * C * C, w.qkv_b + l * 3 * C, (int)N, (int)C, (int)(3 * C), matmul_precision);
+        attention_forward(atty, att, qkv, lengths, B_, T_, (int)C, (int)NH, p_attn, site_seed(seed, l, kAttentionProbs), matmul_precision);
+        matmul_forward(proj, atty, w.attn_out_w + l * C * C, w.attn_out_b + l * C, (int)N, (int)C, (int)C, matmul_precision);
         dropout_forward(a.scratch, proj, N * C, p_hidden, site_seed(seed, l, kAttentionOutput));
         add_forward(res1, x, a.scratch, N * C);
         layernorm_forward(ln1, a.ln1_mean + l * N, a.ln1_rstd + l * N, res1, w.ln1_w + l * C, w.ln1_b + l * C, (int)N, (int)C,
                           c.layer_norm_eps);
         // feed-forward block
-        matmul_forward(ffn_h, ln1, w.ffn_in_w + l * F * C, w.ffn_in_b + l * F, (int)N, (int)C, (int)F);
+        matmul_forward(ffn_h, ln1, w.ffn_in_w + l * F * C, w.ffn_in_b + l * F, (int)N, (int)C, (int)F, matmul_precision);
         gelu_forward(ffn_g, ffn_h, N * F);
-        matmul_forward(ffn_out, ffn_g, w.ffn_out_w + l * C * F, w.ffn_out_b + l * C, (int)N, (int)F, (int)C);
+        matmul_forward(ffn_out, ffn_g, w.ffn_out_w + l * C * F, w.ffn_out_b + l * C, (int)N, (int)F, (int)C, matmul_precision);
         dropout_forward(a.scratch, ffn_out, N * C, p_hidden, site_seed(seed, l, kFfnOutput));
         add_forward(res2, ln1, a.scratch, N * C);
         layernorm_forward(ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, res2, w.ln2_w + l * C, w.ln2_b + l * C, (int)N, (int)C,
@@ -379,10 +379,10 @@ void BertModel::encoder_backward(Activations& a) {
         add_backward(a.d_ln1, a.d_tmp, a.d_res, N * C);
         dropout_backward(a.d_proj, a.d_tmp, N * C, p_hidden, site_seed(seed, l, kFfnOutput));  // d ffn_out
         matmul_backward(a.d_ffn_g, g.ffn_out_w + l * C * F, g.ffn_out_b + l * C, a.d_proj, ffn_g, w.ffn_out_w + l * C * F, (int)N,
-                        (int)F, (int)C);
+                        (int)F, (int)C, matmul_precision);
         gelu_backward(a.d_ffn_h, ffn_h, a.d_ffn_g, N * F);
         matmul_backward(a.d_ln1, g.ffn_in_w + l * F * C, g.ffn_in_b + l * F, a.d_ffn_h, ln1, w.ffn_in_w + l * F * C, (int)N, (int)C,
-                        (int)F);
+                        (int)F, matmul_precision);
         // ln1 = LayerNorm(res1), res1 = x + dropout(attn_proj)
         zero(a.d_res, N * C);
         zero(a.d_tmp, N * C);
@@ -392,11 +392,11 @@ void BertModel::encoder_backward(Activations& a) {
         add_backward(a.d_x_next, a.d_tmp, a.d_res, N * C);
         dropout_backward(a.d_proj, a.d_tmp, N * C, p_hidden, site_seed(seed, l, kAttentionOutput));
         matmul_backward(a.d_atty, g.attn_out_w + l * C * C, g.attn_out_b + l * C, a.d_proj, atty, w.attn_out_w + l * C * C, (int)N,
-                        (int)C, (int)C);
+                        (int)C, (int)C, matmul_precision);
         attention_backward(a.d_qkv, a.d_att, a.d_atty, qkv, att, lengths, B_, T_, (int)C, (int)NH, p_attn,
-                           site_seed(seed, l, kAttentionProbs));
+                           site_seed(seed, l, kAttentionProbs), matmul_precision);
         matmul_backward(a.d_x_next, g.qkv_w + l * 3 * C * C, g.qkv_b + l * 3 * C, a.d_qkv, x, w.qkv_w + l * 3 * C * C, (int)N,
-                        (int)C, (int)(3 * C));
+                        (int)C, (int)(3 * C), matmul_precision);
         std::swap(a.d_x, a.d_x_next);
     }
 
@@ -448,10 +448,10 @@ MlmResult BertModel::forward_mlm(const MlmInputs& in, bool train, uint64_t dropo
     const int32_t *positions = saved_ints_.data() + 2 * N + B_, *targets = positions + M_;
     const float* x = a.ln2 + (int64_t)(c.num_layers - 1) * N * C;
     for (int m = 0; m < M_; m++) std::memcpy(a.gathered + m * C, x + (int64_t)positions[m] * C, sizeof(float) * C);
-    matmul_forward(a.head_h, a.gathered, w.head_w, w.head_b, M_, (int)C, (int)C);
+    matmul_forward(a.head_h, a.gathered, w.head_w, w.head_b, M_, (int)C, (int)C, matmul_precision);
     gelu_forward(a.head_g, a.head_h, (int64_t)M_ * C);
     layernorm_forward(a.head_ln, a.head_mean, a.head_rstd, a.head_g, w.head_ln_w, w.head_ln_b, M_, (int)C, c.layer_norm_eps);
-    matmul_forward(a.logits, a.head_ln, w.wte, w.mlm_bias, M_, (int)C, (int)V);  // decoder tied to the word embeddings
+    matmul_forward(a.logits, a.head_ln, w.wte, w.mlm_bias, M_, (int)C, (int)V, matmul_precision);  // decoder tied to the word embeddings
     cross_entropy_forward(a.losses, a.logits, targets, M_, (int)V);
     double loss = 0;
     for (int m = 0; m < M_; m++) {
@@ -492,10 +492,10 @@ void BertModel::backward_mlm() {
         if (teacher_k_ > 0)
             soft_topk_cross_entropy_backward(a.d_logits, a.logits, saved_teacher_ids_.data(), saved_teacher_.data(), M_, (int)V,
                                              teacher_k_, temperature_, 1.0f / M_);
-        matmul_backward(a.d_head_ln, g.wte, g.mlm_bias, a.d_logits, a.head_ln, w.wte, M_, (int)C, (int)V);
+        matmul_backward(a.d_head_ln, g.wte, g.mlm_bias, a.d_logits, a.head_ln, w.wte, M_, (int)C, (int)V, matmul_precision);
         layernorm_backward(a.d_head_g, g.head_ln_w, g.head_ln_b, a.d_head_ln, a.head_g, w.head_ln_w, a.head_mean, a.head_rstd, M_, (int)C);
         gelu_backward(a.d_head_h, a.head_h, a.d_head_g, (int64_t)M_ * C);
-        matmul_backward(a.d_gathered, g.head_w, g.head_b, a.d_head_h, a.gathered, w.head_w, M_, (int)C, (int)C);
+        matmul_backward(a.d_gathered, g.head_w, g.head_b, a.d_head_h, a.gathered, w.head_w, M_, (int)C, (int)C, matmul_precision);
         for (int m = 0; m < M_; m++) {  // scatter back to the positions (distinct, so no two rows collide)
             float* dst = a.d_x + (int64_t)positions[m] * C;
             const float* src = a.d_gathered + (int64_t)m * C;
@@ -540,10 +540,10 @@ ClsResult BertModel::forward_classify(const ClsInputs& in, bool train, uint64_t 
     const int64_t N = (int64_t)B_ * T_, C = c.hidden;
     const float* x = a.ln2 + (int64_t)(c.num_layers - 1) * N * C;
     for (int b = 0; b < B_; b++) std::memcpy(a.cls_x + b * C, x + (int64_t)b * T_ * C, sizeof(float) * C);  // position 0: [CLS]
-    matmul_forward(a.pool_h, a.cls_x, w.pool_w, w.pool_b, B_, (int)C, (int)C);
+    matmul_forward(a.pool_h, a.cls_x, w.pool_w, w.pool_b, B_, (int)C, (int)C, matmul_precision);
     tanh_forward(a.pooled, a.pool_h, (int64_t)B_ * C);
     dropout_forward(a.pool_drop, a.pooled, (int64_t)B_ * C, train_ ? c.hidden_dropout : 0.0f, site_seed(dropout_seed_, 0, kClassifier));
-    matmul_forward(a.cls_logits, a.pool_drop, w.cls_w, w.cls_b, B_, (int)C, K);
+    matmul_forward(a.cls_logits, a.pool_drop, w.cls_w, w.cls_b, B_, (int)C, K, matmul_precision);
 
     ClsResult result;
     if (K == 1 && in.values) {  // regression
@@ -600,10 +600,10 @@ void BertModel::backward_classify() {
         else soft_cross_entropy_backward(a.d_cls_logits, a.cls_logits, saved_teacher_.data(), B_, K, temperature_, 1.0f / B_);
     }
     for (float* p : {a.d_pool_drop, a.d_pooled, a.d_pool_h, a.d_cls_x}) zero(p, (int64_t)B_ * C);
-    matmul_backward(a.d_pool_drop, g.cls_w, g.cls_b, a.d_cls_logits, a.pool_drop, w.cls_w, B_, (int)C, K);
+    matmul_backward(a.d_pool_drop, g.cls_w, g.cls_b, a.d_cls_logits, a.pool_drop, w.cls_w, B_, (int)C, K, matmul_precision);
     dropout_backward(a.d_pooled, a.d_pool_drop, (int64_t)B_ * C, train_ ? c.hidden_dropout : 0.0f, site_seed(dropout_seed_, 0, kClassifier));
     tanh_backward(a.d_pool_h, a.pooled, a.d_pooled, (int64_t)B_ * C);
-    matmul_backward(a.d_cls_x, g.pool_w, g.pool_b, a.d_pool_h, a.cls_x, w.pool_w, B_, (int)C, (int)C);
+    matmul_backward(a.d_cls_x, g.pool_w, g.pool_b, a.d_pool_h, a.cls_x, w.pool_w, B_, (int)C, (int)C, matmul_precision);
     zero(a.d_x, N * C);
     for (int b = 0; b < B_; b++) std::memcpy(a.d_x + (int64_t)b * T_ * C, a.d_cls_x + b * C, sizeof(float) * C);
     encoder_backward(a);

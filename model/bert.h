@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/matmul.h"
 #include "kernels/optimizer.h"
 
 namespace wr {
@@ -201,6 +202,10 @@ class BertModel {
     const float* encoder_output() const;
 
     BertConfig config;
+    // The precision of every matrix product, the attention's included (kernels/matmul.h): fp32,
+    // the exact reference, or bf16 operands with fp32 sums (CPU mixed precision). Everything
+    // else (weights, gradients, LayerNorm, softmax, losses) is fp32 either way.
+    MatmulPrecision matmul_precision = MatmulPrecision::fp32;
     ParamLayout layout;
     std::vector<float> params, grads;
     BertWeights w, g;  // named views of params and grads

@@ -3,8 +3,9 @@
 // holds the weights that checkpoints are written from; a GPU engine keeps its own copy (fp32
 // master weights, AdamW moments) on the device and copies them back before a save (sync_to_host).
 //
-//   check_device_flags(device, precision)   the flag values: "cpu" | "cuda" | "auto", "bf16" | "fp32"
-//   DeviceOptions                           the flags --device, --precision, --threads
+//   check_device_flags(device, precision)   the flag values: "cpu" | "cuda" | "auto",
+//                                           "auto" | "bf16" | "fp32"
+//   DeviceOptions                           the flags --device, --precision, --threads, --cpu-isa
 //   check_device(device, precision)         the same, and --device cuda where it cannot run: an
 //                                           error, to be called before anything is read or written
 //   make_engine(device, precision, model, optimizer)
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "common/util.h"
 #include "model/bert.h"
 #include "model/training.h"
@@ -57,11 +59,23 @@ struct Engine {
     std::vector<float> logits_;  // classify's
 };
 
+// --precision on the CPU: "auto" is bf16 where the CPU has AMX (the measured choice: docs/decisions.md),
+// else fp32.
+inline MatmulPrecision cpu_precision(const std::string& precision) {
+    if (precision == "auto") return cpu_isa() >= CpuIsa::amx ? MatmulPrecision::bf16 : MatmulPrecision::fp32;
+    return precision == "bf16" ? MatmulPrecision::bf16 : MatmulPrecision::fp32;
+}
+
 struct CpuEngine : Engine {
     BertModel& model;
+    std::string label;
     int last_rows = 0;  // B of the last forward_classify
-    explicit CpuEngine(BertModel& m) : model(m) {}
-    const char* name() const override { return "cpu (fp32)"; }
+    CpuEngine(BertModel& m, MatmulPrecision precision) : model(m) {
+        model.matmul_precision = precision;
+        label = std::string("cpu (") + (precision == MatmulPrecision::bf16 ? "bf16" : "fp32") + ", " +
+                std::to_string(omp_get_max_threads()) + " threads, " + cpu_isa_name() + ": " + gemm_kernel_name(precision) + ")";
+    }
+    const char* name() const override { return label.c_str(); }
     MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) override { return model.forward_mlm(in, train, seed); }
     void backward_mlm() override { model.backward_mlm(); }
     ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t seed) override {
@@ -120,8 +134,8 @@ struct CudaEngine : Engine {
 inline void check_device_flags(const std::string& device, const std::string& precision) {
     if (device != "cpu" && device != "cuda" && device != "auto")
         throw Error("<command line>: flag --device: '" + device + "' is not one of: cpu, cuda, auto");
-    if (precision != "bf16" && precision != "fp32")
-        throw Error("<command line>: flag --precision: '" + precision + "' is not one of: bf16, fp32");
+    if (precision != "auto" && precision != "bf16" && precision != "fp32")
+        throw Error("<command line>: flag --precision: '" + precision + "' is not one of: auto, bf16, fp32");
 }
 
 // The flag values, and --device cuda where it cannot run: an error that says why (no CUDA in the
@@ -136,22 +150,27 @@ inline void check_device(const std::string& device, const std::string& precision
 #endif
 }
 
-// --device, --precision and --threads, declared once for every program. `device_help` and
-// `precision_help` replace the usual help where a mode differs (distill --mlm is CPU only).
+// --device, --precision, --threads and --cpu-isa, declared once for every program. `device_help`
+// replaces the usual help where a mode differs (distill --mlm is CPU only).
 struct DeviceOptions {
-    std::string device = "auto", precision = "bf16";
+    std::string device = "auto", precision = "auto", cpu_isa = "auto";
     int threads = 0;  // 0: all cores
 
-    void add_flags(Flags& f, const char* device_help = "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)",
-                   const char* precision_help = "GPU precision: bf16 (mixed: bf16 activations, fp32 weights) or fp32") {
+    void add_flags(Flags& f, const char* device_help = "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)") {
         f.add("device", &device, device_help);
-        f.add("precision", &precision, precision_help);
+        f.add("precision", &precision,
+              "bf16 (mixed: bf16 matmul operands, fp32 weights and sums), fp32 (exact), or auto: bf16 on a GPU and on a "
+              "CPU with AMX, else fp32");
         f.add("threads", &threads, "CPU threads (0: all cores)");
+        f.add("cpu-isa", &cpu_isa, "CPU kernels: auto (the best this CPU runs) or one of generic, avx2, avx512, avx512bf16, amx");
     }
     void check_flags() const { check_device_flags(device, precision); }  // at parse time
-    // Before anything is read or written: check_device, then the thread count.
+    // Before anything is read or written: check_device, the CPU kernels, the thread count.
     void apply() const {
         check_device(device, precision);
+        if (!set_cpu_isa(cpu_isa))
+            throw Error("<command line>: flag --cpu-isa: '" + cpu_isa + "': this CPU runs at most '" +
+                        cpu_isa_name(cpu_isa_best()) + "'");
         if (threads > 0) omp_set_num_threads(threads);
     }
 };
@@ -164,12 +183,13 @@ inline std::unique_ptr<Engine> make_engine(const std::string& device, const std:
                                            const Optimizer* optimizer, const char* doing = "training", std::FILE* say = stdout) {
 #ifdef __CUDACC__
     if (device == "cuda" || (device == "auto" && cuda::device_available()))
-        return std::make_unique<CudaEngine>(model, optimizer, cuda::parse_precision(precision, "<command line>: flag --precision"));
+        return std::make_unique<CudaEngine>(model, optimizer,
+                                            cuda::parse_precision(precision == "auto" ? "bf16" : precision, "<command line>: flag --precision"));
     static bool said = false;  // once per program, however many engines it makes
     if (device == "auto" && !said) std::fprintf(say, "no GPU (%s): %s on the CPU\n", cuda::device_unavailable_reason().c_str(), doing);
     said = true;
 #endif
-    return std::make_unique<CpuEngine>(model);
+    return std::make_unique<CpuEngine>(model, cpu_precision(precision));
 }
 
 }  // namespace wr
