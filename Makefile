@@ -10,17 +10,24 @@
 
 CXX      ?= g++
 NVCC     := $(shell command -v nvcc 2>/dev/null)
-# One portable build: everything for baseline x86-64 (x86-64-v2, tuned generically), so the
-# programs run on any 64-bit x86 machine, including one they were not built on. The hot kernels
-# are compiled again for wider instruction sets in files of their own, named by suffix, and
+# One portable build: everything for a baseline x86-64 level, tuned generically, so the programs
+# run on any machine of that level, including one they were not built on. The baseline is
+# x86-64-v3 (AVX2 + FMA: Intel since 2013, AMD since 2015); on an older CPU the programs stop at
+# start-up with a message, and `make BASE_ARCH=-march=x86-64-v2` builds for it. The hot kernels
+# are compiled again for other instruction sets in files of their own, named by suffix, and
 # chosen at run time from cpuid (common/cpu_isa.h). Never -march=native: a build must not depend
-# on the machine it was made on.
-BASE_ARCH ?= -march=x86-64-v2 -mtune=generic
+# on the machine it was made on (and GCC 12 miscompiles some wide constants with the tuning
+# -march=native brings on AVX-512 machines: docs/decisions.md).
+BASE_ARCH ?= -march=x86-64-v3 -mtune=generic
 CXXFLAGS ?= -O3
 CXXFLAGS += $(BASE_ARCH) -std=c++17 -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDLIBS   := -lutf8proc -lz -fopenmp
+# GCC 12 miscompiles 256-bit constants copied with AVX-512 moves (docs/decisions.md): files built
+# for AVX-512 copy and store at most 128 bits at a time where the compiler has these flags.
+NARROW_MOVES   := $(shell $(CXX) -mmove-max=128 -mstore-max=128 -E -x c++ /dev/null >/dev/null 2>&1 && echo -mmove-max=128 -mstore-max=128)
+ISA_generic    := -march=x86-64-v2 -mtune=generic
 ISA_avx2       := -march=x86-64-v3 -mtune=generic
-ISA_avx512     := -march=x86-64-v4 -mtune=generic
+ISA_avx512     := -march=x86-64-v4 -mtune=generic $(NARROW_MOVES)
 ISA_avx512bf16 := $(ISA_avx512) -mavx512bf16
 ISA_amx        := $(ISA_avx512bf16) -mamx-tile -mamx-bf16
 
@@ -61,7 +68,7 @@ $(BUILD)/obj/%_$(1).o: %_$(1).cpp
 	@mkdir -p $$(dir $$@)
 	$$(CXX) $$(CXXFLAGS) $$(ISA_$(1)) -c $$< -o $$@
 endef
-$(foreach isa,avx2 avx512 avx512bf16 amx,$(eval $(call isa_rule,$(isa))))
+$(foreach isa,generic avx2 avx512 avx512bf16 amx,$(eval $(call isa_rule,$(isa))))
 
 $(BUILD)/obj/%.cu.o: %.cu
 	@mkdir -p $(dir $@)

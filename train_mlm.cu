@@ -309,7 +309,7 @@ int run(int argc, char** argv) {
                     baseline.accuracy, std::exp(last_eval.loss), std::exp(baseline.loss));
     else
         std::printf("done: %lld steps (no validation shards given)\n", (long long)total_steps);
-    std::printf("checkpoints in %s (best.bin: lowest validation loss). Next: ./finetune (issue 5), or continue pretraining on domain "
+    std::printf("checkpoints in %s (best.bin: lowest validation loss). Next: ./finetune, or continue pretraining on domain "
                 "text with ./train_mlm --init %s/best.bin --train ...\n", o.out.c_str(), o.out.c_str());
     return 0;
 }

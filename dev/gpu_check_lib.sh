@@ -172,7 +172,7 @@ errors_over_bound() {  # OUTPUT
 
 # Rows for the summary from dev/bench_gpu.py's TSV (a header line, then: preset layers hidden
 # batch ours_tps ours_mfu torch_tps torch_mfu torch_mode; "-" where a figure is missing). The
-# goals of issue 4: L12-H768 at least 50% MFU; mini at least 1.5x PyTorch's tokens/s.
+# goals of the CUDA path: L12-H768 at least 50% MFU; mini at least 1.5x PyTorch's tokens/s.
 bench_rows() {  # TSV
     awk -F'\t' '
         function tps(x) { return x >= 1e6 ? sprintf("%.2fM", x / 1e6) : x >= 1e3 ? sprintf("%.1fk", x / 1e3) : sprintf("%.0f", x) }

@@ -10,11 +10,30 @@ constexpr float kInvSqrt2 = 0.70710678118654752440f;     // 1 / sqrt(2)
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;   // 1 / sqrt(2 pi)
 }  // namespace
 
-void gelu_forward(float* out, const float* inp, int64_t n) {
+namespace {
+// Phi(x) = 0.5 (1 + erf(z)) and phi(x) = exp(-z^2) / sqrt(2 pi), z = x / sqrt(2): one exponential
+// serves both.
+struct Gaussian {
+    float cdf, pdf;
+};
+inline Gaussian gaussian(float x) {
+    const float z = x * kInvSqrt2, e = exp_nonpositive(-z * z);
+    return {0.5f * (1.0f + erf_approx(z, e)), kInvSqrt2Pi * e};
+}
+}  // namespace
+
+void gelu_forward(float* out, const float* inp, int64_t n, float* slope) {
+    if (!slope) {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) out[i] = inp[i] * gaussian(inp[i]).cdf;
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erf_approx(x * kInvSqrt2));
+        const Gaussian g = gaussian(x);
+        out[i] = x * g.cdf;
+        slope[i] = g.cdf + x * g.pdf;  // GELU'(x) = Phi(x) + x phi(x)
     }
 }
 
@@ -22,11 +41,15 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) 
     if (!dinp) return;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        const float x = inp[i];
-        const float cdf = 0.5f * (1.0f + erf_approx(x * kInvSqrt2));
-        const float pdf = kInvSqrt2Pi * exp_nonpositive(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+        const Gaussian g = gaussian(inp[i]);
+        dinp[i] += dout[i] * (g.cdf + inp[i] * g.pdf);
     }
+}
+
+void gelu_backward_from_slope(float* dinp, const float* slope, const float* dout, int64_t n) {
+    if (!dinp) return;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * slope[i];
 }
 
 void tanh_forward(float* out, const float* inp, int64_t n) {

@@ -43,7 +43,8 @@ inline float exp_nonpositive(float x) {
 //             erf(|x|) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2),
 //             t = 1 / (1 + 0.3275911 |x|); erf is odd.
 // (A&S alone loses up to 5e-7 near 0, where 1 - poly * exp cancels.)
-inline float erf_approx(float x) {
+// erf_approx with exp(-x^2) given (GELU needs that exponential for its derivative as well).
+inline float erf_approx(float x, float exp_minus_x2) {
     const float ax = std::fabs(x), x2 = x * x;
     float series = 1.480719282e-08f;
     for (float c : {-1.636584469e-07f, 1.646211437e-06f, -1.492565036e-05f, 1.205533298e-04f, -8.548327023e-04f,
@@ -52,18 +53,24 @@ inline float erf_approx(float x) {
     const float t = 1.0f / (1.0f + 0.3275911f * ax);
     const float poly =
         t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    const float tail = std::copysign(1.0f - poly * exp_nonpositive(-x2), x);
+    const float tail = std::copysign(1.0f - poly * exp_minus_x2, x);
     return ax < 1.0f ? x * series : tail;
 }
+inline float erf_approx(float x) { return erf_approx(x, exp_nonpositive(-x * x)); }
 
 // ---- The ops ----
 
 // GELU, erf form (not the tanh approximation), erf by erf_approx above (|error| < 2e-7):
 //   out = 0.5 x (1 + erf(x / sqrt(2)))  =  x Phi(x)
-void gelu_forward(float* out, const float* inp, int64_t n);
+// When `slope` is given (training), it also receives GELU'(x) = Phi(x) + x phi(x), all that the
+// backward needs of x: gelu_backward_from_slope is then one multiply-add per element instead of
+// an erf and an exp. slope may be inp itself (overwritten in place).
+void gelu_forward(float* out, const float* inp, int64_t n, float* slope = nullptr);
 // dinp += dout * (Phi(x) + x phi(x)),  Phi(x) = 0.5 (1 + erf(x / sqrt(2))),
 //                                      phi(x) = exp(-x^2 / 2) / sqrt(2 pi);  x = inp.
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n);
+// dinp += dout * slope, slope = GELU'(x) from gelu_forward: the same numbers as gelu_backward.
+void gelu_backward_from_slope(float* dinp, const float* slope, const float* dout, int64_t n);
 
 // out = tanh(inp)
 void tanh_forward(float* out, const float* inp, int64_t n);

@@ -38,12 +38,15 @@ HeadView head_view(int bh, const int* lengths, int T, int C, int NH) {
 }
 
 // D = att * m over the len real keys of each row (m: dropout factor; 0 or 1 / (1 - p)), written
-// to `dropped` [T, T] (row stride T).
-void apply_dropout(float* dropped, const float* att, int T, int len, uint64_t att_index, uint64_t key, float p, float scale) {
+// to `dropped` [T, T] (row stride T); when `factors` is given, m too (the backward needs it twice).
+void apply_dropout(float* dropped, float* factors, const float* att, int T, int len, uint64_t att_index, uint64_t key,
+                   float p, float scale) {
     for (int i = 0; i < T; i++)
         for (int j = 0; j < len; j++) {
             const size_t at = (size_t)i * T + j;
-            dropped[at] = dropout_keep(key, att_index + at, p) ? att[at] * scale : 0.0f;
+            const float m = dropout_keep(key, att_index + at, p) ? scale : 0.0f;
+            dropped[at] = att[at] * m;
+            if (factors) factors[at] = m;
         }
 }
 
@@ -80,7 +83,7 @@ void attention_forward(float* out, float* att, const float* qkv, const int* leng
             }
             // out = D V, D = att with dropout
             const float* d = a;
-            if (dropout_p > 0.0f) apply_dropout(dropped.data(), a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
+            if (dropout_p > 0.0f) apply_dropout(dropped.data(), nullptr, a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
             float* o = out + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
             sgemm(false, false, T, HS, hv.len, d, T, v, ld, o, C, /*accumulate=*/false, nullptr, precision);
         }
@@ -97,7 +100,7 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
     const uint64_t key = dropout_key(seed);
 #pragma omp parallel
     {
-        std::vector<float> dropped(dropout_p > 0.0f ? (size_t)T * T : 0);
+        std::vector<float> dropped(dropout_p > 0.0f ? (size_t)T * T : 0), factors(dropped.size());  // D and m
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++) {
             const HeadView hv = head_view(bh, lengths, T, C, NH);
@@ -107,7 +110,8 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
             float* da = datt + (size_t)bh * T * T;
             const float* dO = dout + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
             const float* d = a;  // D: att with the forward's dropout
-            if (dropout_p > 0.0f) apply_dropout(dropped.data(), a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
+            if (dropout_p > 0.0f)
+                apply_dropout(dropped.data(), factors.data(), a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
             // through out = D V
             sgemm(true, false, hv.len, HS, T, d, T, dO, C, dv, ld, /*accumulate=*/true, nullptr, precision);   // dV += D^T dout
             sgemm(false, true, T, hv.len, HS, dO, C, v, ld, da, T, /*accumulate=*/false, nullptr, precision);  // dD = dout V^T
@@ -115,9 +119,10 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
             for (int i = 0; i < T; i++) {
                 const float* arow = a + (size_t)i * T;
                 float* drow = da + (size_t)i * T;
-                if (dropout_p > 0.0f)
-                    for (int j = 0; j < hv.len; j++)
-                        drow[j] = dropout_keep(key, hv.att_index + (size_t)i * T + j, dropout_p) ? drow[j] * drop_scale : 0.0f;
+                if (dropout_p > 0.0f) {
+                    const float* m = factors.data() + (size_t)i * T;
+                    for (int j = 0; j < hv.len; j++) drow[j] *= m[j];
+                }
                 float att_dot_datt = 0.0f;
                 for (int j = 0; j < hv.len; j++) att_dot_datt += arow[j] * drow[j];
                 for (int j = 0; j < hv.len; j++) drow[j] = arow[j] * (drow[j] - att_dot_datt) * scale;

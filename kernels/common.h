@@ -18,6 +18,6 @@
 //   - CPU ops are OpenMP-parallel and deterministic for a given thread count: no atomics, each
 //     output element is summed by one thread in a fixed order (parameter gradients that many
 //     rows contribute to are reduced from per-thread partials in thread order).
-//   - The CUDA versions (issue 4) sit beside these with the same signatures.
+//   - The CUDA versions sit beside these with the same signatures.
 #pragma once
 #include <cstdint>

@@ -13,16 +13,16 @@ namespace wr {
 
 namespace {
 
-struct RowSoftmax {
-    float max;       // max_v logits[v]
-    double sum_exp;  // sum_v exp((logits[v] - max) / tau), at least 1
-};
+// The stats of softmax(row / tau): max_v row[v] and sum_v exp((row[v] - max) / tau).
+using RowSoftmax = SoftmaxStats;
 
 // The two numbers that define softmax(row / tau) without overflow (inv_tau = 1 / tau; 1 for the
 // plain softmax, where the multiplication is exact). Both reductions run in 8 lanes
 // (a fixed order, so the result does not depend on the machine) and then over the lanes, and
 // exp is exp_nonpositive, so that the loops vectorize: at V = 30522 they are the cost of the op.
-RowSoftmax row_softmax(const float* row, int V, float inv_tau = 1.0f) {
+// With `exps`, each exp((row[v] - max) / tau) is also written to exps[v] (the fused forward and
+// backward below scales them into the gradient instead of computing them again).
+RowSoftmax row_softmax(const float* row, int V, float inv_tau = 1.0f, float* exps = nullptr) {
     constexpr int kLanes = 8;
     const int V8 = V / kLanes * kLanes;
     float lane_max[kLanes];
@@ -33,17 +33,26 @@ RowSoftmax row_softmax(const float* row, int V, float inv_tau = 1.0f) {
     for (int l = 0; l < kLanes; l++) max = lane_max[l] > max ? lane_max[l] : max;
     for (int v = V8; v < V; v++) max = row[v] > max ? row[v] : max;
     double lane_sum[kLanes] = {};
-    for (int v = 0; v < V8; v += kLanes)
-        for (int l = 0; l < kLanes; l++) lane_sum[l] += exp_nonpositive((row[v + l] - max) * inv_tau);
+    if (exps) {
+        for (int v = 0; v < V8; v += kLanes)
+            for (int l = 0; l < kLanes; l++) lane_sum[l] += exps[v + l] = exp_nonpositive((row[v + l] - max) * inv_tau);
+    } else {
+        for (int v = 0; v < V8; v += kLanes)
+            for (int l = 0; l < kLanes; l++) lane_sum[l] += exp_nonpositive((row[v + l] - max) * inv_tau);
+    }
     double sum = 0.0;
     for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
-    for (int v = V8; v < V; v++) sum += exp_nonpositive((row[v] - max) * inv_tau);
+    for (int v = V8; v < V; v++) {
+        const float e = exp_nonpositive((row[v] - max) * inv_tau);
+        if (exps) exps[v] = e;
+        sum += e;
+    }
     return {max, sum};
 }
 
 }  // namespace
 
-void cross_entropy_forward(float* losses, const float* logits, const int* targets, int M, int V) {
+void cross_entropy_forward(float* losses, const float* logits, const int* targets, int M, int V, SoftmaxStats* stats) {
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; m++) {
         if (targets[m] == kIgnoreIndex) {
@@ -52,6 +61,7 @@ void cross_entropy_forward(float* losses, const float* logits, const int* target
         }
         const float* row = logits + (size_t)m * V;
         const RowSoftmax s = row_softmax(row, V);
+        if (stats) stats[m] = s;
         losses[m] = (float)(std::log(s.sum_exp) + (double)s.max - (double)row[targets[m]]);
     }
 }
@@ -74,16 +84,36 @@ float cross_entropy_mean(const float* losses, const int* targets, int M) {
 }
 
 void cross_entropy_backward(float* dlogits, const float* logits, const int* targets, int M, int V,
-                            float dloss_scale) {
+                            float dloss_scale, const SoftmaxStats* stats) {
     if (!dlogits) return;
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; m++) {
         if (targets[m] == kIgnoreIndex) continue;
         const float* row = logits + (size_t)m * V;
         float* drow = dlogits + (size_t)m * V;
-        const RowSoftmax s = row_softmax(row, V);
+        const RowSoftmax s = stats ? stats[m] : row_softmax(row, V);
         const float scale_over_sum = (float)(dloss_scale / s.sum_exp);
         for (int v = 0; v < V; v++) drow[v] += exp_nonpositive(row[v] - s.max) * scale_over_sum;
+        drow[targets[m]] -= dloss_scale;
+    }
+}
+
+void cross_entropy_forward_backward(float* losses, float* dlogits, const float* logits, const int* targets, int M, int V,
+                                    float dloss_scale, SoftmaxStats* stats) {
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        float* drow = dlogits + (size_t)m * V;
+        if (targets[m] == kIgnoreIndex) {
+            losses[m] = 0.0f;
+            for (int v = 0; v < V; v++) drow[v] = 0.0f;
+            continue;
+        }
+        const float* row = logits + (size_t)m * V;
+        const RowSoftmax s = row_softmax(row, V, 1.0f, /*exps=*/drow);
+        if (stats) stats[m] = s;
+        losses[m] = (float)(std::log(s.sum_exp) + (double)s.max - (double)row[targets[m]]);
+        const float scale_over_sum = (float)(dloss_scale / s.sum_exp);
+        for (int v = 0; v < V; v++) drow[v] *= scale_over_sum;
         drow[targets[m]] -= dloss_scale;
     }
 }

@@ -18,8 +18,17 @@ namespace wr {
 
 constexpr int kIgnoreIndex = -100;
 
-// losses[M]  <-  logits[M, V], targets[M] (each in 0..V-1, or kIgnoreIndex)
-void cross_entropy_forward(float* losses, const float* logits, const int* targets, int M, int V);
+// The two numbers that define softmax(row) without overflow; the forward can keep them for the
+// backward (at V = 30522 the passes over the row are the cost of the op).
+struct SoftmaxStats {
+    float max;       // max_v logits[v]
+    double sum_exp;  // sum_v exp(logits[v] - max), at least 1
+};
+
+// losses[M]  <-  logits[M, V], targets[M] (each in 0..V-1, or kIgnoreIndex); stats[M] (may be
+// null) receives each non-ignored row's SoftmaxStats.
+void cross_entropy_forward(float* losses, const float* logits, const int* targets, int M, int V,
+                           SoftmaxStats* stats = nullptr);
 
 // The number of rows whose target is not kIgnoreIndex.
 int cross_entropy_count(const int* targets, int M);
@@ -28,9 +37,18 @@ int cross_entropy_count(const int* targets, int M);
 // ignored (torch returns NaN there; a batch without targets should contribute nothing).
 float cross_entropy_mean(const float* losses, const int* targets, int M);
 
-// dlogits[M, V] += dloss_scale * (softmax - onehot) on every non-ignored row.
+// dlogits[M, V] += dloss_scale * (softmax - onehot) on every non-ignored row. stats: the forward's
+// (then one pass over each row instead of three, with the same result bit for bit), or null.
 void cross_entropy_backward(float* dlogits, const float* logits, const int* targets, int M, int V,
-                            float dloss_scale);
+                            float dloss_scale, const SoftmaxStats* stats = nullptr);
+
+// Forward and backward in one pass pair, for training (as llm.c's fused classifier): losses[M]
+// and stats as cross_entropy_forward, and dlogits[M, V] WRITTEN (not added) with
+//   dlogits[m, v] = dloss_scale * (softmax - onehot)      (0 on ignored rows)
+// the same numbers as cross_entropy_backward into zeros. Each exp is computed once, kept in
+// dlogits and scaled there: two passes over a row instead of five.
+void cross_entropy_forward_backward(float* losses, float* dlogits, const float* logits, const int* targets, int M, int V,
+                                    float dloss_scale, SoftmaxStats* stats = nullptr);
 
 // Mean squared error of a regression head with one output per row (torch.nn.MSELoss):
 //   loss = (1/B) sum_b (pred[b] - target[b])^2;  losses[b] = (pred[b] - target[b])^2;  returns loss

@@ -21,7 +21,9 @@
 // micro-kernel: a 32 x 32 block of C in four accumulator tiles (tmm0..3); per 32-deep step of k,
 // two tiles of A (rows 0-15, 16-31: tmm4, tmm5) and two of B (columns 0-15, 16-31: tmm6, tmm7),
 // then four tdpbf16ps. The packed tiles are laid out so that each is one contiguous KiB, loaded
-// with a 64-byte stride. The order of the additions inside a tdpbf16ps is the hardware's.
+// with a 64-byte stride. The order of the additions inside a tdpbf16ps is the hardware's; a full
+// 32 x 32 block accumulates onto C (or the bias) in the tiles, an edge block adds its tile sums to
+// C afterwards: both fixed by M, N and K alone, so the result does not depend on the threads.
 #include "kernels/matmul_bf16.inc"
 
 namespace wr {
@@ -47,13 +49,29 @@ struct AmxMicro {
     static void end() { _tile_release(); }
 
     // Ap: `steps` pairs of A tiles (rows 0-15, 16-31); Bp: `steps` pairs of B tiles (columns 0-15,
-    // 16-31), as pack_panels lays out panels 32 wide.
+    // 16-31), as pack_panels lays out panels 32 wide. A full 32 x 32 block starts its accumulators
+    // from C (accumulate) or from the bias (a tile load with stride 0 repeats one row 16 times)
+    // and is stored straight back; an edge block, or one that needs both, goes through a buffer.
     static void kernel(int steps, const uint32_t* Ap, const uint32_t* Bp, float* C, int ldc, int mr, int nr, bool load_c,
                        const float* bias) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
+        const bool direct = mr == MR && nr == NR && !(load_c && bias);
+        const long stride = (long)ldc * 4;
+        if (direct && load_c) {
+            _tile_loadd(0, C, stride);
+            _tile_loadd(1, C + 16, stride);
+            _tile_loadd(2, C + 16 * ldc, stride);
+            _tile_loadd(3, C + 16 * ldc + 16, stride);
+        } else if (direct && bias) {
+            _tile_loadd(0, bias, 0);
+            _tile_loadd(1, bias + 16, 0);
+            _tile_loadd(2, bias, 0);
+            _tile_loadd(3, bias + 16, 0);
+        } else {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+        }
         for (int kb = 0; kb < steps; kb++) {
             const uint32_t* a = Ap + (size_t)kb * 2 * TILE_WORDS;
             const uint32_t* b = Bp + (size_t)kb * 2 * TILE_WORDS;
@@ -65,6 +83,13 @@ struct AmxMicro {
             _tile_dpbf16ps(1, 4, 7);  // C rows 0-15,  columns 16-31
             _tile_dpbf16ps(2, 5, 6);  // C rows 16-31, columns 0-15
             _tile_dpbf16ps(3, 5, 7);  // C rows 16-31, columns 16-31
+        }
+        if (direct) {
+            _tile_stored(0, C, stride);
+            _tile_stored(1, C + 16, stride);
+            _tile_stored(2, C + 16 * ldc, stride);
+            _tile_stored(3, C + 16 * ldc + 16, stride);
+            return;
         }
         alignas(64) float tile[MR][NR];
         _tile_stored(0, &tile[0][0], NR * 4);

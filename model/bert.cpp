@@ -163,6 +163,8 @@ struct BertModel::Activations {
     // forward, kept for backward
     float *emb_sum, *emb_mean, *emb_rstd, *emb_ln, *x0;                 // [N,C] [N] [N] [N,C] [N,C]
     float *qkv, *att, *atty, *attn_proj, *res1, *ln1, *ln1_mean, *ln1_rstd;  // per layer: [N,3C] [B,NH,T,T] [N,C] x3 [N,C] [N] [N]
+    // ffn_h: the pre-activation x W_in^T + b_in; once the forward's GELU has read it, it holds
+    // GELU'(ffn_h) instead, all that the backward needs of it (kernels/activations.h).
     float *ffn_h, *ffn_g, *ffn_out, *res2, *ln2, *ln2_mean, *ln2_rstd;  // per layer: [N,F] [N,F] [N,C] [N,C] [N,C] [N] [N]
     float *gathered, *head_h, *head_g, *head_ln, *head_mean, *head_rstd, *logits, *losses;  // [M,C] x4 [M] [M] [M,V] [M]
     float *cls_x, *pool_h, *pooled, *pool_drop, *cls_logits, *cls_losses;  // [B,C] x4 [B,K] [B]
@@ -343,7 +345,7 @@ void BertModel::encoder_forward(const Activations& a) {
                           c.layer_norm_eps);
         // feed-forward block
         matmul_forward(ffn_h, ln1, w.ffn_in_w + l * F * C, w.ffn_in_b + l * F, (int)N, (int)C, (int)F, matmul_precision);
-        gelu_forward(ffn_g, ffn_h, N * F);
+        gelu_forward(ffn_g, ffn_h, N * F, /*slope=*/ffn_h);
         matmul_forward(ffn_out, ffn_g, w.ffn_out_w + l * C * F, w.ffn_out_b + l * C, (int)N, (int)F, (int)C, matmul_precision);
         dropout_forward(a.scratch, ffn_out, N * C, p_hidden, site_seed(seed, l, kFfnOutput));
         add_forward(res2, ln1, a.scratch, N * C);
@@ -380,7 +382,7 @@ void BertModel::encoder_backward(Activations& a) {
         dropout_backward(a.d_proj, a.d_tmp, N * C, p_hidden, site_seed(seed, l, kFfnOutput));  // d ffn_out
         matmul_backward(a.d_ffn_g, g.ffn_out_w + l * C * F, g.ffn_out_b + l * C, a.d_proj, ffn_g, w.ffn_out_w + l * C * F, (int)N,
                         (int)F, (int)C, matmul_precision);
-        gelu_backward(a.d_ffn_h, ffn_h, a.d_ffn_g, N * F);
+        gelu_backward_from_slope(a.d_ffn_h, /*slope=*/ffn_h, a.d_ffn_g, N * F);
         matmul_backward(a.d_ln1, g.ffn_in_w + l * F * C, g.ffn_in_b + l * F, a.d_ffn_h, ln1, w.ffn_in_w + l * F * C, (int)N, (int)C,
                         (int)F, matmul_precision);
         // ln1 = LayerNorm(res1), res1 = x + dropout(attn_proj)
@@ -452,13 +454,24 @@ MlmResult BertModel::forward_mlm(const MlmInputs& in, bool train, uint64_t dropo
     gelu_forward(a.head_g, a.head_h, (int64_t)M_ * C);
     layernorm_forward(a.head_ln, a.head_mean, a.head_rstd, a.head_g, w.head_ln_w, w.head_ln_b, M_, (int)C, c.layer_norm_eps);
     matmul_forward(a.logits, a.head_ln, w.wte, w.mlm_bias, M_, (int)C, (int)V, matmul_precision);  // decoder tied to the word embeddings
-    cross_entropy_forward(a.losses, a.logits, targets, M_, (int)V);
+    mlm_softmax_.resize(M_);
+    // Training: the hard loss's gradient is made here, with the loss (each exp once); backward_mlm
+    // then starts from it.
+    dlogits_ready_ = train_ && label_weight_ != 0.0f;
+    if (dlogits_ready_)
+        cross_entropy_forward_backward(a.losses, a.d_logits, a.logits, targets, M_, (int)V, label_weight_ / M_, mlm_softmax_.data());
+    else
+        cross_entropy_forward(a.losses, a.logits, targets, M_, (int)V, mlm_softmax_.data());
     double loss = 0;
+    for (int m = 0; m < M_; m++) loss += a.losses[m];
+    // The argmax of each row: the first logit equal to the row's max (which the softmax stats hold).
+    int correct = 0;
+#pragma omp parallel for schedule(static) reduction(+ : correct)
     for (int m = 0; m < M_; m++) {
-        loss += a.losses[m];
         const float* row = a.logits + (int64_t)m * V;
-        result.correct += (int)(std::max_element(row, row + V) - row) == targets[m];
+        correct += (int)(std::find(row, row + V, mlm_softmax_[m].max) - row) == targets[m];
     }
+    result.correct = correct;
     result.hard_loss = result.loss = (float)(loss / M_);
     if (teacher_k_ > 0) {
         const int k = teacher_k_;
@@ -486,9 +499,12 @@ void BertModel::backward_mlm() {
     // with a teacher), then back through decoder, LN, GELU, dense.
     zero(a.d_x, N * C);
     if (M_ > 0) {
-        zero(a.d_logits, (int64_t)M_ * V);
         for (float* p : {a.d_head_ln, a.d_head_g, a.d_head_h, a.d_gathered}) zero(p, (int64_t)M_ * C);
-        if (label_weight_ != 0.0f) cross_entropy_backward(a.d_logits, a.logits, targets, M_, (int)V, label_weight_ / M_);
+        if (!dlogits_ready_) {  // else forward_mlm made the hard loss's gradient already
+            zero(a.d_logits, (int64_t)M_ * V);
+            if (label_weight_ != 0.0f)
+                cross_entropy_backward(a.d_logits, a.logits, targets, M_, (int)V, label_weight_ / M_, mlm_softmax_.data());
+        }
         if (teacher_k_ > 0)
             soft_topk_cross_entropy_backward(a.d_logits, a.logits, saved_teacher_ids_.data(), saved_teacher_.data(), M_, (int)V,
                                              teacher_k_, temperature_, 1.0f / M_);

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cross_entropy.h"
 #include "kernels/matmul.h"
 #include "kernels/optimizer.h"
 
@@ -222,6 +223,8 @@ class BertModel {
     void encoder_forward(const Activations& a);   // embeddings and layers: x0 ... ln2 of the last layer
     void encoder_backward(Activations& a);        // from a.d_x = d loss / d (last layer's output)
     std::vector<float> acts_, dacts_;
+    std::vector<SoftmaxStats> mlm_softmax_;  // the MLM loss's softmax stats per masked row, for backward
+    bool dlogits_ready_ = false;             // a training forward_mlm wrote d loss / d logits already
     std::vector<int32_t> saved_ints_;  // copies of the batch's ids, types, lengths, positions, targets (labels)
     std::vector<float> saved_values_;  // regression targets of a classifier batch
     std::vector<float> saved_teacher_; // teacher logits [B,K] of a distillation batch; MLM: top-k values [M,k]

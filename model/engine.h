@@ -168,7 +168,8 @@ struct DeviceOptions {
     // Before anything is read or written: check_device, the CPU kernels, the thread count.
     void apply() const {
         check_device(device, precision);
-        if (!set_cpu_isa(cpu_isa))
+        if (cpu_isa == "auto") wr::cpu_isa();  // the best, or what WR_CPU_ISA names (an error if it cannot run)
+        else if (!set_cpu_isa(cpu_isa))
             throw Error("<command line>: flag --cpu-isa: '" + cpu_isa + "': this CPU runs at most '" +
                         cpu_isa_name(cpu_isa_best()) + "'");
         if (threads > 0) omp_set_num_threads(threads);

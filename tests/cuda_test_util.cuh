@@ -23,7 +23,7 @@ namespace wr::testing {
     } while (0)
 
 // The tolerance of a CUDA op against its CPU op: relative error (norm of difference over norm of
-// reference) at most 1e-5 in fp32, 1e-2 in bf16 (issue 4).
+// reference) at most 1e-5 in fp32, 1e-2 in bf16.
 template <typename T> constexpr double op_tolerance();
 template <> constexpr double op_tolerance<float>() { return 1e-5; }
 template <> constexpr double op_tolerance<cuda::bf16>() { return 1e-2; }

@@ -31,7 +31,7 @@ using wr::testing::MlmFixture;
 
 namespace {
 
-// The bounds issue 4 states: fp32 mode as the CPU tests; bf16 loss within 1e-2 relative and every
+// The stated bounds: fp32 mode as the CPU tests; bf16 loss within 1e-2 relative and every
 // gradient tensor within kBf16GradientBound (relative error of the whole tensor).
 struct Bounds {
     double logits, loss, gradient;

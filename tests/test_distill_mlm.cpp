@@ -535,7 +535,8 @@ TEST(DistillMlm, CacheHoldsTheTeachersTopKAtReproducibleMasksAndResumes) {
     BertModel teacher = random_mlm_teacher(vocab, dir / "teacher.bin", 13);
     write_text_slice(dir / "text.bin", vocab, 0, 30);
     const std::string flags = "cache --mlm --teacher " + dir / "teacher.bin" + " --transfer " + dir / "text.bin" + " --vocab " + kVocab +
-                              " --seq-len 64 --mask-seed 7 --topk 16 --batch 4 --chunk 50";
+                              " --seq-len 64 --mask-seed 7 --topk 16 --batch 4 --chunk 50"
+                              " --precision fp32";  // compared below with an fp32 forward pass, to 1e-5
     RunResult r = distill(flags + " --out " + dir / "cache.bin");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const MlmTopKCache cache = read_mlm_topk_cache(dir / "cache.bin");
