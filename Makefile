@@ -20,7 +20,9 @@ NVCC     := $(shell command -v nvcc 2>/dev/null)
 # -march=native brings on AVX-512 machines: docs/decisions.md).
 BASE_ARCH ?= -march=x86-64-v3 -mtune=generic
 CXXFLAGS ?= -O3
-CXXFLAGS += $(BASE_ARCH) -std=c++17 -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
+# -ffp-contract=off: no multiply-add is fused unless the code says so (std::fma, FMA intrinsics), so
+# a vector loop, its remainder and its AVX-512 copy round alike (kernels/parallel.h).
+CXXFLAGS += $(BASE_ARCH) -ffp-contract=off -std=c++17 -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDLIBS   := -lutf8proc -lz -fopenmp
 # GCC 12 miscompiles 256-bit constants copied with AVX-512 moves (docs/decisions.md): files built
 # for AVX-512 copy and store at most 128 bits at a time where the compiler has these flags.

@@ -1,7 +1,10 @@
-// kernels/activations.cpp: GELU (erf form), tanh and the residual add; math in the header.
+// kernels/activations.cpp: GELU (erf form), tanh and the residual add; math in the header. The
+// loops run through parallel_for (kernels/parallel.h): AVX-512 where the CPU has it.
 #include "kernels/activations.h"
 
 #include <cmath>
+
+#include "kernels/parallel.h"
 
 namespace wr {
 
@@ -24,32 +27,28 @@ inline Gaussian gaussian(float x) {
 
 void gelu_forward(float* out, const float* inp, int64_t n, float* slope) {
     if (!slope) {
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) out[i] = inp[i] * gaussian(inp[i]).cdf;
+        parallel_for(n, [&](int64_t i) { out[i] = inp[i] * gaussian(inp[i]).cdf; });
         return;
     }
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    parallel_for(n, [&](int64_t i) {
         const float x = inp[i];
         const Gaussian g = gaussian(x);
         out[i] = x * g.cdf;
         slope[i] = g.cdf + x * g.pdf;  // GELU'(x) = Phi(x) + x phi(x)
-    }
+    });
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
     if (!dinp) return;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    parallel_for(n, [&](int64_t i) {
         const Gaussian g = gaussian(inp[i]);
         dinp[i] += dout[i] * (g.cdf + inp[i] * g.pdf);
-    }
+    });
 }
 
 void gelu_backward_from_slope(float* dinp, const float* slope, const float* dout, int64_t n) {
     if (!dinp) return;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * slope[i];
+    parallel_for(n, [&](int64_t i) { dinp[i] += dout[i] * slope[i]; });
 }
 
 void tanh_forward(float* out, const float* inp, int64_t n) {
@@ -59,21 +58,18 @@ void tanh_forward(float* out, const float* inp, int64_t n) {
 
 void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n) {
     if (!dinp) return;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+    parallel_for(n, [&](int64_t i) { dinp[i] += dout[i] * (1.0f - out[i] * out[i]); });
 }
 
 void add_forward(float* out, const float* a, const float* b, int64_t n) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    parallel_for(n, [&](int64_t i) { out[i] = a[i] + b[i]; });
 }
 
 void add_backward(float* da, float* db, const float* dout, int64_t n) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    parallel_for(n, [&](int64_t i) {
         if (da) da[i] += dout[i];
         if (db) db[i] += dout[i];
-    }
+    });
 }
 
 }  // namespace wr

@@ -1,8 +1,8 @@
 // kernels/attention.cpp: self-attention forward and backward (math and layout in the header).
-// One (sequence, head) pair per OpenMP task. Inside a task the four products of each direction
-// are small strided matrix products handed to the project's SGEMM (kernels/matmul.h), which runs
-// serially inside a parallel region; what is left is the row softmax, the dropout mask and the
-// softmax backward, element by element. Per head, with len = lengths[b] real keys:
+// One (sequence, head) pair per task of parallel_for (kernels/parallel.h). Inside a task the four
+// products of each direction are small strided matrix products handed to the project's GEMM
+// (kernels/matmul.h), which runs serially inside a parallel region; what is left is the row
+// softmax, the dropout mask and the softmax backward, with the row sums in 8 fixed lanes. Per head, with len = lengths[b] real keys:
 //   forward   S[T, len]  = Q[T, HS] K[len, HS]^T            (then scaled, softmax per row -> att)
 //             out[T, HS] = D[T, len] V[len, HS]              D = att * dropout mask
 //   backward  dD[T, len] = dout[T, HS] V[len, HS]^T
@@ -20,6 +20,7 @@
 #include "kernels/activations.h"  // exp_nonpositive
 #include "kernels/dropout.h"
 #include "kernels/matmul.h"
+#include "kernels/parallel.h"
 
 namespace wr {
 
@@ -50,6 +51,55 @@ void apply_dropout(float* dropped, float* factors, const float* att, int T, int 
         }
 }
 
+// The row reductions run in kLanes independent partial results, combined at the end: a fixed
+// order (the same on every machine and thread count) that the compiler can vectorize.
+constexpr int kLanes = 8;
+
+// row[0:len] = softmax(row[0:len] * scale), row[len:T] = 0 (padding keys get exactly 0).
+void softmax_row(float* row, int len, int T, float scale) {
+    const int len8 = len / kLanes * kLanes;
+    float lane_max[kLanes];
+    for (int l = 0; l < kLanes; l++) lane_max[l] = -INFINITY;
+    for (int j = 0; j < len8; j += kLanes)
+        for (int l = 0; l < kLanes; l++) {
+            row[j + l] *= scale;
+            lane_max[l] = row[j + l] > lane_max[l] ? row[j + l] : lane_max[l];
+        }
+    float max_score = -INFINITY;
+    for (int l = 0; l < kLanes; l++) max_score = lane_max[l] > max_score ? lane_max[l] : max_score;
+    for (int j = len8; j < len; j++) {
+        row[j] *= scale;
+        max_score = row[j] > max_score ? row[j] : max_score;
+    }
+    float lane_sum[kLanes] = {};
+    for (int j = 0; j < len8; j += kLanes)
+        for (int l = 0; l < kLanes; l++) lane_sum[l] += row[j + l] = exp_nonpositive(row[j + l] - max_score);
+    float sum = 0.0f;
+    for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
+    for (int j = len8; j < len; j++) sum += row[j] = exp_nonpositive(row[j] - max_score);
+    const float inv_sum = 1.0f / sum;
+    for (int j = 0; j < len; j++) row[j] *= inv_sum;
+    for (int j = len; j < T; j++) row[j] = 0.0f;
+}
+
+// sum_j a[j] b[j] over j < len, in kLanes partial sums.
+float dot(const float* a, const float* b, int len) {
+    const int len8 = len / kLanes * kLanes;
+    float lane_sum[kLanes] = {};
+    for (int j = 0; j < len8; j += kLanes)
+        for (int l = 0; l < kLanes; l++) lane_sum[l] += a[j + l] * b[j + l];
+    float sum = 0.0f;
+    for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
+    for (int j = len8; j < len; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+// A thread's scratch of n floats (the dropped probabilities D, the dropout factors m).
+float* scratch(std::vector<float>& buffer, size_t n) {
+    if (buffer.size() < n) buffer.resize(n);
+    return buffer.data();
+}
+
 }  // namespace
 
 void attention_forward(float* out, float* att, const float* qkv, const int* lengths, int B, int T, int C, int NH,
@@ -58,36 +108,24 @@ void attention_forward(float* out, float* att, const float* qkv, const int* leng
     const float scale = 1.0f / std::sqrt((float)HS);
     const float drop_scale = dropout_scale(dropout_p);
     const uint64_t key = dropout_key(seed);
-#pragma omp parallel
-    {
-        std::vector<float> dropped(dropout_p > 0.0f ? (size_t)T * T : 0);  // this thread's D
-#pragma omp for schedule(static)
-        for (int bh = 0; bh < B * NH; bh++) {
-            const HeadView hv = head_view(bh, lengths, T, C, NH);
-            const float *q = qkv + hv.offset, *k = q + C, *v = q + 2 * C;
-            float* a = att + (size_t)bh * T * T;
-            // scores, then the softmax of each row over the real keys; padding keys get exactly 0
-            sgemm(false, true, T, hv.len, HS, q, ld, k, ld, a, T, /*accumulate=*/false, nullptr, precision);
-            for (int i = 0; i < T; i++) {
-                float* row = a + (size_t)i * T;
-                float max_score = -INFINITY;
-                for (int j = 0; j < hv.len; j++) {
-                    row[j] *= scale;
-                    max_score = row[j] > max_score ? row[j] : max_score;
-                }
-                float sum = 0.0f;
-                for (int j = 0; j < hv.len; j++) sum += row[j] = exp_nonpositive(row[j] - max_score);
-                const float inv_sum = 1.0f / sum;
-                for (int j = 0; j < hv.len; j++) row[j] *= inv_sum;
-                for (int j = hv.len; j < T; j++) row[j] = 0.0f;
-            }
-            // out = D V, D = att with dropout
-            const float* d = a;
-            if (dropout_p > 0.0f) apply_dropout(dropped.data(), nullptr, a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
-            float* o = out + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
-            sgemm(false, false, T, HS, hv.len, d, T, v, ld, o, C, /*accumulate=*/false, nullptr, precision);
+    parallel_for(B * NH, [&](int64_t bh) {
+        static thread_local std::vector<float> dropped;  // this thread's D
+        const HeadView hv = head_view((int)bh, lengths, T, C, NH);
+        const float *q = qkv + hv.offset, *k = q + C, *v = q + 2 * C;
+        float* a = att + (size_t)bh * T * T;
+        // scores, then the softmax of each row over the real keys; padding keys get exactly 0
+        sgemm(false, true, T, hv.len, HS, q, ld, k, ld, a, T, /*accumulate=*/false, nullptr, precision);
+        for (int i = 0; i < T; i++) softmax_row(a + (size_t)i * T, hv.len, T, scale);
+        // out = D V, D = att with dropout
+        const float* d = a;
+        if (dropout_p > 0.0f) {
+            float* D = scratch(dropped, (size_t)T * T);
+            apply_dropout(D, nullptr, a, T, hv.len, hv.att_index, key, dropout_p, drop_scale);
+            d = D;
         }
-    }
+        float* o = out + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
+        sgemm(false, false, T, HS, hv.len, d, T, v, ld, o, C, /*accumulate=*/false, nullptr, precision);
+    });
 }
 
 void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
@@ -98,41 +136,39 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
     const float scale = 1.0f / std::sqrt((float)HS);
     const float drop_scale = dropout_scale(dropout_p);
     const uint64_t key = dropout_key(seed);
-#pragma omp parallel
-    {
-        std::vector<float> dropped(dropout_p > 0.0f ? (size_t)T * T : 0), factors(dropped.size());  // D and m
-#pragma omp for schedule(static)
-        for (int bh = 0; bh < B * NH; bh++) {
-            const HeadView hv = head_view(bh, lengths, T, C, NH);
-            const float *q = qkv + hv.offset, *k = q + C, *v = q + 2 * C;
-            float *dq = dqkv + hv.offset, *dk = dq + C, *dv = dq + 2 * C;
-            const float* a = att + (size_t)bh * T * T;
-            float* da = datt + (size_t)bh * T * T;
-            const float* dO = dout + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
-            const float* d = a;  // D: att with the forward's dropout
-            if (dropout_p > 0.0f)
-                apply_dropout(dropped.data(), factors.data(), a, T, hv.len, hv.att_index, key, dropout_p, drop_scale), d = dropped.data();
-            // through out = D V
-            sgemm(true, false, hv.len, HS, T, d, T, dO, C, dv, ld, /*accumulate=*/true, nullptr, precision);   // dV += D^T dout
-            sgemm(false, true, T, hv.len, HS, dO, C, v, ld, da, T, /*accumulate=*/false, nullptr, precision);  // dD = dout V^T
-            // through the dropout and the softmax: ds = att * (datt - sum_k att * datt), datt = m dD
-            for (int i = 0; i < T; i++) {
-                const float* arow = a + (size_t)i * T;
-                float* drow = da + (size_t)i * T;
-                if (dropout_p > 0.0f) {
-                    const float* m = factors.data() + (size_t)i * T;
-                    for (int j = 0; j < hv.len; j++) drow[j] *= m[j];
-                }
-                float att_dot_datt = 0.0f;
-                for (int j = 0; j < hv.len; j++) att_dot_datt += arow[j] * drow[j];
-                for (int j = 0; j < hv.len; j++) drow[j] = arow[j] * (drow[j] - att_dot_datt) * scale;
-                for (int j = hv.len; j < T; j++) drow[j] = 0.0f;
-            }
-            // through s = q k^T / sqrt(HS) (the scale is already in ds)
-            sgemm(false, false, T, HS, hv.len, da, T, k, ld, dq, ld, /*accumulate=*/true, nullptr, precision);  // dQ += dS K
-            sgemm(true, false, hv.len, HS, T, da, T, q, ld, dk, ld, /*accumulate=*/true, nullptr, precision);   // dK += dS^T Q
+    parallel_for(B * NH, [&](int64_t bh) {
+        static thread_local std::vector<float> dropped, factors;  // this thread's D and m
+        const HeadView hv = head_view((int)bh, lengths, T, C, NH);
+        const float *q = qkv + hv.offset, *k = q + C, *v = q + 2 * C;
+        float *dq = dqkv + hv.offset, *dk = dq + C, *dv = dq + 2 * C;
+        const float* a = att + (size_t)bh * T * T;
+        float* da = datt + (size_t)bh * T * T;
+        const float* dO = dout + (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * HS;
+        const float* d = a;  // D: att with the forward's dropout
+        float* m = nullptr;  // its factors
+        if (dropout_p > 0.0f) {
+            float* D = scratch(dropped, (size_t)T * T);
+            m = scratch(factors, (size_t)T * T);
+            apply_dropout(D, m, a, T, hv.len, hv.att_index, key, dropout_p, drop_scale);
+            d = D;
         }
-    }
+        // through out = D V
+        sgemm(true, false, hv.len, HS, T, d, T, dO, C, dv, ld, /*accumulate=*/true, nullptr, precision);   // dV += D^T dout
+        sgemm(false, true, T, hv.len, HS, dO, C, v, ld, da, T, /*accumulate=*/false, nullptr, precision);  // dD = dout V^T
+        // through the dropout and the softmax: ds = att * (datt - sum_k att * datt), datt = m dD
+        for (int i = 0; i < T; i++) {
+            const float* arow = a + (size_t)i * T;
+            float* drow = da + (size_t)i * T;
+            if (m)
+                for (int j = 0; j < hv.len; j++) drow[j] *= m[(size_t)i * T + j];
+            const float att_dot_datt = dot(arow, drow, hv.len);
+            for (int j = 0; j < hv.len; j++) drow[j] = arow[j] * (drow[j] - att_dot_datt) * scale;
+            for (int j = hv.len; j < T; j++) drow[j] = 0.0f;
+        }
+        // through s = q k^T / sqrt(HS) (the scale is already in ds)
+        sgemm(false, false, T, HS, hv.len, da, T, k, ld, dq, ld, /*accumulate=*/true, nullptr, precision);  // dQ += dS K
+        sgemm(true, false, hv.len, HS, T, da, T, q, ld, dk, ld, /*accumulate=*/true, nullptr, precision);   // dK += dS^T Q
+    });
 }
 
 }  // namespace wr

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/activations.h"  // exp_nonpositive
+#include "kernels/parallel.h"
 
 namespace wr {
 
@@ -53,17 +54,16 @@ RowSoftmax row_softmax(const float* row, int V, float inv_tau = 1.0f, float* exp
 }  // namespace
 
 void cross_entropy_forward(float* losses, const float* logits, const int* targets, int M, int V, SoftmaxStats* stats) {
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++) {
+    parallel_for(M, [&](int64_t m) {
         if (targets[m] == kIgnoreIndex) {
             losses[m] = 0.0f;
-            continue;
+            return;
         }
         const float* row = logits + (size_t)m * V;
         const RowSoftmax s = row_softmax(row, V);
         if (stats) stats[m] = s;
         losses[m] = (float)(std::log(s.sum_exp) + (double)s.max - (double)row[targets[m]]);
-    }
+    });
 }
 
 int cross_entropy_count(const int* targets, int M) {
@@ -86,27 +86,25 @@ float cross_entropy_mean(const float* losses, const int* targets, int M) {
 void cross_entropy_backward(float* dlogits, const float* logits, const int* targets, int M, int V,
                             float dloss_scale, const SoftmaxStats* stats) {
     if (!dlogits) return;
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++) {
-        if (targets[m] == kIgnoreIndex) continue;
+    parallel_for(M, [&](int64_t m) {
+        if (targets[m] == kIgnoreIndex) return;
         const float* row = logits + (size_t)m * V;
         float* drow = dlogits + (size_t)m * V;
         const RowSoftmax s = stats ? stats[m] : row_softmax(row, V);
         const float scale_over_sum = (float)(dloss_scale / s.sum_exp);
         for (int v = 0; v < V; v++) drow[v] += exp_nonpositive(row[v] - s.max) * scale_over_sum;
         drow[targets[m]] -= dloss_scale;
-    }
+    });
 }
 
 void cross_entropy_forward_backward(float* losses, float* dlogits, const float* logits, const int* targets, int M, int V,
                                     float dloss_scale, SoftmaxStats* stats) {
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++) {
+    parallel_for(M, [&](int64_t m) {
         float* drow = dlogits + (size_t)m * V;
         if (targets[m] == kIgnoreIndex) {
             losses[m] = 0.0f;
             for (int v = 0; v < V; v++) drow[v] = 0.0f;
-            continue;
+            return;
         }
         const float* row = logits + (size_t)m * V;
         const RowSoftmax s = row_softmax(row, V, 1.0f, /*exps=*/drow);
@@ -115,7 +113,7 @@ void cross_entropy_forward_backward(float* losses, float* dlogits, const float* 
         const float scale_over_sum = (float)(dloss_scale / s.sum_exp);
         for (int v = 0; v < V; v++) drow[v] *= scale_over_sum;
         drow[targets[m]] -= dloss_scale;
-    }
+    });
 }
 
 float mse_forward(float* losses, const float* pred, const float* target, int B) {

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "kernels/parallel.h"
+
 namespace wr {
 
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
@@ -13,22 +15,20 @@ void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t 
     }
     const uint64_t key = dropout_key(seed);
     const float scale = dropout_scale(p);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) out[i] = dropout_keep(key, (uint64_t)i, p) ? inp[i] * scale : 0.0f;
+    parallel_for(n, [&](int64_t i) { out[i] = dropout_keep(key, (uint64_t)i, p) ? inp[i] * scale : 0.0f; });
 }
 
 void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed) {
     if (!dinp) return;
     if (p <= 0.0f) {
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) dinp[i] += dout[i];
+        parallel_for(n, [&](int64_t i) { dinp[i] += dout[i]; });
         return;
     }
     const uint64_t key = dropout_key(seed);
     const float scale = dropout_scale(p);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
+    parallel_for(n, [&](int64_t i) {
         if (dropout_keep(key, (uint64_t)i, p)) dinp[i] += dout[i] * scale;
+    });
 }
 
 }  // namespace wr

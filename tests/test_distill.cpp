@@ -83,7 +83,8 @@ TEST(Distill, CacheHoldsTheTeachersLogitsAndResumesFromCompleteChunks) {
     write_example_shard(dir / "transfer.bin", transfer);
 
     RunResult r = distill("cache --teacher " + dir / "teacher/best.bin" + " --transfer " + dir / "transfer.bin" + " --vocab " + kVocab +
-                          " --out " + dir / "cache.bin" + " --batch 16 --chunk 64");
+                          " --out " + dir / "cache.bin" + " --batch 16 --chunk 64" +
+                          " --precision fp32");  // compared below with fp32 forward passes, to 1e-4
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const LogitCache cache = read_logit_cache(dir / "cache.bin");
     ASSERT_EQ(cache.header.example_count, 150);
@@ -121,7 +122,7 @@ TEST(Distill, CacheHoldsTheTeachersLogitsAndResumesFromCompleteChunks) {
         std::fclose(f);
     }
     r = distill("cache --teacher " + dir / "teacher/best.bin" + " --transfer " + dir / "transfer.bin" + " --vocab " + kVocab + " --out " +
-                dir / "resumed.bin" + " --batch 16 --chunk 64");
+                dir / "resumed.bin" + " --batch 16 --chunk 64 --precision fp32");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("resuming"), std::string::npos) << r.output;
     const LogitCache resumed = read_logit_cache(dir / "resumed.bin");

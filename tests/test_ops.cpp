@@ -11,8 +11,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "kernels/activations.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
@@ -671,4 +673,60 @@ TEST(OpSoftCrossEntropy, LargeLogitsStayFinite) {
     EXPECT_NEAR(losses[0], 2000.0, 1e-3);  // the teacher is sure of class 1: -log q_1 = 1000 - (-1000)
     EXPECT_NEAR(dlogits[0], 1.0f, 1e-6);
     EXPECT_NEAR(dlogits[1], -1.0f, 1e-6);
+}
+
+// ---- the two copies of the loops (kernels/parallel.h) -------------------------------------------
+// Every op that runs through parallel_for gives the same bits with its AVX2 copy and its
+// AVX-512 copy (only the vector width differs), with 1 thread and with 3 (other splits put other
+// elements in the remainder iterations), and the fused cross-entropy forward+backward the same
+// bits as the forward and the backward into zeros. Random inputs at sizes that are no multiple of
+// any vector width; dropout and padding on.
+TEST(OpVectorWidths, Avx2AndAvx512CopiesAgreeBitwise) {
+    if (cpu_isa_best() < CpuIsa::avx512) GTEST_SKIP() << "this CPU has no AVX-512";
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    auto randn = [&](size_t n, float s = 1.0f) {
+        std::vector<float> v(n);
+        for (float& x : v) x = s * normal(rng);
+        return v;
+    };
+    const int B = 3, T = 37, C = 48, NH = 3, M = 7, V = 1001;
+    const int64_t n = 4099;
+    const std::vector<int> lengths = {37, 20, 5}, targets = {3, 1000, kIgnoreIndex, 0, 17, 500, 999};
+    const auto x = randn(n, 3.0f), dy = randn(n), qkv = randn((size_t)B * T * 3 * C), dout = randn((size_t)B * T * C),
+               logits = randn((size_t)M * V, 4.0f);
+    auto run = [&](const char* isa, int threads) {
+        EXPECT_TRUE(set_cpu_isa(isa));
+        const int saved_threads = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        std::vector<std::vector<float>> r;
+        std::vector<float> out(n), slope(n), dx(n, 0.5f), dropped(n), ddrop(n, 0.25f);
+        gelu_forward(out.data(), x.data(), n, slope.data());
+        gelu_backward(dx.data(), x.data(), dy.data(), n);
+        dropout_forward(dropped.data(), x.data(), n, 0.3f, 77);
+        dropout_backward(ddrop.data(), dy.data(), n, 0.3f, 77);
+        r.insert(r.end(), {out, slope, dx, dropped, ddrop});
+        std::vector<float> att_out((size_t)B * T * C), att((size_t)B * NH * T * T), datt(att.size()), dqkv(qkv.size(), 0.0f);
+        attention_forward(att_out.data(), att.data(), qkv.data(), lengths.data(), B, T, C, NH, 0.2f, 5);
+        attention_backward(dqkv.data(), datt.data(), dout.data(), qkv.data(), att.data(), lengths.data(), B, T, C, NH, 0.2f, 5);
+        r.insert(r.end(), {att_out, att, dqkv});
+        std::vector<float> losses(M), dlogits((size_t)M * V, 0.0f), fused_losses(M), fused_dlogits((size_t)M * V, -1.0f);
+        cross_entropy_forward(losses.data(), logits.data(), targets.data(), M, V);
+        cross_entropy_backward(dlogits.data(), logits.data(), targets.data(), M, V, 0.125f);
+        cross_entropy_forward_backward(fused_losses.data(), fused_dlogits.data(), logits.data(), targets.data(), M, V, 0.125f);
+        EXPECT_TRUE(losses == fused_losses) << isa << ": fused cross-entropy loss";
+        EXPECT_TRUE(dlogits == fused_dlogits) << isa << ": fused cross-entropy gradient";
+        r.insert(r.end(), {losses, dlogits});
+        set_cpu_isa("auto");
+        omp_set_num_threads(saved_threads);
+        return r;
+    };
+    const auto narrow = run("avx2", 1), wide = run("avx512", 1), wide3 = run("avx512", 3), narrow3 = run("avx2", 3);
+    const char* names[] = {"gelu", "gelu slope", "gelu backward", "dropout", "dropout backward", "attention out",
+                           "attention probabilities", "attention dqkv", "cross-entropy", "cross-entropy backward"};
+    for (size_t i = 0; i < narrow.size(); i++) {
+        EXPECT_TRUE(narrow[i] == wide[i]) << names[i] << " differs between AVX2 and AVX-512";
+        EXPECT_TRUE(wide[i] == wide3[i]) << names[i] << " (AVX-512) differs between 1 and 3 threads";
+        EXPECT_TRUE(narrow[i] == narrow3[i]) << names[i] << " (AVX2) differs between 1 and 3 threads";
+    }
 }
