@@ -1,7 +1,8 @@
 # Makefile for wellread.
 #   make          every program that exists, plus the built-in default corpus (build/default/)
 #   make test     the GoogleTest suite (tests/), run from the repository root
-#   make bench    the benchmarks in dev/ (they compare against PyTorch / Hugging Face)
+#   make bench    the benchmarks in dev/ (they compare against PyTorch / Hugging Face; they refuse
+#                 to write their tables when the machine is not quiet)
 #   make clean
 # nvcc is used for the .cu programs when it is on PATH; without it they are built by g++ as
 # CPU-only C++ (no CUDA headers needed). Library code in common/ and data/ is plain C++.
@@ -125,8 +126,9 @@ ENCODER_OUTPUTS_BIN := $(BUILD)/encoder_outputs
 $(ENCODER_OUTPUTS_BIN): $(BUILD)/obj/dev/encoder_outputs.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: $(BENCH_BIN) train_mlm $(DEFAULT)
+bench: $(BENCH_BIN) $(BUILD)/bench_matmul.so train_mlm $(DEFAULT)
 	python3 dev/bench_tokenizer.py --ours ./$(BENCH_BIN)
+	python3 dev/bench_matmul.py
 	python3 dev/bench_train.py --ours ./train_mlm
 
 clean:
