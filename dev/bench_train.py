@@ -57,6 +57,8 @@ import sys
 import tempfile
 import time
 
+from markdown_section import replace_section
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS = {"tiny": (2, 128), "mini": (4, 256), "small": (4, 512), "medium": (8, 512), "base": (12, 768)}
 # Each side: (column label, precision of the peak it is measured against). Column order.
@@ -309,16 +311,9 @@ def write_markdown(path, header_lines, table_lines, notes, markers=(BEGIN, END),
     begin, end = markers
     section = (f"{begin}\n## {title}\n\n{made_by}\n\n" +
                "".join(f"- {line}\n" for line in header_lines) + "\n" + "\n".join(table_lines) + "\n\n" + notes + end)
-    text = open(path).read() if os.path.exists(path) else (
-        "# Benchmarks\n\n`make bench` runs the benchmarks in dev/, each against a reference implementation on the "
-        "same machine in the same run (DESIGN.md, section Measuring).\n")
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+    replace_section(path, begin, end, section,
+                    "# Benchmarks\n\n`make bench` runs the benchmarks in dev/, each against a reference implementation on "
+                    "the same machine in the same run (DESIGN.md, section Measuring).\n")
 
 
 def tables(rows, sides, peaks):

@@ -25,6 +25,8 @@ import tempfile
 
 import numpy as np
 import torch
+
+from markdown_section import replace_section
 import transformers
 from transformers import AutoTokenizer, BertModel, logging as hf_logging
 
@@ -87,13 +89,7 @@ def write_results(lines):
     section = (f"{BEGIN}\n## Hugging Face import: all-MiniLM-L6-v2, our encoder against transformers\n\n"
                "Made by `python3 dev/check_minilm.py` (after `make build/encoder_outputs`), which rewrites this section.\n\n"
                + "".join(f"- {line}\n" for line in lines) + END)
-    text = open(RESULTS).read() if os.path.exists(RESULTS) else "# Results\n\nMeasured results of the project's checks and runs.\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(RESULTS, "w") as f:
-        f.write(text)
+    replace_section(RESULTS, BEGIN, END, section, "# Results\n\nMeasured results of the project's checks and runs.\n")
 
 
 def main():

@@ -83,6 +83,20 @@ const std::vector<Shape> kShapes = {{1, 1, 1},    {1, 3, 17},    {3, 17, 1},    
                                     {129, 3, 17}, {33, 64, 65},  {7, 300, 9},   {350, 40, 29}, {5, 9, 1100},
                                     {64, 513, 96}, {3, 1600, 20}, {800, 5, 7},  {9, 7, 800}};
 
+// The linear layer's forward and backward at a thread count, gradients starting at 0.5:
+// {out, dinp, dweight, dbias}.
+std::vector<std::vector<float>> linear_at_threads(const std::vector<float>& inp, const std::vector<float>& w,
+                                                  const std::vector<float>& b, const std::vector<float>& dout, int N,
+                                                  int IC, int OC, int threads, MatmulPrecision precision) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    std::vector<float> out((size_t)N * OC), dinp((size_t)N * IC, 0.5f), dw((size_t)OC * IC, 0.5f), db(OC, 0.5f);
+    matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, IC, OC, precision);
+    matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, IC, OC, precision);
+    omp_set_num_threads(saved);
+    return {out, dinp, dw, db};
+}
+
 // Each test runs once per instruction-set level this machine has ("generic" everywhere, up to
 // "amx"), with that level forced for its duration.
 class Matmul : public ::testing::TestWithParam<CpuIsa> {
@@ -225,15 +239,7 @@ TEST_P(Matmul, BitwiseEqualAcrossThreadCounts) {
     const int N = 350, IC = 780, OC = 1050;  // past 24 row panels, one 768 slice, 1024 columns
     const auto inp = randn((size_t)N * IC, rng), w = randn((size_t)OC * IC, rng), b = randn(OC, rng),
                dout = randn((size_t)N * OC, rng);
-    auto run = [&](int threads) {
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(threads);
-        std::vector<float> out((size_t)N * OC), dinp((size_t)N * IC, 0.5f), dw((size_t)OC * IC, 0.5f), db(OC, 0.5f);
-        matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, IC, OC);
-        matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, IC, OC);
-        omp_set_num_threads(saved);
-        return std::vector<std::vector<float>>{out, dinp, dw, db};
-    };
+    auto run = [&](int threads) { return linear_at_threads(inp, w, b, dout, N, IC, OC, threads, MatmulPrecision::fp32); };
     const auto one = run(1);
     for (int threads : {2, 3, 4}) {
         const auto many = run(threads);
@@ -337,16 +343,7 @@ TEST_P(Matmul, Bf16LinearLayerAndThreadCounts) {
     const int N = 300, IC = 520, OC = 270;
     const auto inp = randn((size_t)N * IC, rng), w = randn((size_t)OC * IC, rng), b = randn(OC, rng),
                dout = randn((size_t)N * OC, rng);
-    auto run = [&](int threads) {
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(threads);
-        std::vector<float> out((size_t)N * OC), dinp((size_t)N * IC, 0.5f), dw((size_t)OC * IC, 0.5f), db(OC, 0.5f);
-        matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, IC, OC, MatmulPrecision::bf16);
-        matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, IC, OC,
-                        MatmulPrecision::bf16);
-        omp_set_num_threads(saved);
-        return std::vector<std::vector<float>>{out, dinp, dw, db};
-    };
+    auto run = [&](int threads) { return linear_at_threads(inp, w, b, dout, N, IC, OC, threads, MatmulPrecision::bf16); };
     const auto one = run(1);
     const auto ir = rounded(inp), wr_ = rounded(w), dr = rounded(dout);
     const std::vector<float> half_inp((size_t)N * IC, 0.5f), half_w((size_t)OC * IC, 0.5f);

@@ -22,19 +22,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def write_section(path, name, body):
-    """Replaces the text between <!-- NAME: begin --> and <!-- NAME: end --> in PATH (appends it)."""
-    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
-    text = open(path).read()
-    section = f"{begin}\n{body}{end}"
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+sys.path.insert(0, os.path.join(ROOT, "dev"))
+from markdown_section import markers, replace_section  # noqa: E402
 
 
 def cpu_model():
@@ -137,6 +126,9 @@ def main():
             cells += [f"{a:.4f}", f"{b:.4f}"]
             diffs.append(b - a)
         rows.append(f"| {step} | " + " | ".join(cells) + f" | {sum(diffs) / len(diffs):+.4f} |")
+    last = evals[-1]
+    fp32_last = [logs[(seed, "fp32")][1][last]["loss"] for seed in args.seeds]
+    diff_last = [logs[(seed, "bf16")][1][last]["loss"] - logs[(seed, "fp32")][1][last]["loss"] for seed in args.seeds]
     speed = {}
     for p in ("fp32", "bf16"):
         tps = sorted(r["tokens_per_second"] for seed in args.seeds for s, r in logs[(seed, p)][0].items() if s > 5)
@@ -154,12 +146,16 @@ Validation loss:
 
 """ + "\n".join(rows) + f"""
 
+At step {last} the bf16 - fp32 differences per seed are {", ".join(f"{d:+.4f}" for d in diff_last)}; fp32's own
+validation losses differ by {max(fp32_last) - min(fp32_last):.4f} from one seed to another.
+
 Median training speed over the run (one thread each, both runs sharing the machine): fp32
 {speed['fp32']:.0f} tokens/s, bf16 {speed['bf16']:.0f} tokens/s.
 
 ![bf16 against fp32](precision_bf16_fp32.png)
 """
-    write_section(args.results, "bf16_vs_fp32", body)
+    begin, end = markers("bf16_vs_fp32")
+    replace_section(args.results, begin, end, f"{begin}\n{body}{end}")
     print(body)
 
 

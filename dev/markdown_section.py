@@ -1,0 +1,25 @@
+"""dev/markdown_section.py: the one writer of the generated sections of docs/*.md.
+
+A generated section sits between two HTML comments, `<!-- NAME: begin -->` and `<!-- NAME: end -->`;
+the script that makes it rewrites that span and keeps the rest of the file. Used by the
+benchmarks (docs/benchmarks.md) and the experiments (docs/results.md).
+"""
+import os
+
+
+def markers(name):
+    """The begin and end comments of section NAME."""
+    return f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+
+
+def replace_section(path, begin, end, section, new_file_text=""):
+    """Puts SECTION (which starts with BEGIN and ends with END) in place of the span between the
+    markers in PATH, or appends it; a missing PATH starts as NEW_FILE_TEXT."""
+    text = open(path).read() if os.path.exists(path) else new_file_text
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
