@@ -934,7 +934,7 @@ int run_mlm_train(const MlmTrainOptions& o) {
         engine.backward_mlm();
         const Optimizer::StepInfo info = engine.step(optimizer);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)optimizer.steps_done + 1);
+        optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         log.train_step(optimizer.steps_done, total_steps, r.loss, (double)r.agree / std::max(b.batch.M(), 1), info.lr, info.grad_norm, ms,
                        b.batch.token_count() / (ms / 1000.0));
         const bool last = optimizer.steps_done == total_steps, stopping = StopRequest::requested();

@@ -280,7 +280,7 @@ int run(int argc, char** argv) {
         if (o.grad_accum > 1) engine->average_grads(o.grad_accum);  // each micro-batch's gradient is of its mean loss
         const Optimizer::StepInfo info = engine->step(optimizer);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)step + 1);
+        optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         log.train_step(optimizer.steps_done, total_steps, loss_sum / o.grad_accum, (double)correct / std::max<int64_t>(masked, 1), info.lr,
                        info.grad_norm, ms, tokens / (ms / 1000.0));
 

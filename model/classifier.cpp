@@ -238,7 +238,7 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
         engine.backward_classify();
         const Optimizer::StepInfo info = engine.step(optimizer);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        if (info.skipped) std::printf("step %lld: gradient norm is not finite, update skipped\n", (long long)optimizer.steps_done + 1);
+        optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         const double accuracy = task.regression   ? 0.0
                                 : in.teacher_logits ? (double)r.agree / batch.B
                                                     : (double)r.correct / std::max(r.counted, 1);

@@ -20,6 +20,8 @@ void OptimizerOptions::add_flags(Flags& flags) {
     flags.add("adam-beta1", &beta1, "AdamW beta1");
     flags.add("adam-beta2", &beta2, "AdamW beta2");
     flags.add("adam-eps", &eps, "AdamW epsilon");
+    flags.add("max-skipped-steps", &max_skipped,
+              "stop (exit status 1) after this many updates in a row skipped for a non-finite loss or gradient");
 }
 
 void ModelSizeOptions::add_flags(Flags& flags) {
@@ -64,6 +66,8 @@ Optimizer::Optimizer(const OptimizerOptions& options, int64_t param_count, Decay
     schedule_.decay = parse_lr_decay(options.schedule, "--schedule");
     schedule_.final_fraction = options.final_fraction;
     schedule_.check();
+    if (options.max_skipped < 1)
+        throw Error("<command line>: flag --max-skipped-steps: must be at least 1, is " + std::to_string(options.max_skipped));
 }
 
 Optimizer::StepInfo Optimizer::step(float* params, float* grads) {
@@ -78,6 +82,24 @@ Optimizer::StepInfo Optimizer::step(float* params, float* grads) {
     const AdamWConfig config = adamw_config();  // before the step count moves on
     adamw_update(params, grads, m.data(), v.data(), n, decay_ranges_, config, ++steps_done);
     return info;
+}
+
+void Optimizer::after_step(const StepInfo& info) {
+    if (!info.skipped) {
+        skipped_in_a_row_ = 0;
+        return;
+    }
+    skipped_in_a_row_++;
+    const long long step = (long long)steps_done + 1;
+    std::printf("step %lld: gradient norm is not finite, update skipped (%d in a row)\n", step, skipped_in_a_row_);
+    if (skipped_in_a_row_ >= options_.max_skipped) {
+        char lr[32];
+        std::snprintf(lr, sizeof lr, "%.3g", info.lr);
+        throw Error("step " + std::to_string(step) + ": the loss or gradient was not finite in " + std::to_string(skipped_in_a_row_) +
+                    " updates in a row (--max-skipped-steps " + std::to_string(options_.max_skipped) + ", learning rate " + lr +
+                    "): training stopped; the checkpoints written before are unchanged. Lower --lr, turn on --clip, or check the "
+                    "--init weights");
+    }
 }
 
 AdamWConfig Optimizer::adamw_config() const {

@@ -27,6 +27,7 @@ struct OptimizerOptions {
     double weight_decay = 0.01;
     double clip = 1.0;               // global gradient norm limit; 0 turns clipping off
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-6;
+    int max_skipped = 5;             // updates in a row skipped for a non-finite gradient before the run stops
 
     void add_flags(Flags& flags);
 };
@@ -60,6 +61,10 @@ class Optimizer {
     };
     // One update from the accumulated gradients (which it may scale when clipping).
     StepInfo step(float* params, float* grads);
+    // After every step (on either device): a skipped update is reported; after --max-skipped-steps
+    // of them in a row the run cannot make progress (the step count does not move), so this
+    // throws wr::Error naming the step. Checkpoints written before stay as they were.
+    void after_step(const StepInfo& info);
 
     // For a model that applies the update itself (the GPU keeps parameters and moments on the
     // device): the settings of the next update, its learning rate from the schedule at steps_done.
@@ -74,6 +79,7 @@ class Optimizer {
     OptimizerOptions options_;
     DecayRanges decay_ranges_;
     LrSchedule schedule_;
+    int skipped_in_a_row_ = 0;
 };
 
 class RunLog {

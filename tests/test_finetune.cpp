@@ -190,3 +190,20 @@ TEST(Finetune, BadInputsAreClearErrors) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find(dir / "none.bin"), std::string::npos) << r.output;
 }
+
+// A NaN weight in --init makes every loss NaN: the run stops after --max-skipped-steps skipped
+// updates in a row, with exit status 1, instead of looping (under `timeout`, which it would hit).
+TEST(Finetune, StopsAfterTooManyNonFiniteSteps) {
+    ScratchDir dir;
+    const Tokenizer vocab = Tokenizer::load(kVocab);
+    BertConfig c = bert_preset("tiny", vocab.vocab_size());
+    c.num_layers = 1, c.hidden = 64, c.num_heads = 2, c.ffn = 128, c.pad_id = vocab.pad_id;
+    BertModel init(c);
+    init.init_weights(4);
+    init.w.qkv_w[5] = NAN;
+    save_checkpoint(dir / "init.bin", weights_of(init), vocab.fingerprint());
+    const RunResult r = run_command("timeout 60 ./finetune --threads 2 --init " + dir / "init.bin" +
+                                    " --epochs 1 --batch 32 --max-skipped-steps 4 --out " + dir / "run");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("step 1: the loss or gradient was not finite in 4 updates in a row"), std::string::npos) << r.output;
+}

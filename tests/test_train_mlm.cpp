@@ -738,3 +738,40 @@ TEST(TrainMlm, ResumeAfterAHardKillLogsEachStepOnce) {
     for (size_t i = 0; i < resumed.size(); i++) EXPECT_EQ(resumed[i].step, (int64_t)i + 1);
     EXPECT_EQ(losses_by_step(resumed), losses_by_step(read_log(dir / "straight", "train")));
 }
+
+// A run whose loss or gradient is no longer finite cannot make progress (a skipped update does
+// not count as a step): it stops after --max-skipped-steps in a row, with exit status 1 and a
+// message naming the step, instead of looping. Driven there with --lr 1e6 and no clipping. The
+// checkpoints written before the first skipped step are left as they were, finite and loadable.
+TEST(TrainMlm, StopsAfterTooManyNonFiniteSteps) {
+    ScratchDir dir;
+    const auto t0 = std::chrono::steady_clock::now();
+    // (under `timeout`: without the stop, such a run loops for ever)
+    const RunResult r = run_command("timeout 60 ./train_mlm" + kSmall +
+                                    " --lr 1e6 --clip 0 --warmup 0 --steps 200 --save-every 1 --keep 1000 --eval-every 0"
+                                    " --max-skipped-steps 3 --out " + dir / "run");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_LT(seconds, 60.0) << "a run that cannot progress must end";
+    EXPECT_NE(r.output.find("3 in a row"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("training stopped"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--max-skipped-steps 3"), std::string::npos) << r.output;
+    const auto lines = read_log(dir / "run", "train");
+    ASSERT_GE(lines.size(), 3u);
+    const int64_t last_good = lines.back().step;  // skipped steps are logged at the step count they could not pass
+    EXPECT_LT(last_good, 200);
+    // Every checkpoint written is finite and loads; the newest is that of the last good step.
+    int64_t newest = -1;
+    for (const auto& entry : std::filesystem::directory_iterator(dir / "run")) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("ckpt_", 0) != 0) continue;
+        const Checkpoint c = load_checkpoint(entry.path().string());
+        for (float x : c.params) ASSERT_TRUE(std::isfinite(x)) << name;
+        newest = std::max<int64_t>(newest, std::stoll(name.substr(5, 8)));
+    }
+    EXPECT_EQ(newest, last_good);
+    // The flag's bound is checked.
+    const RunResult bad = train_mlm(kSmall + " --max-skipped-steps 0 --out " + dir / "bad");
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_NE(bad.output.find("--max-skipped-steps"), std::string::npos) << bad.output;
+}
