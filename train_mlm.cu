@@ -309,8 +309,11 @@ int run(int argc, char** argv) {
                     baseline.accuracy, std::exp(last_eval.loss), std::exp(baseline.loss));
     else
         std::printf("done: %lld steps (no validation shards given)\n", (long long)total_steps);
-    std::printf("checkpoints in %s (best.bin: lowest validation loss). Next: ./finetune, or continue pretraining on domain "
-                "text with ./train_mlm --init %s/best.bin --train ...\n", o.out.c_str(), o.out.c_str());
+    // Without validation there is no best.bin: point at the last checkpoint instead.
+    const std::string weights = val ? o.out + "/best.bin" : keeper.checkpoint_path(optimizer.steps_done);
+    std::printf("checkpoints in %s (%s). Next: ./finetune, or continue pretraining on domain text with ./train_mlm --init %s "
+                "--train ...\n", o.out.c_str(), val ? "best.bin: lowest validation loss" : "no validation, so no best.bin",
+                weights.c_str());
     return 0;
 }
 

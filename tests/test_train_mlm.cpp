@@ -775,3 +775,16 @@ TEST(TrainMlm, StopsAfterTooManyNonFiniteSteps) {
     EXPECT_NE(bad.exit_code, 0);
     EXPECT_NE(bad.output.find("--max-skipped-steps"), std::string::npos) << bad.output;
 }
+
+// Without validation shards there is no best.bin, and the closing line says so and names the
+// last checkpoint (it used to promise a best.bin that was never written).
+TEST(TrainMlm, WithoutValidationTheLastLinePointsAtTheLastCheckpoint) {
+    ScratchDir dir;
+    const RunResult r = train_mlm(kSmall + " --val '' --steps 2 --out " + dir / "run");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_FALSE(file_exists(dir / "run/best.bin"));
+    EXPECT_TRUE(file_exists(dir / "run/ckpt_00000002.bin"));
+    EXPECT_EQ(r.output.find("best.bin: lowest validation loss"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("no validation, so no best.bin"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--init " + dir / "run/ckpt_00000002.bin"), std::string::npos) << r.output;
+}
