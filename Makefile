@@ -61,19 +61,26 @@ endif
 .PHONY: all test bench clean
 all: $(PROGRAMS) $(DEFAULT)
 
-$(BUILD)/obj/%.o: %.cpp
+# The Debian packages the build needs (dev/prerequisites.sh: checks, installs where it can, else
+# names the command), once, before the first compile.
+PREREQUISITES := $(BUILD)/.prerequisites
+$(PREREQUISITES): dev/prerequisites.sh
+	@bash dev/prerequisites.sh
+	@mkdir -p $(dir $@) && touch $@
+
+$(BUILD)/obj/%.o: %.cpp | $(PREREQUISITES)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 # kernels/NAME_ISA.cpp: the same rule with the instruction set's flags last (they override -march).
 define isa_rule
-$(BUILD)/obj/%_$(1).o: %_$(1).cpp
+$(BUILD)/obj/%_$(1).o: %_$(1).cpp | $$(PREREQUISITES)
 	@mkdir -p $$(dir $$@)
 	$$(CXX) $$(CXXFLAGS) $$(ISA_$(1)) -c $$< -o $$@
 endef
 $(foreach isa,generic avx2 avx512 avx512bf16 amx,$(eval $(call isa_rule,$(isa))))
 
-$(BUILD)/obj/%.cu.o: %.cu
+$(BUILD)/obj/%.cu.o: %.cu | $(PREREQUISITES)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 

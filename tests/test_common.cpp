@@ -135,3 +135,21 @@ TEST(LineReader, PlainGzipCrlfNulAndLongLines) {
     std::string line;
     EXPECT_ERROR_MENTIONS(while (cut.next(line)) {}, "cut.txt.gz", "truncated or corrupt gzip");
 }
+
+// dev/prerequisites.sh (run by make before the first compile, and by .ci/run): a package that is
+// missing and cannot be installed here is named with the one command that installs it; packages
+// that are installed are not named; with everything installed it is silent and succeeds.
+TEST(Prerequisites, NamesTheCommandForWhatIsMissing) {
+    if (std::system("command -v dpkg >/dev/null 2>&1") != 0) GTEST_SKIP() << "not a Debian-like system";
+    const std::string no_install = "WR_PREREQ_NO_INSTALL=1 ";
+    auto r = wr::testing::run_command(no_install + "WR_PREREQ_PACKAGES='zlib1g-dev wellread-no-such-package' bash dev/prerequisites.sh");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("apt-get install -y wellread-no-such-package"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("zlib1g-dev"), std::string::npos) << r.output;
+    r = wr::testing::run_command(no_install + "WR_PREREQ_PACKAGES='zlib1g-dev libutf8proc-dev' bash dev/prerequisites.sh");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "");
+    // The default list is the one .ci/run installs: it holds what the build includes and links.
+    r = wr::testing::run_command(no_install + "bash dev/prerequisites.sh");
+    EXPECT_EQ(r.exit_code, 0) << "this machine built the tests, so nothing the list names can be missing: " << r.output;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# dev/prerequisites.sh: the Debian packages that building and testing wellread need, in the one
+# list the Makefile and .ci/run share. Installs the missing ones where it can (as root, with
+# apt-get); elsewhere it stops with the one command that would install them. `make` runs it once
+# before the first compile (the stamp build/.prerequisites), `.ci/run` before `make test`.
+#   WR_PREREQ_PACKAGES   replaces the list (tests)
+#   WR_PREREQ_NO_INSTALL=1   never installs: only checks and names the command (tests)
+set -euo pipefail
+packages=${WR_PREREQ_PACKAGES:-"build-essential libgtest-dev libutf8proc-dev zlib1g-dev nlohmann-json3-dev gzip jq openssl"}
+
+if ! command -v dpkg >/dev/null 2>&1; then
+    echo "prerequisites: not a Debian-like system (no dpkg): make sure these are installed: $packages" >&2
+    exit 0
+fi
+missing=""
+for p in $packages; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+command="apt-get install -y$missing"
+if [ "${WR_PREREQ_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "prerequisites: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq $missing
+    exit 0
+fi
+echo "prerequisites: missing Debian packages:$missing" >&2
+echo "install them with:  sudo $command" >&2
+exit 1
