@@ -23,7 +23,11 @@ BASE_ARCH ?= -march=x86-64-v3 -mtune=generic
 CXXFLAGS ?= -O3
 # -ffp-contract=off: no multiply-add is fused unless the code says so (std::fma, FMA intrinsics), so
 # a vector loop, its remainder and its AVX-512 copy round alike (kernels/parallel.h).
-CXXFLAGS += $(BASE_ARCH) -ffp-contract=off -std=c++17 -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
+# -fno-trapping-math, -fno-math-errno: no program here traps on floating-point exceptions or reads
+# errno after a math function, so the compiler may evaluate both sides of a select
+# (`x < -87 ? -87 : x`) and inline sqrt, and vectorize the loops around them; neither changes a
+# result (no reassociation, no contraction).
+CXXFLAGS += $(BASE_ARCH) -ffp-contract=off -fno-trapping-math -fno-math-errno -std=c++17 -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDLIBS   := -lutf8proc -lz -fopenmp
 # GCC 12 miscompiles 256-bit constants copied with AVX-512 moves (docs/decisions.md): files built
 # for AVX-512 copy and store at most 128 bits at a time where the compiler has these flags.

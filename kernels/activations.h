@@ -24,7 +24,11 @@ namespace wr {
 // instead of underflowing to 0.
 inline float exp_nonpositive(float x) {
     x = x < -87.0f ? -87.0f : x;
-    const float n = std::nearbyint(x * 1.44269504088896341f);      // round(x / ln2)
+    // round(x / ln2) to the nearest integer: adding and subtracting 1.5 * 2^23 leaves no fraction
+    // bits (exact for |value| < 2^22; here it is within [-126, 0]). Unlike std::nearbyint, which
+    // GCC compiles to a library call, this vectorizes.
+    constexpr float kRound = 12582912.0f;
+    const float n = (x * 1.44269504088896341f + kRound) - kRound;
     const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // x - n ln2, ln2 in two parts
     float p = 1.9875691500e-4f;
     p = std::fma(p, r, 1.3981999507e-3f);
@@ -50,17 +54,56 @@ inline float exp_nonpositive(float x) {
 inline float erf_approx(float x, float exp_minus_x2) {
     const float ax = std::fabs(x), x2 = x * x;
     float series = 1.480719282e-08f;
+#ifndef __CUDACC__
+#pragma GCC unroll 16  // unrolled before vectorization: loops over erf_approx vectorize
+#endif
     for (float c : {-1.636584469e-07f, 1.646211437e-06f, -1.492565036e-05f, 1.205533298e-04f, -8.548327023e-04f,
                     5.223977625e-03f, -2.686617065e-02f, 1.128379167e-01f, -3.761263890e-01f, 1.128379167e+00f})
         series = std::fma(series, x2, c);  // Horner in x^2, highest power first
     const float t = 1.0f / (1.0f + 0.3275911f * ax);
     float poly = 1.061405429f;
+#ifndef __CUDACC__
+#pragma GCC unroll 16
+#endif
     for (float c : {-1.453152027f, 1.421413741f, -0.284496736f, 0.254829592f}) poly = std::fma(poly, t, c);
     poly *= t;
     const float tail = std::copysign(1.0f - poly * exp_minus_x2, x);
     return ax < 1.0f ? x * series : tail;
 }
 inline float erf_approx(float x) { return erf_approx(x, exp_nonpositive(-x * x)); }
+
+// Row reductions in kLanes independent partial results, combined at the end: a fixed order (the
+// same on every machine and thread count) that the compiler vectorizes (the unrolled lanes are
+// one vector). Sum accumulates in Acc (float, or double for long rows). n >= 1 for the max.
+constexpr int kLanes = 8;
+inline float lane_max(const float* x, int n) {
+    const int n8 = n / kLanes * kLanes;
+    float lanes[kLanes];
+    for (int l = 0; l < kLanes; l++) lanes[l] = x[0];
+    for (int j = 0; j < n8; j += kLanes)
+#ifndef __CUDACC__
+#pragma GCC unroll 8
+#endif
+        for (int l = 0; l < kLanes; l++) lanes[l] = x[j + l] > lanes[l] ? x[j + l] : lanes[l];
+    float max = x[0];
+    for (int l = 0; l < kLanes; l++) max = lanes[l] > max ? lanes[l] : max;
+    for (int j = n8; j < n; j++) max = x[j] > max ? x[j] : max;
+    return max;
+}
+template <typename Acc>
+inline Acc lane_sum(const float* x, int n) {
+    const int n8 = n / kLanes * kLanes;
+    Acc lanes[kLanes] = {};
+    for (int j = 0; j < n8; j += kLanes)
+#ifndef __CUDACC__
+#pragma GCC unroll 8
+#endif
+        for (int l = 0; l < kLanes; l++) lanes[l] += x[j + l];
+    Acc sum = 0;
+    for (int l = 0; l < kLanes; l++) sum += lanes[l];
+    for (int j = n8; j < n; j++) sum += x[j];
+    return sum;
+}
 
 // ---- The ops ----
 

@@ -51,33 +51,13 @@ void apply_dropout(float* dropped, float* factors, const float* att, int T, int 
         }
 }
 
-// The row reductions run in kLanes independent partial results, combined at the end: a fixed
-// order (the same on every machine and thread count) that the compiler can vectorize.
-constexpr int kLanes = 8;
-
-// row[0:len] = softmax(row[0:len] * scale), row[len:T] = 0 (padding keys get exactly 0).
+// row[0:len] = softmax(row[0:len] * scale), row[len:T] = 0 (padding keys get exactly 0). Maps and
+// lane reductions (kernels/activations.h), each a loop the compiler vectorizes.
 void softmax_row(float* row, int len, int T, float scale) {
-    const int len8 = len / kLanes * kLanes;
-    float lane_max[kLanes];
-    for (int l = 0; l < kLanes; l++) lane_max[l] = -INFINITY;
-    for (int j = 0; j < len8; j += kLanes)
-        for (int l = 0; l < kLanes; l++) {
-            row[j + l] *= scale;
-            lane_max[l] = row[j + l] > lane_max[l] ? row[j + l] : lane_max[l];
-        }
-    float max_score = -INFINITY;
-    for (int l = 0; l < kLanes; l++) max_score = lane_max[l] > max_score ? lane_max[l] : max_score;
-    for (int j = len8; j < len; j++) {
-        row[j] *= scale;
-        max_score = row[j] > max_score ? row[j] : max_score;
-    }
-    float lane_sum[kLanes] = {};
-    for (int j = 0; j < len8; j += kLanes)
-        for (int l = 0; l < kLanes; l++) lane_sum[l] += row[j + l] = exp_nonpositive(row[j + l] - max_score);
-    float sum = 0.0f;
-    for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
-    for (int j = len8; j < len; j++) sum += row[j] = exp_nonpositive(row[j] - max_score);
-    const float inv_sum = 1.0f / sum;
+    for (int j = 0; j < len; j++) row[j] *= scale;
+    const float max_score = lane_max(row, len);
+    for (int j = 0; j < len; j++) row[j] = exp_nonpositive(row[j] - max_score);
+    const float inv_sum = 1.0f / lane_sum<float>(row, len);
     for (int j = 0; j < len; j++) row[j] *= inv_sum;
     for (int j = len; j < T; j++) row[j] = 0.0f;
 }
@@ -85,11 +65,12 @@ void softmax_row(float* row, int len, int T, float scale) {
 // sum_j a[j] b[j] over j < len, in kLanes partial sums.
 float dot(const float* a, const float* b, int len) {
     const int len8 = len / kLanes * kLanes;
-    float lane_sum[kLanes] = {};
+    float lanes[kLanes] = {};
     for (int j = 0; j < len8; j += kLanes)
-        for (int l = 0; l < kLanes; l++) lane_sum[l] += a[j + l] * b[j + l];
+#pragma GCC unroll 8
+        for (int l = 0; l < kLanes; l++) lanes[l] += a[j + l] * b[j + l];
     float sum = 0.0f;
-    for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
+    for (int l = 0; l < kLanes; l++) sum += lanes[l];
     for (int j = len8; j < len; j++) sum += a[j] * b[j];
     return sum;
 }

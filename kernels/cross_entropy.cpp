@@ -18,37 +18,20 @@ namespace {
 using RowSoftmax = SoftmaxStats;
 
 // The two numbers that define softmax(row / tau) without overflow (inv_tau = 1 / tau; 1 for the
-// plain softmax, where the multiplication is exact). Both reductions run in 8 lanes
-// (a fixed order, so the result does not depend on the machine) and then over the lanes, and
-// exp is exp_nonpositive, so that the loops vectorize: at V = 30522 they are the cost of the op.
-// With `exps`, each exp((row[v] - max) / tau) is also written to exps[v] (the fused forward and
-// backward below scales them into the gradient instead of computing them again).
+// plain softmax, where the multiplication is exact): a lane max, the exps (a map), their lane sum
+// in double (kernels/activations.h: a fixed order, so the result does not depend on the machine,
+// and loops that vectorize: at V = 30522 they are the cost of the op). The exps go to `exps`
+// when given (the fused forward and backward below scales them into the gradient instead of
+// computing them again), else to a scratch row of the thread's.
 RowSoftmax row_softmax(const float* row, int V, float inv_tau = 1.0f, float* exps = nullptr) {
-    constexpr int kLanes = 8;
-    const int V8 = V / kLanes * kLanes;
-    float lane_max[kLanes];
-    for (int l = 0; l < kLanes; l++) lane_max[l] = row[0];
-    for (int v = 0; v < V8; v += kLanes)
-        for (int l = 0; l < kLanes; l++) lane_max[l] = row[v + l] > lane_max[l] ? row[v + l] : lane_max[l];
-    float max = row[0];
-    for (int l = 0; l < kLanes; l++) max = lane_max[l] > max ? lane_max[l] : max;
-    for (int v = V8; v < V; v++) max = row[v] > max ? row[v] : max;
-    double lane_sum[kLanes] = {};
-    if (exps) {
-        for (int v = 0; v < V8; v += kLanes)
-            for (int l = 0; l < kLanes; l++) lane_sum[l] += exps[v + l] = exp_nonpositive((row[v + l] - max) * inv_tau);
-    } else {
-        for (int v = 0; v < V8; v += kLanes)
-            for (int l = 0; l < kLanes; l++) lane_sum[l] += exp_nonpositive((row[v + l] - max) * inv_tau);
+    static thread_local std::vector<float> scratch;
+    if (!exps) {
+        if (scratch.size() < (size_t)V) scratch.resize(V);
+        exps = scratch.data();
     }
-    double sum = 0.0;
-    for (int l = 0; l < kLanes; l++) sum += lane_sum[l];
-    for (int v = V8; v < V; v++) {
-        const float e = exp_nonpositive((row[v] - max) * inv_tau);
-        if (exps) exps[v] = e;
-        sum += e;
-    }
-    return {max, sum};
+    const float max = lane_max(row, V);
+    for (int v = 0; v < V; v++) exps[v] = exp_nonpositive((row[v] - max) * inv_tau);
+    return {max, lane_sum<double>(exps, V)};
 }
 
 }  // namespace
