@@ -39,6 +39,7 @@ uint64_t vocab_fingerprint(const std::vector<std::string>& tokens) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
+    make_parent_dirs(path);
     const std::string tmp = path + ".tmp." + std::to_string(getpid());
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw Error(path + ": cannot create temporary file " + tmp + ": " + std::strerror(errno));
@@ -80,6 +81,11 @@ void make_dirs(const std::string& path) {
                 throw Error(partial + ": cannot create directory: " + std::strerror(errno));
         }
     }
+}
+
+void make_parent_dirs(const std::string& file_path) {
+    const size_t slash = file_path.rfind('/');
+    if (slash != std::string::npos && slash > 0) make_dirs(file_path.substr(0, slash));
 }
 
 double now_seconds() {

@@ -40,6 +40,8 @@ int run_program(const char* program, int (*run)(int, char**), int argc, char** a
 
 // Create a directory and its parents (like mkdir -p); throws on failure.
 void make_dirs(const std::string& path);
+// make_dirs of the folder a file is to be written in (nothing for a bare file name).
+void make_parent_dirs(const std::string& file_path);
 
 // Whether a regular file (or a link to one) exists at path.
 bool file_exists(const std::string& path);

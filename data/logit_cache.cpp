@@ -348,6 +348,7 @@ void LogitCacheWriter::open_partial() {
         checksum_.update(fresh + kLogitCacheHeaderBytes, data_start - kLogitCacheHeaderBytes);  // the MLM block, if any
     };
 
+    make_parent_dirs(partial_path_);
     file_ = std::fopen(partial_path_.c_str(), "r+b");
     if (!file_) {
         if (errno != ENOENT) throw Error(partial_path_ + ": cannot open: " + std::strerror(errno));

@@ -130,6 +130,7 @@ void check_width(const std::string& path, uint32_t width, int vocab_size) {
 TokenShardWriter::TokenShardWriter(const std::string& path, int vocab_size, uint64_t vocab_fingerprint)
     : path_(path), tmp_path_(path + ".tmp." + std::to_string(getpid())), width_(token_width_for(vocab_size)),
       vocab_size_(vocab_size), fingerprint_(vocab_fingerprint) {
+    make_parent_dirs(path);
     file_ = std::fopen(tmp_path_.c_str(), "wb");
     if (!file_) throw Error(path + ": cannot create " + tmp_path_ + ": " + std::strerror(errno));
     const unsigned char zeros[kHeaderBytes] = {};

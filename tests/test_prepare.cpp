@@ -275,3 +275,22 @@ TEST(Prepare, DefaultCorpusIsDeterministicAndLoads) {
     for (int64_t i = 0; i < train.token_count(); i++) unknown += train.token(i) == vocab.unk_id, total++;
     EXPECT_EQ(unknown, 0) << "of " << total << " tokens";
 }
+
+// Every output file's folder is created (prepare cls --out a/b/x.bin failed when a/b was missing,
+// after the work was done): classification, unlabeled and vocabulary outputs in new folders.
+TEST(Prepare, OutputFoldersAreCreated) {
+    ScratchDir dir;
+    const std::string vocab_path = write_small_vocab(dir);
+    write_text(dir / "train.tsv", "sentence\tlabel\nthe good movie\tpos\nthe bad movie\tneg\n");
+    auto r = run_command("./prepare cls --vocab " + vocab_path + " --input " + dir / "train.tsv --text sentence --label label --out " +
+                         dir / "new/deeper/train.bin");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(read_example_shard(dir / "new/deeper/train.bin", nullptr).examples.size(), 2u);
+    write_text(dir / "lines.txt", "the good movie\nthe bad movie\n");
+    r = run_command("./prepare unlabeled --vocab " + vocab_path + " --input " + dir / "lines.txt --out " + dir / "u/v/transfer.bin");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(file_exists(dir / "u/v/transfer.bin"));
+    r = run_command("./prepare vocab --input " + dir / "lines.txt --size 120 --out " + dir / "w/x/vocab.txt");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(file_exists(dir / "w/x/vocab.txt"));
+}
