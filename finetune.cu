@@ -105,6 +105,7 @@ ClassifierInit classifier_init(const Options& o) {
 int predict(const Options& o, Engine& engine, const BertModel& model, const Tokenizer& vocab, const Task& task) {
     const int max_len = o.max_len > 0 ? o.max_len : task.max_len > 0 ? task.max_len : model.config.max_positions;
     const std::string out_path = o.predictions.empty() ? o.out + "/predictions.tsv" : o.predictions;
+    check_output_file(out_path, {o.predict, o.init, o.vocab}, /*overwrite=*/true, "--predictions");  // never an input
     std::vector<std::string> lines;
     if (o.predict == "-") {
         for (std::string line; std::getline(std::cin, line);) lines.push_back(line);

@@ -88,6 +88,18 @@ void make_parent_dirs(const std::string& file_path) {
     if (slash != std::string::npos && slash > 0) make_dirs(file_path.substr(0, slash));
 }
 
+void check_output_file(const std::string& out, const std::vector<std::string>& inputs, bool overwrite,
+                       const std::string& flag) {
+    struct stat o;
+    if (::stat(out.c_str(), &o) != 0) return;  // not there yet
+    for (const std::string& in : inputs) {
+        struct stat i;
+        if (::stat(in.c_str(), &i) == 0 && i.st_dev == o.st_dev && i.st_ino == o.st_ino)
+            throw Error(out + ": flag " + flag + " names an input of this command (" + in + "); choose another " + flag);
+    }
+    if (!overwrite) throw Error(out + ": exists; pass --overwrite to replace it (flag " + flag + ")");
+}
+
 double now_seconds() {
     using namespace std::chrono;
     return duration<double>(steady_clock::now().time_since_epoch()).count();

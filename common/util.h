@@ -43,6 +43,12 @@ void make_dirs(const std::string& path);
 // make_dirs of the folder a file is to be written in (nothing for a bare file name).
 void make_parent_dirs(const std::string& file_path);
 
+// Before a program writes the file `out` (given by `flag`): it must not be one of `inputs` (the
+// same file, however it is named: device and inode are compared), whatever `overwrite` says, and
+// an existing file is replaced only when `overwrite`. Throws wr::Error naming the file.
+void check_output_file(const std::string& out, const std::vector<std::string>& inputs, bool overwrite,
+                       const std::string& flag = "--out");
+
 // Whether a regular file (or a link to one) exists at path.
 bool file_exists(const std::string& path);
 

@@ -204,8 +204,14 @@ int run_vocab(int argc, char** argv) {
     flags.add("limit-alphabet", &job.options.limit_alphabet, "keep at most this many initial characters");
     flags.add("heldout", &job.heldout, "optional held-out text files: report the [UNK] rate on them");
     flags.add("threads", &job.options.threads, "threads (0 = all cores)");
+    bool overwrite = false;
+    flags.add("overwrite", &overwrite, "replace an existing --out (shards and checkpoints made with it become unusable)");
     flags.parse(argc, argv, 2);
     if (job.inputs.empty()) throw Error("<command line>: prepare vocab needs --input FILES");
+    std::vector<std::string> read = expand_globs(job.inputs);
+    if (!job.heldout.empty())
+        for (const std::string& h : expand_globs(job.heldout)) read.push_back(h);
+    check_output_file(job.out, read, overwrite);
     set_threads(job.options.threads);
     DocumentReader reader(expand_globs(job.inputs), /*one_per_line=*/true);
     Progress progress("counting words", reader.total_bytes());
@@ -476,6 +482,8 @@ int run_examples(int argc, char** argv, bool labeled) {
     flags.add("no-header", &no_header, "TSV/CSV without a header row: name columns by index 0, 1, ...");
     flags.add("max-len", &max_len, "truncate [CLS] A [SEP] (B [SEP]) to this many tokens (longest first)");
     flags.add("threads", &threads, "threads (0 = all cores)");
+    bool overwrite = false;
+    flags.add("overwrite", &overwrite, "replace an existing --out");
     if (!labeled) format = "lines";
     flags.parse(argc, argv, 2);
     if (vocab_path.empty() || inputs.empty() || out.empty())
@@ -489,6 +497,12 @@ int run_examples(int argc, char** argv, bool labeled) {
         for (size_t j = 0; j < i; j++)
             if (labels[i] == labels[j]) throw Error("<command line>: flag --labels: '" + labels[i] + "' is given twice");
     if (max_len < 3) throw Error("<command line>: flag --max-len: must be at least 3");
+    {
+        std::vector<std::string> read = expand_globs(inputs);
+        read.push_back(vocab_path);
+        if (!labels_from.empty()) read.push_back(labels_from);
+        check_output_file(out, read, overwrite);
+    }
     set_threads(threads);
     const Tokenizer tokenizer = Tokenizer::load(vocab_path);
     const double t0 = now_seconds();

@@ -117,6 +117,13 @@ TEST(Finetune, PredictPrintsLabelsAndTheModelsProbabilities) {
     std::string input;
     for (const std::string& l : lines) input += l + "\n";
     write_file_atomic(dir / "input.txt", input);
+    // --predictions naming the input file is refused, the input left as it was.
+    const std::string input_text = read_file(dir / "input.txt");
+    const RunResult same = finetune(" --predict " + dir / "input.txt" + " --init " + dir / "clf/best.bin" + " --predictions " +
+                                    dir / "input.txt");
+    EXPECT_NE(same.exit_code, 0);
+    EXPECT_NE(same.output.find("names an input of this command"), std::string::npos) << same.output;
+    EXPECT_EQ(read_file(dir / "input.txt"), input_text);
     // fp32: the probabilities are compared below with an fp32 forward pass, to 6e-5.
     const RunResult r = finetune(" --predict " + dir / "input.txt" + " --init " + dir / "clf/best.bin" + " --out " + dir / "pred" +
                                  " --precision fp32");

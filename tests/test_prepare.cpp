@@ -294,3 +294,34 @@ TEST(Prepare, OutputFoldersAreCreated) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(file_exists(dir / "w/x/vocab.txt"));
 }
+
+// Nothing already written is lost: an existing output is replaced only with --overwrite, and an
+// output that is one of the inputs (the same file under another name too) is refused always,
+// leaving the input as it was.
+TEST(Prepare, ExistingOutputsAndInputsAreNotOverwritten) {
+    ScratchDir dir;
+    const std::string vocab_path = write_small_vocab(dir);
+    write_text(dir / "train.tsv", "sentence\tlabel\nthe good movie\tpos\nthe bad movie\tneg\n");
+    const std::string cls = "./prepare cls --vocab " + vocab_path + " --input " + dir / "train.tsv --text sentence --label label --out ";
+    ASSERT_EQ(run_command(cls + dir / "train.bin").exit_code, 0);
+    const std::string first = read_file(dir / "train.bin");
+    auto r = run_command(cls + dir / "train.bin");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("train.bin: exists; pass --overwrite"), std::string::npos) << r.output;
+    EXPECT_EQ(read_file(dir / "train.bin"), first);
+    r = run_command(cls + dir / "train.bin --overwrite");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    // --out equal to --input, by another spelling of the same path: refused even with --overwrite.
+    write_text(dir / "lines.txt", "the good movie\nthe bad movie\n");
+    r = run_command("./prepare unlabeled --vocab " + vocab_path + " --input " + dir / "lines.txt --out " + dir / "./lines.txt --overwrite");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("names an input of this command"), std::string::npos) << r.output;
+    EXPECT_EQ(read_file(dir / "lines.txt"), "the good movie\nthe bad movie\n");
+    // The vocabulary: an existing one is kept without --overwrite, and --out may not be the input.
+    r = run_command("./prepare vocab --input " + dir / "lines.txt --size 120 --out " + vocab_path);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("exists; pass --overwrite"), std::string::npos) << r.output;
+    r = run_command("./prepare vocab --input " + dir / "lines.txt --size 120 --overwrite --out " + dir / "lines.txt");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(read_file(dir / "lines.txt"), "the good movie\nthe bad movie\n");
+}

@@ -288,7 +288,7 @@ TEST(VocabTrainerPrepare, ToolWritesWhatTheTrainerTrains) {
                                   std::to_string(o.min_frequency) + " --limit-alphabet " + std::to_string(o.limit_alphabet);
         SCOPED_TRACE(flags);
         const auto r = run_command("./prepare vocab --input " + dir / "a.txt," + dir / "b.txt.gz " + flags + " --out " +
-                                   dir / "vocab.txt --heldout " + dir / "heldout.txt");
+                                   dir / "vocab.txt --overwrite --heldout " + dir / "heldout.txt");  // the second run replaces it
         ASSERT_EQ(r.exit_code, 0) << r.output;
         EXPECT_EQ(read_lines(dir / "vocab.txt"), train(o));
 

@@ -56,13 +56,15 @@ fresh() {
 }
 
 # prep LOGNAME COMMAND ARGS...: ./prepare COMMAND ARGS (with --threads), output shown and kept
-# in $LOGS/LOGNAME.log. --vocab is added for every command but `vocab`.
+# in $LOGS/LOGNAME.log. --vocab is added for every command but `vocab`, --overwrite to those that
+# refuse an existing output.
 prep() {
     local name=$1 cmd=$2
     shift 2
     local args=(--threads "$THREADS")
     mkdir -p "$LOGS"
     [ "$cmd" = vocab ] || args+=(--vocab "$VOCAB")
+    case $cmd in vocab | cls | unlabeled) args+=(--overwrite) ;; esac  # these scripts remake what they made
     echo "+ prepare $cmd $*"
     timed "$name" _prep "$LOGS/$name.log" "$cmd" "${args[@]}" "$@"
 }
