@@ -2,6 +2,8 @@
 #include "common/util.h"
 
 #include <glob.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,6 +88,25 @@ void make_dirs(const std::string& path) {
 void make_parent_dirs(const std::string& file_path) {
     const size_t slash = file_path.rfind('/');
     if (slash != std::string::npos && slash > 0) make_dirs(file_path.substr(0, slash));
+}
+
+int remove_stale_temporaries(const std::string& dir) {
+    DIR* d = opendir(dir.empty() ? "." : dir.c_str());
+    if (!d) return 0;
+    int removed = 0;
+    while (const dirent* e = readdir(d)) {
+        const std::string name = e->d_name;
+        const size_t at = name.rfind(".tmp.");
+        if (at == std::string::npos || at + 5 >= name.size()) continue;
+        const std::string digits = name.substr(at + 5);
+        if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const long pid = std::stol(digits);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;  // running (or not ours to ask about): keep
+        if (std::remove((dir.empty() ? name : dir + "/" + name).c_str()) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 void check_output_file(const std::string& out, const std::vector<std::string>& inputs, bool overwrite,

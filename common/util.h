@@ -43,6 +43,11 @@ void make_dirs(const std::string& path);
 // make_dirs of the folder a file is to be written in (nothing for a bare file name).
 void make_parent_dirs(const std::string& file_path);
 
+// Removes the leftovers of killed writers from `dir`: files named NAME.tmp.PID (write_file_atomic,
+// the shard writers) whose process PID has ended. Files of a running process are kept. Returns
+// how many were removed (a missing folder: 0).
+int remove_stale_temporaries(const std::string& dir);
+
 // Before a program writes the file `out` (given by `flag`): it must not be one of `inputs` (the
 // same file, however it is named: device and inode are compared), whatever `overwrite` says, and
 // an existing file is replaced only when `overwrite`. Throws wr::Error naming the file.

@@ -193,6 +193,17 @@ std::vector<std::string> train_vocab_from_texts(const std::function<bool(std::ve
     return vocab;
 }
 
+// The temporary files a killed earlier run left in `dir` (NAME.tmp.PID of an ended process) are
+// removed before this run writes there.
+void remove_leftovers(const std::string& dir) {
+    if (const int n = remove_stale_temporaries(dir))
+        std::printf("%s: removed %d temporary file%s left by a killed run\n", dir.empty() ? "." : dir.c_str(), n, n == 1 ? "" : "s");
+}
+std::string folder_of(const std::string& file) {
+    const size_t slash = file.rfind('/');
+    return slash == std::string::npos ? "" : file.substr(0, slash);
+}
+
 int run_vocab(int argc, char** argv) {
     VocabJob job;
     job.out = "vocab.txt";
@@ -212,6 +223,7 @@ int run_vocab(int argc, char** argv) {
     if (!job.heldout.empty())
         for (const std::string& h : expand_globs(job.heldout)) read.push_back(h);
     check_output_file(job.out, read, overwrite);
+    remove_leftovers(folder_of(job.out));
     set_threads(job.options.threads);
     DocumentReader reader(expand_globs(job.inputs), /*one_per_line=*/true);
     Progress progress("counting words", reader.total_bytes());
@@ -344,6 +356,7 @@ int run_mlm(int argc, char** argv) {
     set_threads(threads);
     const Tokenizer tokenizer = Tokenizer::load(vocab_path);
     make_dirs(job.out_dir);
+    remove_leftovers(job.out_dir);
     if (!(job.val_fraction >= 0 && job.val_fraction <= 1)) throw Error("<command line>: flag --val-fraction: must be in [0, 1]");
     if (job.shard_tokens < 1) throw Error("<command line>: flag --shard-tokens: must be positive");
     if (!val_inputs.empty()) job.val_fraction = 0;
@@ -502,6 +515,7 @@ int run_examples(int argc, char** argv, bool labeled) {
         read.push_back(vocab_path);
         if (!labels_from.empty()) read.push_back(labels_from);
         check_output_file(out, read, overwrite);
+        remove_leftovers(folder_of(out));
     }
     set_threads(threads);
     const Tokenizer tokenizer = Tokenizer::load(vocab_path);

@@ -478,6 +478,8 @@ CheckpointKeeper::CheckpointKeeper(std::string dir, int keep_last, double best_v
     : dir_(std::move(dir)), keep_last_(keep_last), best_val_loss_(best_val_loss) {
     if (keep_last_ < 1) throw Error(dir_ + ": keeping the last " + std::to_string(keep_last_) + " checkpoints: must keep at least 1");
     make_dirs(dir_);
+    if (const int n = remove_stale_temporaries(dir_))
+        std::printf("%s: removed %d temporary file%s left by a killed run\n", dir_.c_str(), n, n == 1 ? "" : "s");
 }
 
 std::string CheckpointKeeper::checkpoint_path(int64_t step) const { return step_file(dir_, "ckpt", step); }

@@ -497,8 +497,11 @@ TEST(CheckpointKeeper, KeepsTheLastKPairsAndTheBest) {
 
 TEST(CheckpointKeeper, DeletesOnlyItsOwnFiles) {
     ScratchDir dir;
-    const std::vector<std::string> foreign = {"ckpt_1.bin",  "ckpt_000000001.bin", "ckpt_00000001.bin.tmp.123", "notes.txt",
-                                              "state_00000001.txt", "ckpt_00000001.bin.bak", "best.bin.old", "xckpt_00000001.bin"};
+    // (a temporary file of a running process: this one; those of ended processes are removed at
+    // the keeper's start, tests/test_train_mlm.cpp LeftoverTemporariesOfKilledRunsAreRemoved)
+    const std::vector<std::string> foreign = {"ckpt_1.bin",  "ckpt_000000001.bin", "ckpt_00000001.bin.tmp." + std::to_string(getpid()),
+                                              "notes.txt", "state_00000001.txt", "ckpt_00000001.bin.bak", "best.bin.old",
+                                              "xckpt_00000001.bin"};
     for (const std::string& name : foreign) write_file_atomic(dir / name, "not the keeper's");
     mkdir((dir / "ckpt_00000002.bin").c_str(), 0755);  // a folder named like a checkpoint
 

@@ -788,3 +788,28 @@ TEST(TrainMlm, WithoutValidationTheLastLinePointsAtTheLastCheckpoint) {
     EXPECT_NE(r.output.find("no validation, so no best.bin"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("--init " + dir / "run/ckpt_00000002.bin"), std::string::npos) << r.output;
 }
+
+// Temporary files of a killed writer (NAME.tmp.PID whose process has ended) are removed when the
+// next run starts in that folder; those of a running process, and other names, are kept.
+TEST(TrainMlm, LeftoverTemporariesOfKilledRunsAreRemoved) {
+    ScratchDir dir;
+    make_dirs(dir / "run");
+    const std::string dead = dir / "run/ckpt_00000004.bin.tmp.999999999";  // above any pid_max (2^22): no such process
+    const std::string alive = dir / "run/ckpt_00000004.bin.tmp." + std::to_string(getpid());
+    const std::string other = dir / "run/notes.tmp.txt";
+    for (const std::string& p : {dead, alive, other}) wr::testing::write_text(p, "x");
+    const RunResult r = train_mlm(kSmall + " --val '' --steps 1 --out " + dir / "run");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("removed 1 temporary file left by a killed run"), std::string::npos) << r.output;
+    EXPECT_FALSE(file_exists(dead));
+    EXPECT_TRUE(file_exists(alive));
+    EXPECT_TRUE(file_exists(other));
+    // And in prepare's output folder.
+    const std::string stale = dir / "shards/train_000.bin.tmp.999999998";
+    make_dirs(dir / "shards");
+    wr::testing::write_text(stale, "x");
+    wr::testing::write_text(dir / "text.txt", "a b c\n\nd e f\n");
+    const RunResult p = run_command("./prepare mlm --vocab " + kDefaultVocab + " --input " + dir / "text.txt --out " + dir / "shards");
+    ASSERT_EQ(p.exit_code, 0) << p.output;
+    EXPECT_FALSE(file_exists(stale));
+}
