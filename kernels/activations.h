@@ -90,19 +90,27 @@ inline float lane_max(const float* x, int n) {
     for (int j = n8; j < n; j++) max = x[j] > max ? x[j] : max;
     return max;
 }
-template <typename Acc>
-inline Acc lane_sum(const float* x, int n) {
+// sum_j term(j) over j < n, accumulated in Acc; the sum and the dot product below are its uses.
+template <typename Acc, class Term>
+inline Acc lane_reduce(int n, const Term& term) {
     const int n8 = n / kLanes * kLanes;
     Acc lanes[kLanes] = {};
     for (int j = 0; j < n8; j += kLanes)
 #ifndef __CUDACC__
 #pragma GCC unroll 8
 #endif
-        for (int l = 0; l < kLanes; l++) lanes[l] += x[j + l];
+        for (int l = 0; l < kLanes; l++) lanes[l] += term(j + l);
     Acc sum = 0;
     for (int l = 0; l < kLanes; l++) sum += lanes[l];
-    for (int j = n8; j < n; j++) sum += x[j];
+    for (int j = n8; j < n; j++) sum += term(j);
     return sum;
+}
+template <typename Acc>
+inline Acc lane_sum(const float* x, int n) {
+    return lane_reduce<Acc>(n, [x](int j) { return x[j]; });
+}
+inline float lane_dot(const float* a, const float* b, int n) {
+    return lane_reduce<float>(n, [a, b](int j) { return a[j] * b[j]; });
 }
 
 // ---- The ops ----

@@ -2,7 +2,8 @@
 // One (sequence, head) pair per task of parallel_for (kernels/parallel.h). Inside a task the four
 // products of each direction are small strided matrix products handed to the project's GEMM
 // (kernels/matmul.h), which runs serially inside a parallel region; what is left is the row
-// softmax, the dropout mask and the softmax backward, with the row sums in 8 fixed lanes. Per head, with len = lengths[b] real keys:
+// softmax, the dropout mask and the softmax backward, with the row sums in 8 fixed lanes
+// (kernels/activations.h). Per head, with len = lengths[b] real keys:
 //   forward   S[T, len]  = Q[T, HS] K[len, HS]^T            (then scaled, softmax per row -> att)
 //             out[T, HS] = D[T, len] V[len, HS]              D = att * dropout mask
 //   backward  dD[T, len] = dout[T, HS] V[len, HS]^T
@@ -60,19 +61,6 @@ void softmax_row(float* row, int len, int T, float scale) {
     const float inv_sum = 1.0f / lane_sum<float>(row, len);
     for (int j = 0; j < len; j++) row[j] *= inv_sum;
     for (int j = len; j < T; j++) row[j] = 0.0f;
-}
-
-// sum_j a[j] b[j] over j < len, in kLanes partial sums.
-float dot(const float* a, const float* b, int len) {
-    const int len8 = len / kLanes * kLanes;
-    float lanes[kLanes] = {};
-    for (int j = 0; j < len8; j += kLanes)
-#pragma GCC unroll 8
-        for (int l = 0; l < kLanes; l++) lanes[l] += a[j + l] * b[j + l];
-    float sum = 0.0f;
-    for (int l = 0; l < kLanes; l++) sum += lanes[l];
-    for (int j = len8; j < len; j++) sum += a[j] * b[j];
-    return sum;
 }
 
 // A thread's scratch of n floats (the dropped probabilities D, the dropout factors m).
@@ -142,7 +130,7 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
             float* drow = da + (size_t)i * T;
             if (m)
                 for (int j = 0; j < hv.len; j++) drow[j] *= m[(size_t)i * T + j];
-            const float att_dot_datt = dot(arow, drow, hv.len);
+            const float att_dot_datt = lane_dot(arow, drow, hv.len);
             for (int j = 0; j < hv.len; j++) drow[j] = arow[j] * (drow[j] - att_dot_datt) * scale;
             for (int j = hv.len; j < T; j++) drow[j] = 0.0f;
         }
