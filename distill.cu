@@ -56,6 +56,7 @@
 #include "model/checkpoint.h"
 #include "model/classifier.h"
 #include "model/engine.h"
+#include "model/run_folder.h"
 #include "model/training.h"
 
 using namespace wr;
@@ -341,16 +342,13 @@ BertModel make_student(const TrainOptions& o, const Tokenizer& vocab, const Teac
         }
         return classifier_from_checkpoint(ck, o.init, vocab, K, init);
     }
-    BertConfig c = o.from_teacher ? config_from_teacher(o.size, teacher.model.config) : o.size.config(vocab.vocab_size());
+    if (!o.from_teacher) return random_classifier(o.size, vocab, K, init);
+    BertConfig c = config_from_teacher(o.size, teacher.model.config);
     c.num_labels = K;
     c.pad_id = vocab.pad_id;
     c.hidden_dropout = init.dropout, c.attention_dropout = init.attention_dropout;
     BertModel student(c);
     student.init_weights(o.seed);
-    if (!o.from_teacher) {
-        std::printf("init: random student %s\n", c.describe().c_str());
-        return student;
-    }
     const int k = copy_teacher_layers(student, teacher.model);
     std::printf("init: student %s from layers 0, %d, ... of the teacher (every %d-th), with its embeddings, pooler and classifier\n",
                 c.describe().c_str(), k, k);

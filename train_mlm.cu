@@ -5,7 +5,7 @@
 //   ./train_mlm --train 'out/wr30k/wikipedia/train_*.bin' --val 'out/wr30k/wikipedia/val_*.bin'
 //               --vocab out/wr30k/vocab.txt --preset mini --out runs/mini
 //   ./train_mlm --init runs/mini/best.bin --train 'out/wr30k/imdb/mlm/train_*.bin' ...   (DAPT/TAPT)
-//   ./train_mlm --resume runs/mini ... (the same flags)   exact continuation after a stop or Ctrl-C
+//   ./train_mlm --resume runs/mini    exact continuation after a stop or Ctrl-C, with the run's flags
 //
 // One step: gradient accumulation over micro-batches (forward, backward), then clipping, the
 // learning rate from the schedule and AdamW (model/training.h). Evaluation on the validation
@@ -30,6 +30,7 @@
 #include "model/bert.h"
 #include "model/checkpoint.h"
 #include "model/engine.h"
+#include "model/run_folder.h"
 #include "model/training.h"
 
 using namespace wr;
@@ -38,20 +39,18 @@ namespace {
 
 struct Options {
     std::vector<std::string> train = {"build/default/mlm/train_*.bin"}, val = {"build/default/mlm/val_*.bin"};
-    std::string vocab = "build/default/vocab.txt";
-    std::string preset = "tiny";
-    int layers = 0, hidden = 0, heads = 0, ffn = 0;
+    std::string vocab;  // "": the run's own (--resume, --init), else kDefaultVocab
+    ModelSizeOptions size;
     double dropout = 0.1, attention_dropout = 0.1;
     std::string init, resume, out = "runs/default_mlm";
     DeviceOptions device;
     bool overwrite = false, whole_word = false;
-    bool preset_given = false;           // --preset was on the command line
-    std::vector<std::string> size_flags;  // the size flags (layers, hidden, heads, ffn) that were
     int batch = 32, seq_len = 128, grad_accum = 1, keep = 3;
     int64_t target_batch_tokens = 0, steps = 600, eval_every = 100, eval_batches = 0, save_every = 0;
     double epochs = 0;
     uint64_t seed = 1;
     OptimizerOptions optimizer;
+    std::string settings_json;  // run.json of a new run
 
     Options() {
         optimizer.lr = 2e-3;
@@ -59,22 +58,21 @@ struct Options {
     }
 };
 
+const std::string kDefaultVocab = "build/default/vocab.txt";
+
 Options parse_options(int argc, char** argv) {
     Options o;
     Flags f("train_mlm", "MLM pretraining and continued pretraining (DAPT/TAPT) of a compact BERT");
     f.add("train", &o.train, "training token shards (globs, comma-separated)");
     f.add("val", &o.val, "validation token shards (globs; empty: no evaluation)");
-    f.add("vocab", &o.vocab, "vocabulary the shards were made with");
-    f.add("preset", &o.preset, "model size: tiny, mini, small, medium, base or L{2..12}-H{128,256,512,768}");
-    f.add("layers", &o.layers, "override the preset's layers (0: keep)");
-    f.add("hidden", &o.hidden, "override the preset's hidden size (0: keep)");
-    f.add("heads", &o.heads, "override the preset's heads (0: hidden / 64)");
-    f.add("ffn", &o.ffn, "override the preset's feed-forward size (0: 4 x hidden)");
+    f.add("vocab", &o.vocab, "vocabulary the shards were made with (default: the vocab.txt of the --resume or --init run, else " +
+                                 kDefaultVocab + ")");
+    o.size.add_flags(f);
     f.add("dropout", &o.dropout, "dropout on embeddings and hidden outputs");
     f.add("attention-dropout", &o.attention_dropout, "dropout on attention probabilities");
     f.add("init", &o.init, "start from this checkpoint's weights (continued pretraining; fresh optimizer)");
-    f.add("resume", &o.resume, "continue the run in this folder exactly where it stopped (pass the same flags)");
-    f.add("out", &o.out, "output folder: checkpoints, training state, log.jsonl");
+    f.add("resume", &o.resume, "continue the run in this folder exactly where it stopped, with its settings (run.json)");
+    f.add("out", &o.out, "output folder: checkpoints, training state, log.jsonl, run.json, vocab.txt");
     f.add("overwrite", &o.overwrite, "replace the checkpoints of an earlier run in --out");
     f.add("batch", &o.batch, "sequences per micro-batch (B)");
     f.add("seq-len", &o.seq_len, "tokens per sequence (T), at most the model's positions");
@@ -91,33 +89,27 @@ Options parse_options(int argc, char** argv) {
     o.device.add_flags(f);
     o.optimizer.add_flags(f);
     f.parse(argc, argv);
-    o.preset_given = f.was_set("preset");
-    for (const char* name : {"layers", "hidden", "heads", "ffn"})
-        if (f.was_set(name)) o.size_flags.push_back(name);
+    if (!o.resume.empty()) {
+        if (!o.init.empty()) throw Error("<command line>: --resume and --init exclude each other");
+        apply_run_settings(o.resume, "train_mlm", f);
+        o.out = o.resume;
+    }
+    o.settings_json = run_settings_json("train_mlm", f);
+    o.size.note_given(f);
     o.device.check_flags();
     if (o.batch < 1 || o.seq_len < 3 || o.grad_accum < 1 || o.keep < 1)
         throw Error("<command line>: --batch, --grad-accum and --keep must be positive and --seq-len at least 3");
     return o;
 }
 
-// The model's configuration: from --init / --resume checkpoints, or the preset and overrides.
+// The model's configuration: from --init / --resume checkpoints (the size flags, if given, must
+// agree with it), or the preset and overrides.
 BertConfig model_config(const Options& o, const Tokenizer& vocab, const Checkpoint* start) {
-    BertConfig requested = bert_preset(o.preset, vocab.vocab_size());
-    if (o.layers) requested.num_layers = o.layers;
-    if (o.hidden) requested.hidden = o.hidden, requested.num_heads = o.hidden / 64 ? o.hidden / 64 : 1, requested.ffn = 4 * o.hidden;
-    if (o.heads) requested.num_heads = o.heads;
-    if (o.ffn) requested.ffn = o.ffn;
-    requested.pad_id = vocab.pad_id;
-    BertConfig c = requested;
-    if (start) {  // the checkpoint decides the architecture; size flags, if given, must agree with it
+    BertConfig c = o.size.config(vocab.vocab_size());
+    c.pad_id = vocab.pad_id;
+    if (start) {
+        o.size.check_agrees(start->config, start->path);
         c = start->config;
-        const std::pair<const char*, int BertConfig::*> sizes[] = {
-            {"layers", &BertConfig::num_layers}, {"hidden", &BertConfig::hidden}, {"heads", &BertConfig::num_heads}, {"ffn", &BertConfig::ffn}};
-        for (const auto& [name, field] : sizes)
-            if ((o.preset_given || std::find(o.size_flags.begin(), o.size_flags.end(), name) != o.size_flags.end()) &&
-                requested.*field != c.*field)
-                fail(start->path, name, "the checkpoint has " + std::to_string(c.*field) + " but the flags ask for " +
-                                            std::to_string(requested.*field) + " (the checkpoint is " + c.describe() + ")");
     }
     c.hidden_dropout = (float)o.dropout;
     c.attention_dropout = (float)o.attention_dropout;
@@ -175,17 +167,16 @@ uint64_t mix_seed(uint64_t seed, int64_t step, int micro) {
 int run(int argc, char** argv) {
     Options o = parse_options(argc, argv);
     o.device.apply();
+    if (o.vocab.empty()) o.vocab = default_vocab({o.resume, o.init.empty() ? "" : folder_of(o.init)}, kDefaultVocab);
     const Tokenizer vocab = Tokenizer::load(o.vocab);
 
     // Where the weights come from: a resumed run, a checkpoint to continue from, or fresh.
-    if (!o.resume.empty() && !o.init.empty()) throw Error("<command line>: --resume and --init exclude each other");
     ResumePoint resume_point;
     Checkpoint start;
     const bool resuming = !o.resume.empty();
     if (resuming) {
         resume_point = find_latest(o.resume);
         start = load_checkpoint(resume_point.checkpoint_path);
-        o.out = o.resume;
     } else if (!o.init.empty()) {
         start = load_checkpoint(o.init);
     }
@@ -213,22 +204,16 @@ int run(int argc, char** argv) {
 
     double best_val_loss = kNoValidationLoss;
     if (resuming) {
-        TrainingState state = load_training_state(resume_point.state_path, start);
-        optimizer.m = std::move(state.m);
-        optimizer.v = std::move(state.v);
-        optimizer.steps_done = state.progress.step;
-        best_val_loss = state.progress.best_val_loss;
-        // The run's seed (dropout streams) is the saved one, whatever --seed says now; the
-        // batcher takes its own seed from its saved state too.
-        if (state.progress.rng_state.size() != 1)
-            fail(resume_point.state_path, "rng_state", "holds " + std::to_string(state.progress.rng_state.size()) + " words, train_mlm saves 1");
-        if (state.progress.rng_state[0] != o.seed)
-            std::printf("resuming with the run's saved seed %llu (not --seed %llu)\n", (unsigned long long)state.progress.rng_state[0],
-                        (unsigned long long)o.seed);
-        o.seed = state.progress.rng_state[0];
-        train.restore(MlmBatcherState::from_bytes(state.progress.loader_state, resume_point.state_path));
+        const RestoredRun restored = restore_training_state(resume_point, start, optimizer);
+        best_val_loss = restored.best_val_loss;
+        o.seed = restored.seed;  // the dropout streams' seed (the run's, as run.json holds it); the batcher's is in its state
+        train.restore(MlmBatcherState::from_bytes(restored.loader_state, resume_point.state_path));
     }
-    if (!resuming) prepare_run_folder(o.out, o.overwrite, /*can_resume=*/true);  // only once every input has been checked
+    if (!resuming) {  // only once every input has been checked
+        prepare_run_folder(o.out, o.overwrite);
+        write_file_atomic(o.out + "/run.json", o.settings_json);
+    }
+    keep_vocab_in_run(o.out, o.vocab);
     CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
     RunLog log(o.out, resuming ? optimizer.steps_done : -1);
 
@@ -294,7 +279,7 @@ int run(int argc, char** argv) {
         }
         if (last || stopping || eval_now || (o.save_every > 0 && optimizer.steps_done % o.save_every == 0)) save(e);
         if (stopping && !last) {
-            std::printf("stopped by Ctrl-C after step %lld; continue with: ./train_mlm --resume %s (and the same flags)\n",
+            std::printf("stopped by Ctrl-C after step %lld; continue with: ./train_mlm --resume %s\n",
                         (long long)optimizer.steps_done, o.out.c_str());
             return 130;
         }

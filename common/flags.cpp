@@ -31,6 +31,15 @@ std::string format_double(double v) {
     return ss.str();
 }
 
+std::string exact_double(double v) {  // the shortest text that reads back to the same double
+    char buf[40];
+    for (int digits = 15; digits <= 17; digits++) {
+        std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
+    return buf;
+}
+
 }  // namespace
 
 Flags::Flags(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {}
@@ -52,36 +61,51 @@ Flags::Flag* Flags::find(const std::string& name) {
 }
 
 void Flags::add(const std::string& name, std::string* target, const std::string& help) {
-    declare(name, help, target->empty() ? "\"\"" : *target, "STR").assign = [target](const std::string& v) { *target = v; };
+    Flag& f = declare(name, help, target->empty() ? "\"\"" : *target, "STR");
+    f.assign = [target](const std::string& v) { *target = v; };
+    f.show = [target] { return *target; };
+    f.default_value = f.show();
 }
 
 void Flags::add(const std::string& name, int* target, const std::string& help) {
-    declare(name, help, std::to_string(*target), "INT").assign = [target, name](const std::string& v) {
+    Flag& f = declare(name, help, std::to_string(*target), "INT");
+    f.assign = [target, name](const std::string& v) {
         const int64_t x = parse_int(name, v);
         if (x < INT32_MIN || x > INT32_MAX) bad_value(name, v, "a 32-bit integer");
         *target = (int)x;
     };
+    f.show = [target] { return std::to_string(*target); };
+    f.default_value = f.show();
 }
 
 void Flags::add(const std::string& name, int64_t* target, const std::string& help) {
-    declare(name, help, std::to_string(*target), "INT").assign = [target, name](const std::string& v) { *target = parse_int(name, v); };
+    Flag& f = declare(name, help, std::to_string(*target), "INT");
+    f.assign = [target, name](const std::string& v) { *target = parse_int(name, v); };
+    f.show = [target] { return std::to_string(*target); };
+    f.default_value = f.show();
 }
 
 void Flags::add(const std::string& name, uint64_t* target, const std::string& help) {
-    declare(name, help, std::to_string(*target), "INT").assign = [target, name](const std::string& v) {
+    Flag& f = declare(name, help, std::to_string(*target), "INT");
+    f.assign = [target, name](const std::string& v) {
         const int64_t x = parse_int(name, v);
         if (x < 0) bad_value(name, v, "a non-negative integer");
         *target = (uint64_t)x;
     };
+    f.show = [target] { return std::to_string(*target); };
+    f.default_value = f.show();
 }
 
 void Flags::add(const std::string& name, double* target, const std::string& help) {
-    declare(name, help, format_double(*target), "NUM").assign = [target, name](const std::string& v) {
+    Flag& f = declare(name, help, format_double(*target), "NUM");
+    f.assign = [target, name](const std::string& v) {
         char* end = nullptr;
         const double x = std::strtod(v.c_str(), &end);
         if (v.empty() || *end != '\0') bad_value(name, v, "a number");
         *target = x;
     };
+    f.show = [target] { return exact_double(*target); };
+    f.default_value = f.show();
 }
 
 void Flags::add(const std::string& name, bool* target, const std::string& help) {
@@ -92,6 +116,8 @@ void Flags::add(const std::string& name, bool* target, const std::string& help) 
         else if (v == "false" || v == "0" || v == "no") *target = false;
         else bad_value(name, v, "true or false");
     };
+    f.show = [target] { return std::string(*target ? "true" : "false"); };
+    f.default_value = f.show();
 }
 
 void Flags::add(const std::string& name, std::vector<std::string>* target, const std::string& help) {
@@ -104,6 +130,12 @@ void Flags::add(const std::string& name, std::vector<std::string>* target, const
         first = false;
         for (std::string& s : split(v, ',')) target->push_back(std::move(s));
     };
+    f.show = [target] {
+        std::string joined;
+        for (const std::string& s : *target) joined += (joined.empty() ? "" : ",") + s;
+        return joined;
+    };
+    f.default_value = f.show();
 }
 
 void Flags::parse(int argc, char** argv, int first) {
@@ -148,6 +180,28 @@ bool Flags::was_set(const std::string& name) const {
     for (const Flag& f : flags_)
         if (f.name == name) return f.set;
     return false;
+}
+
+std::vector<std::string> Flags::names() const {
+    std::vector<std::string> names;
+    for (const Flag& f : flags_) names.push_back(f.name);
+    return names;
+}
+
+const Flags::Flag& Flags::get(const std::string& name) const {
+    for (const Flag& f : flags_)
+        if (f.name == name) return f;
+    throw Error("internal: no flag --" + name);
+}
+
+std::string Flags::value(const std::string& name) const { return get(name).show(); }
+
+std::string Flags::default_value(const std::string& name) const { return get(name).default_value; }
+
+void Flags::set_value(const std::string& name, const std::string& value) {
+    Flag& f = const_cast<Flag&>(get(name));
+    f.assign(value);
+    f.set = true;
 }
 
 std::string Flags::help() const {

@@ -39,14 +39,26 @@ class Flags {
     bool was_set(const std::string& name) const;  // given on the command line (not the default)
     std::string help() const;
 
+    // The names of the flags, in declaration order.
+    std::vector<std::string> names() const;
+    // A flag's value as text that reads back to the same value (bool: true/false, list: a,b,
+    // number: 17 significant digits): the current one, and the default it was declared with.
+    std::string value(const std::string& name) const;
+    std::string default_value(const std::string& name) const;
+    // Assigns a value as if it had been given on the command line (was_set is then true); the
+    // value is checked as parse() checks it. A resumed run takes its saved settings this way.
+    void set_value(const std::string& name, const std::string& value);
+
   private:
     struct Flag {
-        std::string name, help, default_text, type;
+        std::string name, help, default_text, type, default_value;
         bool is_bool = false, is_list = false, set = false;
         std::function<void(const std::string&)> assign;
+        std::function<std::string()> show;  // the current value, as value() gives it
     };
     Flag& declare(const std::string& name, const std::string& help, std::string default_text, std::string type);
     Flag* find(const std::string& name);
+    const Flag& get(const std::string& name) const;  // an unknown name is an internal error
     std::string program_, summary_;
     std::vector<Flag> flags_;
     std::vector<std::string> positional_;

@@ -1,5 +1,6 @@
 // model/classifier.cpp: the classifier pieces finetune and distill share (see classifier.h).
 #include "model/classifier.h"
+#include "model/run_folder.h"
 
 #include <algorithm>
 #include <chrono>
@@ -121,9 +122,21 @@ BertModel classifier_from_checkpoint(const Checkpoint& ck, const std::string& pa
             fail(path, "tensors", "has no tensor '" + t.name + "', which the encoder needs");
     }
     const bool has_pooler = std::find(copied.begin(), copied.end(), "pooler.dense_w") != copied.end();
-    std::printf("init: %s (%s), %s; pooler %s, classifier %s\n", path.c_str(),
+    std::fprintf(init.say, "init: %s (%s), %s; pooler %s, classifier %s\n", path.c_str(),
                 ck.kind == CheckpointKind::Mlm ? "MLM checkpoint" : "classifier checkpoint", config.describe().c_str(),
                 has_pooler ? "from the checkpoint" : "fresh", ck.kind == CheckpointKind::Classifier ? "from the checkpoint" : "fresh");
+    return model;
+}
+
+BertModel random_classifier(const ModelSizeOptions& size, const Tokenizer& vocab, int num_labels, const ClassifierInit& init) {
+    BertConfig c = size.config(vocab.vocab_size());
+    c.num_labels = num_labels;
+    c.pad_id = vocab.pad_id;
+    c.hidden_dropout = init.dropout, c.attention_dropout = init.attention_dropout;
+    c.validate("model configuration");
+    BertModel model(c);
+    model.init_weights(init.seed);
+    std::fprintf(init.say, "init: random weights, %s\n", c.describe().c_str());
     return model;
 }
 
@@ -203,14 +216,19 @@ uint64_t step_seed(uint64_t seed, int64_t step) { return splitmix64_mix(seed ^ (
 ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimizer& optimizer, ExampleBatcher& train,
                                       const ExampleBatcher* dev, const Task& task, const Tokenizer& vocab, const ClassifierLoop& loop,
                                       const MakeInputs& make_inputs, const std::vector<float>* teacher_dev_logits) {
-    prepare_run_folder(loop.out, loop.overwrite);
-    write_file_atomic(loop.out + "/task.json", task_json(task));
-    CheckpointKeeper keeper(loop.out, loop.keep);
-    RunLog log(loop.out);
+    if (!loop.resuming) {
+        prepare_run_folder(loop.out, loop.overwrite);
+        write_file_atomic(loop.out + "/task.json", task_json(task));
+        if (!loop.settings_json.empty()) write_file_atomic(loop.out + "/run.json", loop.settings_json);
+    }
+    if (!loop.vocab_path.empty()) keep_vocab_in_run(loop.out, loop.vocab_path);
+    CheckpointKeeper keeper(loop.out, loop.keep, loop.best_val_loss);
+    RunLog log(loop.out, loop.resuming ? optimizer.steps_done : -1);
     StopRequest::install();
     const double sign = loop.best_metric == "loss" ? -1 : 1;  // scores are higher-is-better; print the loss as it is
 
     ClassifierLoopResult result;
+    if (loop.resuming) result.best.score = -loop.best_val_loss;  // the best before the resume (its other metrics are in log.jsonl)
     auto evaluate_and_save = [&](bool evaluate_now) {
         Evaluation e;
         if (evaluate_now && dev) {
@@ -249,7 +267,7 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
         const bool eval_now = last || epoch_end || (loop.eval_every > 0 && optimizer.steps_done % loop.eval_every == 0);
         if (eval_now || stopping) evaluate_and_save(eval_now);
         if (stopping && !last) {
-            std::printf("stopped by Ctrl-C after step %lld; checkpoint in %s\n", (long long)optimizer.steps_done, loop.out.c_str());
+            std::printf("stopped by Ctrl-C after step %lld; continue with --resume %s\n", (long long)optimizer.steps_done, loop.out.c_str());
             result.stopped = true;
             return result;
         }

@@ -10,6 +10,7 @@
 //   checks         label sets of two shards, the --best-metric name
 #pragma once
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -51,7 +52,8 @@ std::vector<std::string> classifier_metrics(bool regression);  // accuracy, macr
 
 struct ClassifierInit {
     float dropout = 0.1f, attention_dropout = 0.1f;
-    uint64_t seed = 1;  // initialization of the fresh parts
+    uint64_t seed = 1;         // initialization of the fresh parts
+    std::FILE* say = stdout;   // where the line saying which parts are fresh goes
 };
 // The model of checkpoint `ck` (read from `path`) with a classifier of `num_labels` outputs:
 // encoder from the checkpoint (its vocabulary must be `vocab`'s); pooler from the checkpoint where
@@ -59,6 +61,10 @@ struct ClassifierInit {
 // fresh. Prints one line saying which parts are fresh.
 BertModel classifier_from_checkpoint(const Checkpoint& ck, const std::string& path, const Tokenizer& vocab, int num_labels,
                                      const ClassifierInit& init);
+
+// A model of the size flags' configuration with random weights (init.seed) and a classifier of
+// `num_labels` outputs: training from scratch, the baseline pretraining is measured against.
+BertModel random_classifier(const ModelSizeOptions& size, const Tokenizer& vocab, int num_labels, const ClassifierInit& init);
 
 // The batch as model inputs; labels (or regression values) only when with_labels.
 ClsInputs inputs_of(const ExampleBatch& batch, bool regression, bool with_labels);
@@ -85,7 +91,7 @@ bool save_classifier(CheckpointKeeper& keeper, const BertModel& model, const Tok
                      const std::string& loader_state, uint64_t seed, double score);
 
 // The loop finetune and distill share. Before the first step: the run folder is prepared
-// (prepare_run_folder), task.json written beside the checkpoints, log.jsonl opened. Each step:
+// (prepare_run_folder; task.json, run.json and vocab.txt written) unless resuming, log.jsonl opened. Each step:
 // the next batch of `train`, make_inputs(batch) (finetune: the labels; distill: the teacher's
 // logits too), forward, backward, one optimizer update, one log line (its "acc" is the batch's
 // accuracy, or with teacher logits its agreement with the teacher). After every epoch, every
@@ -98,6 +104,12 @@ struct ClassifierLoop {
     int64_t total_steps = 0, eval_every = 0;
     std::string best_metric = "accuracy";
     uint64_t seed = 1;           // dropout masks per step; stored in the training state
+    std::string settings_json;   // a new run: its run.json (model/run_folder.h)
+    std::string vocab_path;      // kept in the run folder as vocab.txt
+    // --resume: the run in `out` goes on; the caller has restored the model, the optimizer
+    // (restore_training_state) and the batcher, and passes the state's best validation loss.
+    bool resuming = false;
+    double best_val_loss = kNoValidationLoss;
 };
 struct ClassifierLoopResult {
     Evaluation best;             // the best evaluation (NaN scores without a dev shard)

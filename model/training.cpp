@@ -153,21 +153,18 @@ void RunLog::record(const std::string& json_object) {
     std::fflush(file_);
 }
 
-void prepare_run_folder(const std::string& dir, bool overwrite, bool can_resume) {
-    make_dirs(dir);
-    std::vector<std::string> earlier;
-    for (const char* pattern : {"/ckpt_*.bin", "/state_*.bin", "/best.bin", "/latest", "/log.jsonl"})
-        try {
-            for (std::string& p : expand_globs({dir + pattern})) earlier.push_back(std::move(p));
-        } catch (const Error&) {  // nothing matches this pattern
-        }
-    if (earlier.empty()) return;
-    if (!overwrite)
-        throw Error(dir + ": already holds a run (" + earlier[0] + ", ...): " +
-                    (can_resume ? "continue it with --resume " + dir + ", " : std::string()) +
-                    "choose another --out, or pass --overwrite to replace it");
-    for (const std::string& p : earlier) std::remove(p.c_str());
-    std::printf("removed %zu files of an earlier run from %s\n", earlier.size(), dir.c_str());
+RestoredRun restore_training_state(const ResumePoint& point, const Checkpoint& checkpoint, Optimizer& optimizer) {
+    TrainingState state = load_training_state(point.state_path, checkpoint);
+    if (state.progress.rng_state.size() != 1)
+        fail(point.state_path, "rng_state", "holds " + std::to_string(state.progress.rng_state.size()) + " words, a run saves 1 (its seed)");
+    optimizer.m = std::move(state.m);
+    optimizer.v = std::move(state.v);
+    optimizer.steps_done = state.progress.step;
+    RestoredRun run;
+    run.loader_state = std::move(state.progress.loader_state);
+    run.best_val_loss = state.progress.best_val_loss;
+    run.seed = state.progress.rng_state[0];
+    return run;
 }
 
 namespace {

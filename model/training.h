@@ -16,6 +16,7 @@
 #include "common/schedule.h"
 #include "kernels/optimizer.h"
 #include "model/bert.h"
+#include "model/checkpoint.h"
 
 namespace wr {
 
@@ -103,11 +104,17 @@ class RunLog {
     std::string path_;
 };
 
-// A new run's output folder: created if needed; if it already holds a run (checkpoints, a
-// training state, a log), that is an error naming it, unless `overwrite` says to remove those
-// files (and only those).
-// can_resume: the program has --resume (train_mlm), which the error then suggests.
-void prepare_run_folder(const std::string& dir, bool overwrite, bool can_resume = false);
+// --resume: the training state saved with the resumed checkpoint, into the optimizer (AdamW
+// moments, steps done). Returns the rest of the state: the loader's position (opaque bytes), the
+// best validation loss so far, and the run's seed, which every program saves as its one RNG word
+// (an error naming the state file otherwise). Call before the engine is made (a GPU engine copies
+// the moments when it is made).
+struct RestoredRun {
+    std::string loader_state;
+    double best_val_loss = kNoValidationLoss;
+    uint64_t seed = 0;
+};
+RestoredRun restore_training_state(const ResumePoint& point, const Checkpoint& checkpoint, Optimizer& optimizer);
 
 // SIGINT handling: the first Ctrl-C asks the loop to stop after the current step (and save); a
 // second one ends the program at once.

@@ -124,13 +124,16 @@ TEST(Finetune, PredictPrintsLabelsAndTheModelsProbabilities) {
     EXPECT_NE(same.exit_code, 0);
     EXPECT_NE(same.output.find("names an input of this command"), std::string::npos) << same.output;
     EXPECT_EQ(read_file(dir / "input.txt"), input_text);
-    // fp32: the probabilities are compared below with an fp32 forward pass, to 6e-5.
-    const RunResult r = finetune(" --predict " + dir / "input.txt" + " --init " + dir / "clf/best.bin" + " --out " + dir / "pred" +
-                                 " --precision fp32");
+    // fp32: the probabilities are compared below with an fp32 forward pass, to 6e-5. No
+    // --predictions: the table goes beside the model (best.bin -> best.predictions.tsv), so the
+    // predictions of two models never overwrite each other.
+    const RunResult r = finetune(" --predict " + dir / "input.txt" + " --init " + dir / "clf/best.bin" + " --precision fp32");
     ASSERT_EQ(r.exit_code, 0) << r.output;
 
     const std::vector<std::string> names = {"bad", "neutral", "good"};
-    const std::vector<std::string> table = split(read_file(dir / "pred/predictions.tsv"), '\n');
+    // Standard output names its columns first: the label, the probabilities in label order, the text.
+    EXPECT_NE(r.output.find("label\tp_bad p_neutral p_good\ttext\n"), std::string::npos) << r.output;
+    const std::vector<std::string> table = split(read_file(dir / "clf/best.predictions.tsv"), '\n');
     ASSERT_GE(table.size(), lines.size() + 1);
     EXPECT_EQ(table[0], "text\tlabel\tp_bad\tp_neutral\tp_good");
     for (size_t i = 0; i < lines.size(); i++) {
