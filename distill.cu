@@ -69,6 +69,16 @@ const std::string kDefaultVocab = "build/default/vocab.txt", kDefaultTransfer = 
                   kDefaultDev = "build/default/sentiment_dev.bin", kDefaultTeacher = "runs/default_finetune/best.bin",
                   kDefaultCache = "runs/default_distill/teacher_logits.bin", kDefaultStudent = "runs/default_distill/student";
 
+// --vocab, or (not given) the vocab.txt of the run folder of the first of `checkpoints` that has
+// one (a resumed run's folder, the student's --init, the teacher), else the built-in corpus's.
+std::string vocab_path(const std::string& given, const std::vector<std::string>& checkpoints) {
+    if (!given.empty()) return given;
+    std::vector<std::string> folders;
+    for (const std::string& path : checkpoints)
+        if (!path.empty()) folders.push_back(folder_of(path));
+    return default_vocab(folders, kDefaultVocab);
+}
+
 // A missing teacher: say how the built-in one is made.
 void require_teacher(const std::string& path) {
     if (file_exists(path)) return;
@@ -142,7 +152,7 @@ bool run_teacher(Engine& teacher, const ExampleBatcher& batcher, int64_t first, 
 // distill cache
 
 struct CacheOptions {
-    std::string teacher = kDefaultTeacher, transfer = kDefaultTransfer, vocab = kDefaultVocab, out = kDefaultCache;
+    std::string teacher = kDefaultTeacher, transfer = kDefaultTransfer, vocab, out = kDefaultCache;
     bool fp16 = false, overwrite = false, mlm = false;  // mlm: only for -h (--mlm is dispatched to MlmCacheOptions)
     int batch = 64;
     int64_t chunk = 4096;
@@ -151,7 +161,7 @@ struct CacheOptions {
     void add_flags(Flags& f) {
         f.add("teacher", &teacher, "the teacher: a classifier checkpoint made by finetune (task.json beside it)");
         f.add("transfer", &transfer, "the transfer set: an example shard (labels, if any, are not used)");
-        f.add("vocab", &vocab, "vocabulary of the teacher and the transfer set");
+        f.add("vocab", &vocab, "vocabulary of the teacher and the transfer set (default: the vocab.txt of the teacher's run)");
         f.add("out", &out, "the logit cache to write (PATH.partial while it is being written)");
         f.add("fp16", &fp16, "store the logits as fp16 (half the size) instead of fp32");
         f.add("batch", &batch, "examples per teacher forward pass");
@@ -165,7 +175,7 @@ struct CacheOptions {
 int run_cache(const CacheOptions& o) {
     if (o.batch < 1 || o.chunk < 1) throw Error("<command line>: --batch and --chunk must be positive");
     o.device.apply();
-    const Tokenizer vocab = Tokenizer::load(o.vocab);
+    const Tokenizer vocab = Tokenizer::load(vocab_path(o.vocab, {o.teacher}));
     Teacher teacher = load_teacher(o.teacher, vocab);
     ExampleSet transfer_set = read_example_shard(o.transfer, &vocab);
     check_same_segments(teacher.task, transfer_set, o.transfer, o.teacher);
@@ -226,7 +236,8 @@ int run_cache(const CacheOptions& o) {
 // The flags every student has, of a classifier or of an MLM: where it starts, its size, the
 // temperature and label weight of its loss, the schedule, the output folder.
 struct StudentOptions {
-    std::string out, init;
+    std::string out, init, resume;
+    std::string settings_json;  // run.json of a new run
     bool from_teacher = false, overwrite = false;
     ModelSizeOptions size;
     double temperature = 1.0, label_weight = 0.0;
@@ -243,6 +254,7 @@ struct StudentOptions {
         f.add("out", &out, mlm ? "output folder: the student's checkpoints (MLM checkpoints), log.jsonl"
                                : "output folder: the student's checkpoints, task.json, log.jsonl");
         f.add("overwrite", &overwrite, "replace the checkpoints of an earlier run in --out");
+        f.add("resume", &resume, "continue the run in this folder exactly where it stopped, with its settings (run.json)");
         f.add("init", &init, mlm ? "student from this MLM checkpoint; else random (size flags) or --from-teacher"
                                  : "student from this checkpoint: MLM (pretrained distillation) or classifier; else random or --from-teacher");
         f.add("from-teacher", &from_teacher, "student from every k-th layer of the teacher (same width; --layers sets the student's depth)");
@@ -261,15 +273,23 @@ struct StudentOptions {
         f.add("seed", &seed, "seed of the student's initialization, data order and dropout");
         optimizer.add_flags(f);
     }
-    void note_given(const Flags& f) {
+    // After parsing: --resume takes the run's settings (the program name says which mode made it).
+    void note_given(Flags& f, const std::string& program) {
+        if (!resume.empty()) {
+            apply_run_settings(resume, program, f);
+            out = resume;
+        }
+        settings_json = run_settings_json(program, f);
         size.note_given(f);
         warmup_given = f.was_set("warmup");
     }
+    // The newest checkpoint/state pair of a resumed run (empty paths for a new run).
+    ResumePoint resume_point() const { return resume.empty() ? ResumePoint{} : find_latest(resume); }
 };
 
 struct TrainOptions : StudentOptions {
     std::string cache = kDefaultCache, transfer = kDefaultTransfer, teacher = kDefaultTeacher, dev = kDefaultDev;
-    std::string vocab = kDefaultVocab, best_metric = "accuracy";
+    std::string vocab, best_metric = "accuracy";
     bool bucket = false, mlm = false;  // mlm: only for -h
 
     TrainOptions() { out = kDefaultStudent, optimizer.lr = 5e-4; }
@@ -279,7 +299,8 @@ struct TrainOptions : StudentOptions {
         f.add("transfer", &transfer, "the transfer set the cache was made from");
         f.add("teacher", &teacher, "the teacher checkpoint: checks the cache, gives the task, and is evaluated on --dev for agreement");
         f.add("dev", &dev, "labeled dev shard: accuracy, F1 and agreement with the teacher ('' for none)");
-        f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards");
+        f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards (default: the vocab.txt of the run that made the "
+                                     "student's --init or the teacher, else the built-in one)");
         f.add("bucket", &bucket, "length bucketing: batches of similar lengths (less padding)");
         f.add("best-metric", &best_metric, "what best.bin is chosen by: accuracy, macro_f1, micro_f1, agreement, loss");
         f.add("mlm", &mlm, "MLM-logit distillation instead (a student MLM on an MLM teacher's top-k cache): distill train --mlm -h");
@@ -322,11 +343,16 @@ int copy_teacher_layers(BertModel& student, const BertModel& teacher) {
     return k;
 }
 
+ClassifierInit student_init(const StudentOptions& o) {
+    ClassifierInit init;
+    init.dropout = (float)o.dropout, init.attention_dropout = (float)o.attention_dropout, init.seed = o.seed;
+    return init;
+}
+
 // The student: from --init, from the teacher's layers, or random (size flags).
 BertModel make_student(const TrainOptions& o, const Tokenizer& vocab, const Teacher& teacher) {
     const int K = teacher.task.num_labels();
-    ClassifierInit init;
-    init.dropout = (float)o.dropout, init.attention_dropout = (float)o.attention_dropout, init.seed = o.seed;
+    const ClassifierInit init = student_init(o);
     if (!o.init.empty() && o.from_teacher) throw Error("<command line>: --init and --from-teacher are two different students: choose one");
     if (!o.init.empty()) {
         if (!file_exists(o.init)) throw Error(o.init + ": no such checkpoint (--init)");
@@ -360,7 +386,9 @@ int run_train(const TrainOptions& o) {
     if (!(o.temperature > 0)) throw Error("<command line>: flag --temperature: must be positive");
     if (o.label_weight < 0) throw Error("<command line>: flag --label-weight: must not be negative");
     o.device.apply();
-    const Tokenizer vocab = Tokenizer::load(o.vocab);
+    const ResumePoint resume = o.resume_point();
+    const std::string vocab_file = vocab_path(o.vocab, {resume.checkpoint_path, o.init, o.teacher});
+    const Tokenizer vocab = Tokenizer::load(vocab_file);
     Teacher teacher = load_teacher(o.teacher, vocab);
     const Task& task = teacher.task;
     const int K = task.num_labels();
@@ -380,7 +408,11 @@ int run_train(const TrainOptions& o) {
     if (use_labels) check_same_labels(task, transfer_set, o.transfer, o.teacher);
     else check_same_segments(task, transfer_set, o.transfer, o.teacher);
 
-    BertModel student = make_student(o, vocab, teacher);
+    // A resumed run's student is its newest checkpoint (its classifier included).
+    std::unique_ptr<Checkpoint> resumed;
+    if (!resume.checkpoint_path.empty()) resumed = std::make_unique<Checkpoint>(load_checkpoint(resume.checkpoint_path));
+    BertModel student = resumed ? classifier_from_checkpoint(*resumed, resume.checkpoint_path, vocab, K, student_init(o))
+                                : make_student(o, vocab, teacher);
     if (student.config.max_positions < teacher.model.config.max_positions && transfer_set.max_len > student.config.max_positions)
         fail(o.transfer, "max_len", "examples may be longer than the student's " + std::to_string(student.config.max_positions) + " positions");
     ExampleBatcherOptions bo;
@@ -409,6 +441,14 @@ int run_train(const TrainOptions& o) {
     OptimizerOptions opt = o.optimizer;
     if (!o.warmup_given) opt.warmup = total_steps / 10;
     Optimizer optimizer(opt, student.layout.total(), student.layout.decay_ranges(), total_steps);
+    ClassifierLoop loop;
+    loop.out = o.out, loop.overwrite = o.overwrite, loop.keep = o.keep, loop.total_steps = total_steps, loop.eval_every = o.eval_every;
+    loop.best_metric = o.best_metric, loop.seed = o.seed, loop.settings_json = o.settings_json, loop.vocab_path = vocab_file;
+    if (resumed) {
+        const RestoredRun restored = restore_training_state(resume, *resumed, optimizer);
+        train.restore(ExampleBatcherState::from_bytes(restored.loader_state, resume.state_path));
+        loop.resuming = true, loop.best_val_loss = restored.best_val_loss, loop.seed = restored.seed;
+    }
     std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, student, &optimizer);
     std::printf("distill: student %s on %s (%lld examples; cache %s), tau %.2g, label weight %.2g, dev %s, on %s\n",
                 student.config.describe().c_str(), o.transfer.c_str(), (long long)train.example_count(), o.cache.c_str(), o.temperature,
@@ -427,18 +467,19 @@ int run_train(const TrainOptions& o) {
         in.teacher_logits = targets.data(), in.temperature = (float)o.temperature, in.label_weight = (float)o.label_weight;
         return in;
     };
-    ClassifierLoop loop;
-    loop.out = o.out, loop.overwrite = o.overwrite, loop.keep = o.keep, loop.total_steps = total_steps, loop.eval_every = o.eval_every;
-    loop.best_metric = o.best_metric, loop.seed = o.seed;
     const ClassifierLoopResult result = train_classifier(*engine, student, optimizer, train, dev.get(), task, vocab, loop, make_inputs,
                                                          dev ? &teacher_dev_logits : nullptr);
     if (result.stopped) return 130;
     const Evaluation& best = result.best;
-    if (dev)
-        std::printf("done: %lld steps; best dev %s %.4f (accuracy %.4f, agreement with the teacher %.4f); best.bin in %s. "
-                    "Next: ./finetune --init %s/best.bin to fine-tune the student on labels\n",
-                    (long long)total_steps, o.best_metric.c_str(), best.score * (o.best_metric == "loss" ? -1 : 1), best.accuracy,
-                    best.agreement, o.out.c_str(), o.out.c_str());
+    if (dev) {
+        char details[96] = "";  // a resumed run whose best came before it knows only the score
+        if (!std::isnan(best.accuracy))
+            std::snprintf(details, sizeof details, " (accuracy %.4f, agreement with the teacher %.4f)", best.accuracy, best.agreement);
+        std::printf("done: %lld steps; best dev %s %.4f%s; best.bin in %s. Next: ./finetune --init %s/best.bin to fine-tune the student on "
+                    "labels\n",
+                    (long long)total_steps, o.best_metric.c_str(), best.score * (o.best_metric == "loss" ? -1 : 1), details, o.out.c_str(),
+                    o.out.c_str());
+    }
     else
         std::printf("done: %lld steps; checkpoints in %s\n", (long long)total_steps, o.out.c_str());
     return 0;
@@ -497,7 +538,7 @@ MlmTeacher load_mlm_teacher(const std::string& path, const Tokenizer& vocab) {
     BertConfig c = ck.config;
     c.hidden_dropout = c.attention_dropout = 0.0f;  // evaluation mode only
     MlmTeacher teacher{BertModel(c), ck.params_checksum};
-    load_into(teacher.model, ck, vocab.fingerprint());
+    load_into(teacher.model, ck, vocab.fingerprint(), vocab.source());
     return teacher;
 }
 
@@ -520,7 +561,7 @@ MlmInputs mlm_inputs(const MlmBatch& b) {
 // ---- distill cache --mlm ----
 
 struct MlmCacheOptions {
-    std::string teacher = kDefaultMlmTeacher, vocab = kDefaultVocab, out = kDefaultMlmCache;
+    std::string teacher = kDefaultMlmTeacher, vocab, out = kDefaultMlmCache;
     std::vector<std::string> transfer = kDefaultMlmShards;
     bool mlm = true, fp16 = false, whole_word = false, overwrite = false;
     int topk = 32, seq_len = 128, batch = 32;
@@ -532,7 +573,7 @@ struct MlmCacheOptions {
         f.add("mlm", &mlm, "MLM-logit distillation: an MLM teacher's top-k predictions at masked positions of token shards");
         f.add("teacher", &teacher, "the teacher: an MLM checkpoint made by train_mlm");
         f.add("transfer", &transfer, "the text: MLM token shards (globs, comma-separated), as train_mlm's --train");
-        f.add("vocab", &vocab, "vocabulary of the teacher and the shards");
+        f.add("vocab", &vocab, "vocabulary of the teacher and the shards (default: the vocab.txt of the teacher's run)");
         f.add("out", &out, "the top-k cache to write (PATH.partial while it is being written)");
         f.add("topk", &topk, "k: the teacher's k largest logits stored per masked position");
         f.add("fp16", &fp16, "store the logits as fp16 instead of fp32");
@@ -550,7 +591,7 @@ int run_mlm_cache(const MlmCacheOptions& o) {
     if (o.batch < 1 || o.chunk < 1 || o.topk < 1) throw Error("<command line>: --batch, --chunk and --topk must be positive");
     if (o.seq_len < 3) throw Error("<command line>: flag --seq-len: must be at least 3");
     apply_mlm_device(o.device);
-    const Tokenizer vocab = Tokenizer::load(o.vocab);
+    const Tokenizer vocab = Tokenizer::load(vocab_path(o.vocab, {o.teacher}));
     if (o.topk > vocab.vocab_size())
         throw Error("<command line>: flag --topk: " + std::to_string(o.topk) + " is more than the vocabulary's " +
                     std::to_string(vocab.vocab_size()) + " tokens");
@@ -675,7 +716,7 @@ int run_mlm_cache(const MlmCacheOptions& o) {
 // ---- distill train --mlm ----
 
 struct MlmTrainOptions : StudentOptions {
-    std::string cache = kDefaultMlmCache, teacher = kDefaultMlmTeacher, vocab = kDefaultVocab;
+    std::string cache = kDefaultMlmCache, teacher = kDefaultMlmTeacher, vocab;
     std::vector<std::string> transfer = kDefaultMlmShards;
     bool mlm = true;
     double heldout = 0.05;
@@ -687,7 +728,8 @@ struct MlmTrainOptions : StudentOptions {
         f.add("cache", &cache, "the teacher's top-k cache (distill cache --mlm)");
         f.add("transfer", &transfer, "the token shards the cache was made from (globs, comma-separated)");
         f.add("teacher", &teacher, "the teacher checkpoint: checks the cache and gives --from-teacher its layers ('': no check)");
-        f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards");
+        f.add("vocab", &vocab, "vocabulary of the teacher, the student and the shards (default: the vocab.txt of the run that made the "
+                                     "student's --init or the teacher, else the built-in one)");
         f.add("heldout", &heldout, "fraction of the cached sequences held out for evaluation (a fixed hash of the sequence index)");
         add_student_flags(f, true);
         device.add_flags(f, "cpu or auto (both the CPU: --mlm has no CUDA kernel yet; cuda is an error)");
@@ -706,7 +748,7 @@ BertModel make_mlm_student(const MlmTrainOptions& o, const Tokenizer& vocab, con
         BertConfig c = ck.config;
         c.hidden_dropout = (float)o.dropout, c.attention_dropout = (float)o.attention_dropout;
         BertModel student(c);
-        load_into(student, ck, vocab.fingerprint());
+        load_into(student, ck, vocab.fingerprint(), vocab.source());
         std::printf("init: student %s from %s\n", c.describe().c_str(), o.init.c_str());
         return student;
     }
@@ -808,7 +850,9 @@ int run_mlm_train(const MlmTrainOptions& o) {
     if (o.label_weight < 0) throw Error("<command line>: flag --label-weight: must not be negative");
     if (!(o.heldout > 0 && o.heldout < 1)) throw Error("<command line>: flag --heldout: must be in (0, 1)");
     apply_mlm_device(o.device);
-    const Tokenizer vocab = Tokenizer::load(o.vocab);
+    const ResumePoint resume = o.resume_point();
+    const std::string vocab_file = vocab_path(o.vocab, {resume.checkpoint_path, o.init, o.teacher});
+    const Tokenizer vocab = Tokenizer::load(vocab_file);
     std::unique_ptr<MlmTeacher> teacher;
     if (!o.teacher.empty()) teacher = std::make_unique<MlmTeacher>(load_mlm_teacher(o.teacher, vocab));
 
@@ -831,7 +875,9 @@ int run_mlm_train(const MlmTrainOptions& o) {
     if (train_set.empty()) train_set.push_back(heldout_set.front()), heldout_set.erase(heldout_set.begin());
     const int64_t train_groups = (int64_t)train_set.size(), heldout = (int64_t)heldout_set.size();
 
-    BertModel student = make_mlm_student(o, vocab, teacher.get());
+    MlmTrainOptions student_from = o;  // a resumed run's student is its newest checkpoint
+    if (!resume.checkpoint_path.empty()) student_from.init = resume.checkpoint_path, student_from.from_teacher = false, student_from.size.given.clear();
+    BertModel student = make_mlm_student(student_from, vocab, teacher.get());
     if (cache.setup.seq_len > student.config.max_positions)
         fail(o.cache, "seq_len", "sequences of " + std::to_string(cache.setup.seq_len) + " tokens are longer than the student's " +
                                      std::to_string(student.config.max_positions) + " positions");
@@ -842,9 +888,37 @@ int run_mlm_train(const MlmTrainOptions& o) {
     if (!o.warmup_given) opt.warmup = total_steps / 10;
     Optimizer optimizer(opt, student.layout.total(), student.layout.decay_ranges(), total_steps);
 
-    prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
-    CheckpointKeeper keeper(o.out, o.keep);
-    RunLog log(o.out);
+    // The training order: the training groups shuffled per epoch (Fisher-Yates from (seed, epoch));
+    // batches run on from one epoch into the next, so every batch has --batch sequences.
+    uint64_t seed = o.seed;
+    std::vector<int64_t> order(train_groups);
+    int64_t epoch = 0, position = 0;
+    auto shuffle = [&](int64_t e) {
+        order = train_set;
+        uint64_t state = splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(e + 1)));
+        for (int64_t i = train_groups - 1; i > 0; i--)
+            std::swap(order[i], order[(int64_t)(((unsigned __int128)splitmix64_next(state) * (uint64_t)(i + 1)) >> 64)]);
+    };
+    MlmDistillEvaluation best;  // a resumed run knows the best loss before it (the rest is in log.jsonl)
+    double best_loss = kNoValidationLoss;
+    if (!resume.checkpoint_path.empty()) {  // the moments, the step, the seed and where the order stands
+        const RestoredRun restored = restore_training_state(resume, load_checkpoint(resume.checkpoint_path), optimizer);
+        const LoaderState state = decode_loader_state(restored.loader_state, kMlmDistillStateMagic, "loader_state", resume.state_path);
+        if (state.setup != cache.data_checksum)
+            fail(resume.state_path, "loader_state", "belongs to another cache than " + o.cache + " (its data checksum differs)");
+        if (state.position < 0 || state.position >= train_groups || state.epoch < 0)
+            fail(resume.state_path, "loader_state", "epoch " + std::to_string(state.epoch) + " position " + std::to_string(state.position) +
+                                                        " is outside the cache's " + std::to_string(train_groups) + " training sequences");
+        seed = restored.seed, epoch = state.epoch, position = state.position;
+        best.soft_loss = best_loss = restored.best_val_loss;
+    } else {
+        prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
+        write_file_atomic(o.out + "/run.json", o.settings_json);
+    }
+    shuffle(epoch);
+    keep_vocab_in_run(o.out, vocab_file);
+    CheckpointKeeper keeper(o.out, o.keep, best_loss);
+    RunLog log(o.out, resume.checkpoint_path.empty() ? -1 : optimizer.steps_done);
     CpuEngine engine(student, cpu_precision(o.device.precision));
     std::printf("distill --mlm: student %s on %s (cache %s: %lld sequences, %lld masked positions, top %d, %s), tau %.2g, label weight %.2g, "
                 "on %s\n",
@@ -877,19 +951,7 @@ int run_mlm_train(const MlmTrainOptions& o) {
         return MlmDistillEvaluation{soft / n, agree / n, hard / n, correct / n};
     };
 
-    // The training order: the training groups shuffled per epoch (Fisher-Yates from (seed, epoch));
-    // batches run on from one epoch into the next, so every batch has --batch sequences.
-    std::vector<int64_t> order(train_groups);
-    int64_t epoch = 0, position = 0;
-    auto shuffle = [&](int64_t e) {
-        order = train_set;
-        uint64_t state = splitmix64_mix(o.seed ^ (kGoldenGamma * (uint64_t)(e + 1)));
-        for (int64_t i = train_groups - 1; i > 0; i--)
-            std::swap(order[i], order[(int64_t)(((unsigned __int128)splitmix64_next(state) * (uint64_t)(i + 1)) >> 64)]);
-    };
-    shuffle(0);
     StopRequest::install();
-    MlmDistillEvaluation best;
     auto evaluate_and_save = [&](bool evaluate_now) {
         MlmDistillEvaluation e;
         if (evaluate_now) {
@@ -905,9 +967,9 @@ int run_mlm_train(const MlmTrainOptions& o) {
         }
         TrainingProgress progress;
         progress.step = optimizer.steps_done;
-        progress.rng_state = {o.seed};
+        progress.rng_state = {seed};
         LoaderState state;
-        state.seed = o.seed, state.epoch = epoch, state.position = position, state.setup = cache.data_checksum;
+        state.seed = seed, state.epoch = epoch, state.position = position, state.setup = cache.data_checksum;
         progress.loader_state = encode_loader_state(state, kMlmDistillStateMagic);
         if (keeper.save(weights_of(student), vocab.fingerprint(), optimizer.m.data(), optimizer.v.data(), progress, e.soft_loss))
             std::printf("new best held-out soft loss %.4f: %s/best.bin\n", e.soft_loss, o.out.c_str());
@@ -928,7 +990,7 @@ int run_mlm_train(const MlmTrainOptions& o) {
         batches.make(picked.data(), o.batch, b);
         engine.zero_grads();
         const MlmResult r = engine.forward_mlm(inputs_of(b), /*train=*/true,
-                                               splitmix64_mix(o.seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
+                                               splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
         engine.backward_mlm();
         const Optimizer::StepInfo info = engine.step(optimizer);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -939,14 +1001,17 @@ int run_mlm_train(const MlmTrainOptions& o) {
         const bool eval_now = last || epoch_end || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0);
         if (eval_now || stopping) evaluate_and_save(eval_now);
         if (stopping && !last) {
-            std::printf("stopped by Ctrl-C after step %lld; checkpoint in %s\n", (long long)optimizer.steps_done, o.out.c_str());
+            std::printf("stopped by Ctrl-C after step %lld; continue with --resume %s\n", (long long)optimizer.steps_done, o.out.c_str());
             return 130;
         }
     }
-    std::printf("done: %lld steps; best held-out soft loss %.4f (agreement with the teacher's top-1 %.4f, MLM loss %.4f, accuracy %.4f); "
-                "best.bin in %s. Next: ./finetune --init %s/best.bin, or ./train_mlm --init %s/best.bin\n",
-                (long long)total_steps, best.soft_loss, best.agreement, best.mlm_loss, best.mlm_accuracy, o.out.c_str(), o.out.c_str(),
-                o.out.c_str());
+    char details[128] = "";  // a resumed run whose best came before it knows only the loss
+    if (!std::isnan(best.agreement))
+        std::snprintf(details, sizeof details, " (agreement with the teacher's top-1 %.4f, MLM loss %.4f, accuracy %.4f)", best.agreement,
+                      best.mlm_loss, best.mlm_accuracy);
+    std::printf("done: %lld steps; best held-out soft loss %.4f%s; best.bin in %s. Next: ./finetune --init %s/best.bin, or ./train_mlm "
+                "--init %s/best.bin\n",
+                (long long)total_steps, best.soft_loss, details, o.out.c_str(), o.out.c_str(), o.out.c_str());
     return 0;
 }
 
@@ -999,7 +1064,7 @@ int run(int argc, char** argv) {
                                        "temperature; CPU only)");
         o.add_flags(f);
         f.parse(argc, argv, 2);
-        o.note_given(f);
+        o.note_given(f, "distill train --mlm");
         return run_mlm_train(o);
     }
     if (command == "cache") {
@@ -1014,7 +1079,7 @@ int run(int argc, char** argv) {
         Flags f("distill train", "train a student classifier on a teacher's cached logits (soft cross-entropy at a temperature)");
         o.add_flags(f);
         f.parse(argc, argv, 2);
-        o.note_given(f);
+        o.note_given(f, "distill train");
         return run_train(o);
     }
     throw Error("<command line>: '" + command + "' is not a distill command\n" + kUsage);

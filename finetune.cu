@@ -324,7 +324,7 @@ int run(int argc, char** argv) {
     if (!o.test.empty()) {  // once, with the best checkpoint (the last weights without a dev shard)
         const std::string best_path = o.out + "/best.bin";
         if (dev && file_exists(best_path)) {
-            load_into(model, load_checkpoint(best_path), vocab.fingerprint());
+            load_into(model, load_checkpoint(best_path), vocab.fingerprint(), vocab.source());
             std::printf("test with %s:\n", best_path.c_str());
         }
         engine = make_engine(o.device.device, o.device.precision, model, nullptr, "evaluating");

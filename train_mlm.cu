@@ -192,7 +192,7 @@ int run(int argc, char** argv) {
     if (!o.val.empty()) val = std::make_unique<MlmBatcher>(expand_globs(o.val), vocab, batch_options);
 
     BertModel model(model_config(o, vocab, from_checkpoint ? &start : nullptr));
-    if (from_checkpoint) load_into(model, start, vocab.fingerprint());
+    if (from_checkpoint) load_into(model, start, vocab.fingerprint(), vocab.source());
     else model.init_weights(o.seed);
 
     if (o.target_batch_tokens > 0)

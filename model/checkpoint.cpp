@@ -358,11 +358,12 @@ void check_same_config(const Checkpoint& checkpoint, const BertConfig& model_con
                                               field_value(model_config, f));
 }
 
-void check_vocab_fingerprint(const Checkpoint& checkpoint, uint64_t expected) {
+void check_vocab_fingerprint(const Checkpoint& checkpoint, uint64_t expected, const std::string& vocab_path) {
     if (checkpoint.vocab_fingerprint != expected)
-        fail(checkpoint.path, "vocab_fingerprint", "checkpoint has " + hex64(checkpoint.vocab_fingerprint) +
-                                                       ", the vocabulary " + hex64(expected) +
-                                                       ": the checkpoint was trained with another vocabulary");
+        fail(checkpoint.path, "vocab_fingerprint", "checkpoint has " + hex64(checkpoint.vocab_fingerprint) + ", the vocabulary " +
+                                                       (vocab_path.empty() ? "" : vocab_path + " ") + hex64(expected) +
+                                                       ": the checkpoint was trained with another vocabulary (pass its own with "
+                                                       "--vocab, or leave --vocab out to take the vocab.txt of its run folder)");
 }
 
 std::vector<std::string> copy_matching_tensors(const Checkpoint& checkpoint, const std::vector<TensorSpec>& dst_tensors,
@@ -384,14 +385,14 @@ std::vector<std::string> copy_matching_tensors(const Checkpoint& checkpoint, con
     return names;
 }
 
-void load_into(BertModel& model, const Checkpoint& checkpoint, uint64_t expected_vocab_fingerprint) {
+void load_into(BertModel& model, const Checkpoint& checkpoint, uint64_t expected_vocab_fingerprint, const std::string& vocab_path) {
     if (checkpoint.num_labels != model.config.num_labels)
         fail(checkpoint.path, "num_labels",
              "checkpoint has " + std::to_string(checkpoint.num_labels) + " (" + (checkpoint.num_labels ? "a classifier" : "the MLM head") +
                  "), the model " + std::to_string(model.config.num_labels) + " (" +
                  (model.config.num_labels ? "a classifier" : "the MLM head") + ")");
     check_same_config(checkpoint, model.config);
-    check_vocab_fingerprint(checkpoint, expected_vocab_fingerprint);
+    check_vocab_fingerprint(checkpoint, expected_vocab_fingerprint, vocab_path);
     for (const TensorSpec& t : model.layout.tensors())
         if (!checkpoint.find(t.name))
             fail(checkpoint.path, "tensors", "has no tensor '" + t.name + "', which the model needs");

@@ -80,8 +80,9 @@ Checkpoint load_checkpoint(const std::string& path);
 // the error: "ckpt.bin: field 'hidden': checkpoint has 256, the model 128".
 void check_same_config(const Checkpoint& checkpoint, const BertConfig& model_config);
 
-// The checkpoint's vocabulary fingerprint must be `expected`; the error names both.
-void check_vocab_fingerprint(const Checkpoint& checkpoint, uint64_t expected);
+// The checkpoint's vocabulary fingerprint must be `expected` (that of the vocabulary file at
+// vocab_path); the error names both files and both fingerprints.
+void check_vocab_fingerprint(const Checkpoint& checkpoint, uint64_t expected, const std::string& vocab_path = "");
 
 // Copies every tensor of `dst_tensors` that the checkpoint has under the same name into
 // dst_params (laid out by dst_tensors); returns the names copied, in dst_tensors order. A tensor
@@ -92,7 +93,7 @@ std::vector<std::string> copy_matching_tensors(const Checkpoint& checkpoint,
 
 // --init and --resume: the config, the vocabulary and every tensor of the model must match; then
 // the parameters are copied. On any error the model is left untouched.
-void load_into(BertModel& model, const Checkpoint& checkpoint, uint64_t expected_vocab_fingerprint);
+void load_into(BertModel& model, const Checkpoint& checkpoint, uint64_t expected_vocab_fingerprint, const std::string& vocab_path = "");
 
 // ---------------------------------------------------------------------------------------------
 // Training state

@@ -104,7 +104,7 @@ void check_metric(const std::string& metric, const std::vector<std::string>& all
 
 BertModel classifier_from_checkpoint(const Checkpoint& ck, const std::string& path, const Tokenizer& vocab, int num_labels,
                                      const ClassifierInit& init) {
-    check_vocab_fingerprint(ck, vocab.fingerprint());
+    check_vocab_fingerprint(ck, vocab.fingerprint(), vocab.source());
     BertConfig config = ck.config;
     if (ck.kind == CheckpointKind::Classifier && ck.num_labels != num_labels)
         fail(path, "num_labels", "the checkpoint classifies into " + std::to_string(ck.num_labels) + " outputs, the task has " +
