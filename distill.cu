@@ -178,7 +178,7 @@ int run_cache(const CacheOptions& o) {
     const Tokenizer vocab = Tokenizer::load(vocab_path(o.vocab, {o.teacher}));
     Teacher teacher = load_teacher(o.teacher, vocab);
     ExampleSet transfer_set = read_example_shard(o.transfer, &vocab);
-    check_same_segments(teacher.task, transfer_set, o.transfer, o.teacher);
+    check_same_segments(teacher.task, transfer_set, o.transfer, task_path_beside(o.teacher));
 
     LogitCacheHeader header;
     header.value_type = o.fp16 ? LogitValueType::F16 : LogitValueType::F32;
@@ -405,8 +405,8 @@ int run_train(const TrainOptions& o) {
     check_logit_cache_matches(cache, o.transfer, teacher.fingerprint, examples_fingerprint(transfer_set),
                               (int64_t)transfer_set.examples.size(), K);
     const bool use_labels = o.label_weight > 0;
-    if (use_labels) check_same_labels(task, transfer_set, o.transfer, o.teacher);
-    else check_same_segments(task, transfer_set, o.transfer, o.teacher);
+    if (use_labels) check_same_labels(task, transfer_set, o.transfer, task_path_beside(o.teacher));
+    else check_same_segments(task, transfer_set, o.transfer, task_path_beside(o.teacher));
 
     // A resumed run's student is its newest checkpoint (its classifier included).
     std::unique_ptr<Checkpoint> resumed;
@@ -424,7 +424,7 @@ int run_train(const TrainOptions& o) {
     std::unique_ptr<Engine> teacher_engine = make_engine(o.device.device, o.device.precision, teacher.model, nullptr);
     if (!o.dev.empty()) {
         ExampleSet dev_set = read_example_shard(o.dev, &vocab);
-        check_same_labels(task, dev_set, o.dev, o.teacher);
+        check_same_labels(task, dev_set, o.dev, task_path_beside(o.teacher));
         dev = std::make_unique<ExampleBatcher>(std::move(dev_set), o.dev, vocab, K, student.config.max_positions, bo);
         run_teacher(*teacher_engine, *dev, 0, o.batch,
                     [&](int64_t rows, const float* logits) { teacher_dev_logits.insert(teacher_dev_logits.end(), logits, logits + rows * K); },

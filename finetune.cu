@@ -260,8 +260,9 @@ int run(int argc, char** argv) {
         std::fprintf(say, "device: %s\n", engine->name());
         if (o.predicting()) return predict(o, *engine, model, vocab, task);
         if (o.dev.empty() && o.test.empty()) throw Error("<command line>: --eval-only needs --dev or --test");
-        if (!o.dev.empty()) evaluate_shard(o, o.dev, "dev", *engine, task, o.init, vocab, model.config.max_positions);
-        if (!o.test.empty()) evaluate_shard(o, o.test, "test", *engine, task, o.init, vocab, model.config.max_positions);
+        const std::string task_file = task_path_beside(o.init);  // where the labels come from
+        if (!o.dev.empty()) evaluate_shard(o, o.dev, "dev", *engine, task, task_file, vocab, model.config.max_positions);
+        if (!o.test.empty()) evaluate_shard(o, o.test, "test", *engine, task, task_file, vocab, model.config.max_positions);
         return 0;
     }
 
@@ -272,7 +273,7 @@ int run(int argc, char** argv) {
     const int num_labels = task.num_labels();
     if (header && header->kind == CheckpointKind::Classifier) {
         const std::string task_file = task_path_beside(o.init);
-        if (file_exists(task_file)) check_same_labels(read_task(task_file), train_set, o.train, o.init);
+        if (file_exists(task_file)) check_same_labels(read_task(task_file), train_set, o.train, task_file);
     }
     BertModel model = header ? classifier_from_checkpoint(*header, o.init, vocab, num_labels, classifier_init(o))
                              : random_classifier(o.size, vocab, num_labels, classifier_init(o));

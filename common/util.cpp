@@ -165,7 +165,36 @@ std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) 
     return out;
 }
 
+std::string busy_machine_note(double load_average, int cores) {
+    if (!(load_average >= cores)) return "";
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  "note: the machine is busy (load average %.1f on %d cores): steps will be slower than on a quiet machine", load_average,
+                  cores);
+    return text;
+}
+
+namespace {
+// See run_program: a passive wait unless the environment chose; true when the program must be
+// executed again for the runtime to see it.
+bool choose_openmp_wait_policy() {
+    if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return false;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    return true;
+}
+}  // namespace
+
 int run_program(const char* program, int (*run)(int, char**), int argc, char** argv) {
+    if (choose_openmp_wait_policy()) {
+        execv("/proc/self/exe", argv);  // returns only when it failed: then go on with the runtime's default
+    }
+    double load = 0;
+    if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+        if (std::fscanf(f, "%lf", &load) != 1) load = 0;
+        std::fclose(f);
+    }
+    const std::string note = busy_machine_note(load, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    if (!note.empty()) std::fprintf(stderr, "%s: %s\n", program, note.c_str());
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     try {
         return run(argc, argv);

@@ -33,10 +33,21 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 // Read a whole file into memory; throws wr::Error naming PATH if it cannot be read.
 std::string read_file(const std::string& path);
 
-// A program's main: stdout line-buffered (one line per step, also when piped to a file), then
+// A program's main: the OpenMP wait policy (below), a note on stderr when the machine is busy
+// (busy_machine_note), stdout line-buffered (one line per step, also when piped to a file), then
 // run(argc, argv); a wr::Error is printed as "PROGRAM: error: ..." and any other exception as an
 // internal error, both with exit status 1.
+//
+// OpenMP threads wait for the next parallel region passively (they sleep) unless the environment
+// says otherwise (OMP_WAIT_POLICY or GOMP_SPINCOUNT): spinning threads on a machine whose cores
+// are taken by other work slow every barrier by a scheduler time slice (a step took 5 to 10 times
+// longer), and on a quiet machine sleeping costs little (docs/decisions.md). The runtime reads its
+// environment once, when it is loaded, so the program sets the variable and executes itself again.
 int run_program(const char* program, int (*run)(int, char**), int argc, char** argv);
+
+// "" when the 1-minute load average is below the number of cores, else a line saying that the
+// machine is busy and the run will be slower than its timings elsewhere.
+std::string busy_machine_note(double load_average, int cores);
 
 // Create a directory and its parents (like mkdir -p); throws on failure.
 void make_dirs(const std::string& path);

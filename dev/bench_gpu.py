@@ -334,7 +334,7 @@ def main():
                  "backward, global gradient-norm clipping, AdamW, and reading the loss. Ours makes its batches (masking, "
                  "upload) inside its step time; PyTorch's batches are made on the GPU beforehand. FLOPs per token: "
                  "6 x (non-embedding parameters + decoder parameters x masked fraction) + 12 x L x T x H (DESIGN.md, "
-                 "Measuring). Issue 4's goals on an H100: L12-H768 at least 50% MFU, mini at least 1.5x PyTorch.\n")
+                 "Measuring). The goals on an H100: L12-H768 at least 50% MFU, mini at least 1.5x PyTorch.\n")
         write_section(args.markdown, header, table, notes)
         print(f"written to {os.path.relpath(os.path.abspath(args.markdown), ROOT)}")
     return 0 if all(r["ours"] is not None for r in rows) else 1

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "common/metrics.h"
 #include "common/random.h"
@@ -14,38 +15,44 @@
 namespace wr {
 
 std::string task_json(const Task& t) {
-    std::string s = "{\"label_kind\":" + json_string(t.regression ? "regression" : "class") + ",\"labels\":[";
-    for (size_t i = 0; i < t.label_names.size(); i++) s += (i ? "," : "") + json_string(t.label_names[i]);
-    return s + "],\"pairs\":" + (t.pairs ? "true" : "false") + ",\"max_len\":" + std::to_string(t.max_len) + "}\n";
+    const nlohmann::ordered_json task = {{"label_kind", t.regression ? "regression" : "class"},
+                                         {"labels", t.label_names},
+                                         {"pairs", t.pairs},
+                                         {"max_len", t.max_len}};
+    return task.dump() + "\n";
 }
 
-// A small reader for the file task_json writes (our own format, one object, no nesting).
 Task read_task(const std::string& path) {
     if (!file_exists(path)) fail(path, "file", "is missing: a classifier checkpoint needs the task.json its run wrote beside it");
-    const std::string text = read_file(path);
-    Task t;
-    auto field = [&](const std::string& key) -> std::string {
-        const size_t at = text.find("\"" + key + "\":");
-        if (at == std::string::npos) fail(path, key, "is missing");
-        return text.substr(at + key.size() + 3);
-    };
-    t.regression = field("label_kind").rfind("\"regression\"", 0) == 0;
-    t.pairs = field("pairs").rfind("true", 0) == 0;
-    t.max_len = std::atoi(field("max_len").c_str());
-    const std::string labels = field("labels");
-    size_t i = 1;  // after '['
-    while (i < labels.size() && labels[i] != ']') {
-        if (labels[i] != '"') fail(path, "labels", "is not a list of strings");
-        std::string name;
-        for (i++; i < labels.size() && labels[i] != '"'; i++) {
-            if (labels[i] == '\\' && i + 1 < labels.size()) i++;
-            name += labels[i];
-        }
-        t.label_names.push_back(name);
-        i++;
-        if (i < labels.size() && labels[i] == ',') i++;
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+        fail(path, "json", std::string("is not valid JSON: ") + e.what());
     }
-    if (t.label_names.empty()) fail(path, "labels", "is empty");
+    if (!j.is_object()) fail(path, "json", "is not a JSON object");
+    auto field = [&](const char* key) -> const nlohmann::json& {
+        if (!j.contains(key)) fail(path, key, "is missing");
+        return j[key];
+    };
+    Task t;
+    const nlohmann::json& kind = field("label_kind");
+    if (kind != "class" && kind != "regression") fail(path, "label_kind", "is " + kind.dump() + ", not \"class\" or \"regression\"");
+    t.regression = kind == "regression";
+    const nlohmann::json& labels = field("labels");
+    if (!labels.is_array() || labels.empty()) fail(path, "labels", "is not a non-empty list");
+    for (const nlohmann::json& name : labels) {
+        if (!name.is_string()) fail(path, "labels", "holds " + name.dump() + ", not a string");
+        t.label_names.push_back(name.get<std::string>());
+    }
+    if (t.regression && t.label_names.size() != 1) fail(path, "labels", "a regression task has one target name");
+    const nlohmann::json& pairs = field("pairs");
+    if (!pairs.is_boolean()) fail(path, "pairs", "is " + pairs.dump() + ", not true or false");
+    t.pairs = pairs.get<bool>();
+    const nlohmann::json& max_len = field("max_len");
+    if (!max_len.is_number_integer() || max_len.get<int64_t>() < 0 || max_len.get<int64_t>() > (1 << 20))
+        fail(path, "max_len", "is " + max_len.dump() + ", not a whole number of tokens in [0, 1048576]");
+    t.max_len = max_len.get<int>();
     return t;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/util.h"
+#include "model/checkpoint.h"
 
 namespace wr {
 
@@ -59,8 +60,10 @@ std::string run_settings_json(const std::string& program, const Flags& flags) {
 
 void apply_run_settings(const std::string& dir, const std::string& program, Flags& flags) {
     const std::string path = dir + "/run.json";
-    if (!file_exists(path))
+    if (!file_exists(path)) {
+        find_latest(dir);  // a missing folder, or one without a complete checkpoint, is named as such
         fail(path, "file", "is missing: the folder holds no run this version can resume (a run writes run.json when it starts)");
+    }
     nlohmann::json run;
     try {
         run = nlohmann::json::parse(read_file(path));

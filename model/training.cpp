@@ -130,10 +130,22 @@ RunLog::~RunLog() {
     if (file_) std::fclose(file_);
 }
 
+std::string RunLog::eta(int64_t step, int64_t total) const {
+    if (first_step_ < 0 || step <= first_step_) return "";
+    const double seconds = (now_seconds() - first_step_seconds_) / (double)(step - first_step_) * (double)(total - step);
+    const int64_t s = (int64_t)std::llround(std::max(0.0, seconds));
+    char text[48];
+    if (s >= 3600) std::snprintf(text, sizeof text, "%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+    else std::snprintf(text, sizeof text, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+    return text;
+}
+
 void RunLog::train_step(int64_t step, int64_t total, double loss, double accuracy, double lr, double grad_norm, double ms,
                         double tokens_per_second) {
-    std::printf("step %6lld/%lld | loss %.4f | acc %.3f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s\n", (long long)step,
-                (long long)total, loss, accuracy, lr, grad_norm, ms, tokens_per_second);
+    if (first_step_ < 0) first_step_ = step, first_step_seconds_ = now_seconds();
+    const std::string left = eta(step, total);
+    std::printf("step %6lld/%lld | loss %.4f | acc %.3f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s%s%s\n", (long long)step,
+                (long long)total, loss, accuracy, lr, grad_norm, ms, tokens_per_second, left.empty() ? "" : " | left ", left.c_str());
     std::fprintf(file_,
                  "{\"kind\":\"train\",\"step\":%lld,\"loss\":%.6f,\"accuracy\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6f,\"ms\":%.3f,"
                  "\"tokens_per_second\":%.1f}\n",

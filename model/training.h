@@ -3,7 +3,7 @@
 //   OptimizerOptions  the optimizer and schedule flags, declared once for every program
 //   ModelSizeOptions  the model-size flags (--preset, --layers, ...) of a model made from scratch
 //   Optimizer         clip -> learning rate from the schedule -> AdamW, over the flat buffers
-//   RunLog            one printed line per step and per evaluation, and the same as JSON lines
+//   RunLog            one printed line per step (with the time left) and per evaluation, and the same as JSON lines
 //                     in the output folder (dev/plot_log.py draws them)
 //   StopRequest       Ctrl-C sets a flag; the loop finishes its step, saves, and exits
 #pragma once
@@ -99,9 +99,15 @@ class RunLog {
     // Any other record: one JSON object (written as given, one line), e.g. finetune's metrics.
     void record(const std::string& json_object);
 
+    // "4m05s": the time the remaining steps take at the pace of the steps logged so far by this
+    // process (the first one excluded: it warms up), "" before there is a pace.
+    std::string eta(int64_t step, int64_t total) const;
+
   private:
     FILE* file_ = nullptr;
     std::string path_;
+    double first_step_seconds_ = 0;  // when the first step of this process was logged
+    int64_t first_step_ = -1;
 };
 
 // --resume: the training state saved with the resumed checkpoint, into the optimizer (AdamW

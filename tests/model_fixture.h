@@ -15,7 +15,7 @@ namespace wr::testing {
 
 inline constexpr const char* kFixture = "tests/fixtures/bert/mlm_reference.bin";
 
-// ||a - b|| / ||b||, the error measure the issue states.
+// ||a - b|| / ||b||: the relative error the parity tests state their tolerances in.
 inline double relative_error(const float* a, const float* b, int64_t n) {
     double diff = 0, ref = 0;
     for (int64_t i = 0; i < n; i++) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "common/flags.h"
+#include "common/util.h"
 #include "data/table_reader.h"
 #include "data/text_reader.h"
 #include "test_helpers.h"
@@ -152,4 +153,41 @@ TEST(Prerequisites, NamesTheCommandForWhatIsMissing) {
     // The default list is the one .ci/run installs: it holds what the build includes and links.
     r = wr::testing::run_command(no_install + "bash dev/prerequisites.sh");
     EXPECT_EQ(r.exit_code, 0) << "this machine built the tests, so nothing the list names can be missing: " << r.output;
+}
+
+// The programs' OpenMP threads wait passively unless the environment chose a policy: the program
+// sets OMP_WAIT_POLICY and executes itself again, so a running program's environment shows it.
+TEST(RunProgram, OpenMpThreadsWaitPassivelyUnlessTheEnvironmentChose) {
+    ScratchDir dir;
+    int runs = 0;
+    auto policy_of_running = [&](const std::string& env) {
+        const std::string run = dir / ("run" + std::to_string(++runs));
+        const pid_t pid = wr::testing::spawn("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + env +
+                                                 " ./train_mlm --threads 2 --device cpu --layers 1 --hidden 64 --batch 2 --seq-len 16 "
+                                                 "--steps 100000 --val '' --out " + run,
+                                             dir / "out.txt");
+        std::string policy = "(never started)";
+        for (int i = 0; i < 3000 && wr::testing::last_logged_step(run) < 1; i++)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (wr::testing::last_logged_step(run) >= 1) {
+            policy = "(unset)";
+            for (const std::string& var : split(read_file("/proc/" + std::to_string(pid) + "/environ"), '\0'))
+                if (var.rfind("OMP_WAIT_POLICY=", 0) == 0) policy = var.substr(16);
+        }
+        kill(pid, SIGKILL);
+        wr::testing::wait_exit(pid, 30);
+        return policy;
+    };
+    EXPECT_EQ(policy_of_running(""), "passive") << read_file(dir / "out.txt");
+    EXPECT_EQ(policy_of_running("OMP_WAIT_POLICY=active"), "active") << read_file(dir / "out.txt");
+    EXPECT_EQ(policy_of_running("GOMP_SPINCOUNT=1000"), "(unset)") << read_file(dir / "out.txt");
+}
+
+TEST(RunProgram, BusyMachineNoteOnlyWhenTheLoadReachesTheCores) {
+    EXPECT_EQ(busy_machine_note(0.3, 2), "");
+    EXPECT_EQ(busy_machine_note(1.99, 2), "");
+    const std::string note = busy_machine_note(6.25, 2);
+    EXPECT_NE(note.find("busy"), std::string::npos) << note;
+    EXPECT_NE(note.find("6.2"), std::string::npos) << note;
+    EXPECT_NE(note.find("2 cores"), std::string::npos) << note;
 }

@@ -7,13 +7,16 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 
 #include "common/flags.h"
 #include "data/shards.h"
 #include "data/tokenizer.h"
 #include "model/bert.h"
 #include "model/checkpoint.h"
+#include "model/classifier.h"
 #include "model/run_folder.h"
+#include "model/training.h"
 #include "test_helpers.h"
 
 using namespace wr;
@@ -162,7 +165,7 @@ TEST(RunFolder, ResumeTakesTheSavedFlagsAndRefusesContradictingOnes) {
     EXPECT_ERROR_MENTIONS(apply_run_settings(dir / "bad", "prog", any.flags), "run.json", "flags.batch");
     write_text(dir / "broken/run.json", "{\"program\":\"prog\",");
     EXPECT_ERROR_MENTIONS(apply_run_settings(dir / "broken", "prog", any.flags), "run.json", "JSON");
-    EXPECT_ERROR_MENTIONS(apply_run_settings(dir / "none", "prog", any.flags), "run.json", "missing");
+    EXPECT_ERROR_MENTIONS(apply_run_settings(dir / "none", "prog", any.flags), "none", "no such folder");
 }
 
 TEST(RunFolder, VocabularyIsKeptInTheRunAndNeverReplaced) {
@@ -335,4 +338,55 @@ TEST(RunFolder, DistillMlmTrainResumesExactly) {
                         "./distill train --mlm" + common + " --cache " + dir / "cache.bin" +
                             " --layers 1 --hidden 64 --batch 8 --epochs 1 --eval-every 20",
                         25, "./distill train --mlm --threads 2 --resume");
+}
+
+// task.json is JSON both ways: any label name comes back as it was; anything that is not the
+// format is an error naming task.json and the field.
+TEST(RunFolder, TaskJsonRoundTripsAnyLabelAndRefusesAnythingElse) {
+    ScratchDir dir;
+    Task task;
+    task.label_names = {"a\tb", "line\nbreak", "cr\r", "quote\" and \\ backslash", "ünïcödé", ""};
+    task.pairs = true, task.max_len = 77;
+    write_text(dir / "task.json", task_json(task));
+    const Task back = read_task(dir / "task.json");
+    EXPECT_EQ(back.label_names, task.label_names);
+    EXPECT_TRUE(back.pairs);
+    EXPECT_EQ(back.max_len, 77);
+    EXPECT_FALSE(back.regression);
+
+    const std::string good_start = "{\"label_kind\":\"class\",\"labels\":[\"x\",\"y\"],\"pairs\":false,";
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {good_start + "\"max_len\":12k}", "json"},
+        {good_start + "\"max_len\":-1}", "max_len"},
+        {good_start + "\"max_len\":1.5}", "max_len"},
+        {good_start + "\"max_len\":\"12\"}", "max_len"},
+        {"{\"label_kind\":\"class\",\"labels\":[\"x\",\"y\"],\"pairs\":false}", "max_len"},
+        {"{\"label_kind\":\"colour\",\"labels\":[\"x\"],\"pairs\":false,\"max_len\":1}", "label_kind"},
+        {"{\"label_kind\":\"class\",\"labels\":[\"x\",3],\"pairs\":false,\"max_len\":1}", "labels"},
+        {"{\"label_kind\":\"class\",\"labels\":[],\"pairs\":false,\"max_len\":1}", "labels"},
+        {"{\"label_kind\":\"class\",\"labels\":[\"x\"],\"pairs\":\"no\",\"max_len\":1}", "pairs"},
+        {"[1,2]", "json"},
+        {"{\"label_kind\":\"class\",", "json"},
+    };
+    for (const auto& [text, field] : bad) {
+        write_text(dir / "bad/task.json", text);
+        EXPECT_ERROR_MENTIONS(read_task(dir / "bad/task.json"), "bad/task.json", field.c_str());
+    }
+}
+
+// The step lines say how long the rest of the run takes, at the pace of the steps so far.
+TEST(RunFolder, StepLinesEstimateTheTimeLeft) {
+    ScratchDir dir;
+    RunLog log(dir.path);
+    EXPECT_EQ(log.eta(1, 100), "") << "no pace before the first step";
+    log.train_step(1, 101, 1, 0, 0, 0, 1, 1);
+    EXPECT_EQ(log.eta(1, 101), "");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log.train_step(2, 101, 1, 0, 0, 0, 1, 1);
+    const std::string left = log.eta(2, 101);  // 99 steps at >= 0.1 s: at least 9.9 s, "0m10s" on a quiet machine
+    int minutes = -1, seconds = -1;
+    ASSERT_EQ(std::sscanf(left.c_str(), "%dm%ds", &minutes, &seconds), 2) << left;
+    EXPECT_GE(minutes * 60 + seconds, 9) << left;
+    EXPECT_LE(minutes * 60 + seconds, 120) << left;
+    EXPECT_EQ(log.eta(101, 101), "0m00s");
 }

@@ -504,7 +504,8 @@ TEST(TrainMlm, KeepsTheLastKPairsBestAndLatest) {
     const RunResult r = train_mlm(kSmall + " --steps 10 --save-every 2 --eval-every 5 --keep 2 --out " + dir / "run");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(list_dir(dir / "run"), (std::vector<std::string>{"best.bin", "ckpt_00000008.bin", "ckpt_00000010.bin", "latest",
-                                                                "log.jsonl", "state_00000008.bin", "state_00000010.bin"}))
+                                                                "log.jsonl", "run.json", "state_00000008.bin", "state_00000010.bin",
+                                                                "vocab.txt"}))
         << "saves at 2, 4, 5, 6, 8, 10; --keep 2 leaves the last two pairs, and no temporary file";
     EXPECT_EQ(read_file(dir / "run/latest"), "10\n");
     const auto evals = read_log(dir / "run", "eval");
@@ -639,7 +640,12 @@ TEST(TrainMlm, BadInitCheckpointsAreClearErrors) {
                                   "/val_*.bin' --out " + f.dir / "other_run");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const std::string other_ckpt = f.dir / "other_run/ckpt_00000001.bin";
-    f.expect_refused("--init with a checkpoint of another vocabulary", " --init " + other_ckpt, {other_ckpt, "vocab"}, {f.dir / "other_run"});
+    // With --vocab the default's: the checkpoint is refused, naming it and the vocabulary file.
+    f.expect_refused("--init with a checkpoint of another vocabulary", " --init " + other_ckpt + " --vocab build/default/vocab.txt",
+                     {other_ckpt, "vocab_fingerprint", "build/default/vocab.txt"}, {f.dir / "other_run"});
+    // Without --vocab the checkpoint's run gives its own vocabulary, and the shards are refused.
+    f.expect_refused("--init with a checkpoint of another vocabulary, no --vocab", " --init " + other_ckpt,
+                     {"build/default/mlm/train_000.bin", f.dir / "other_run/vocab.txt"}, {f.dir / "other_run"});
 }
 
 TEST(TrainMlm, BadResumeFoldersAreClearErrors) {
@@ -684,9 +690,8 @@ TEST(TrainMlm, BadResumeFoldersAreClearErrors) {
     const std::string other_vocab = write_other_vocab(f.dir);
     const std::string other = prepare_other_shards(f.dir, other_vocab);
     d = copy_of_earlier("other_vocab");
-    refuse_resume("--resume on data of another vocabulary", d,
-                  " --vocab " + other_vocab + " --train '" + other + "/train_*.bin' --val '" + other + "/val_*.bin'",
-                  {d + "/ckpt_00000002.bin", "vocab"});
+    refuse_resume("--resume on other data", d, " --train '" + other + "/train_*.bin'", {"--train", d + "/run.json"});
+    refuse_resume("--resume with another vocabulary", d, " --vocab " + other_vocab, {other_vocab, "vocab_fingerprint"});
 }
 
 // A run killed hard (no Ctrl-C) after its last checkpoint leaves log records of steps that the
