@@ -213,7 +213,7 @@ int run(int argc, char** argv) {
 
     double best_val_loss = kNoValidationLoss;
     if (resuming) {
-        TrainingState state = load_training_state(resume_point.state_path, start);
+        TrainingState state = load_training_state(resume_point, start);
         optimizer.m = std::move(state.m);
         optimizer.v = std::move(state.v);
         optimizer.steps_done = state.progress.step;

@@ -490,6 +490,15 @@ ResumePoint find_latest(const std::string& dir) {
     return r;
 }
 
+TrainingState load_training_state(const ResumePoint& at, const Checkpoint& checkpoint) {
+    TrainingState state = load_training_state(at.state_path, checkpoint);
+    if (state.progress.step != at.step)
+        fail(at.state_path, "step", "is " + std::to_string(state.progress.step) + ", but its checkpoint " + checkpoint.path +
+                                        " is the one of step " + std::to_string(at.step) +
+                                        ": the state was saved at another step than the checkpoint");
+    return state;
+}
+
 CheckpointKeeper::CheckpointKeeper(std::string dir, int keep_last, double best_val_loss)
     : dir_(std::move(dir)), keep_last_(keep_last), best_val_loss_(best_val_loss) {
     if (keep_last_ < 1) throw Error(dir_ + ": keeping the last " + std::to_string(keep_last_) + " checkpoints: must keep at least 1");

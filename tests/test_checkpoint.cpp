@@ -439,6 +439,26 @@ TEST(CheckpointState, PairedWithAnotherCheckpointIsRejected) {
                           "field 'param_count'", "another model");
 }
 
+// --resume reads the pair `latest` names: a state of another step than that pair (here, resaved
+// with step 5 beside the checkpoint of step 3, with the checkpoint's parameters so nothing else
+// differs) is refused, naming both files and both steps.
+TEST(CheckpointState, StepOtherThanItsCheckpointsIsRejected) {
+    ScratchDir dir;
+    const BertModel model = make_model(tiny_config(), 1);
+    const int64_t n = model.layout.total();
+    const std::vector<float> m = random_floats(n, 3);
+    CheckpointKeeper keeper(dir.path, 2);
+    keeper.save(weights_of(model), kFingerprint, m.data(), m.data(), sample_progress(3), std::nan(""));
+    const ResumePoint at = find_latest(dir.path);
+    ASSERT_EQ(at.step, 3);
+    const Checkpoint ck = load_checkpoint(at.checkpoint_path);
+    EXPECT_EQ(load_training_state(at, ck).progress.step, 3);
+
+    save_training_state(at.state_path, sample_progress(5), ck.params_checksum, m.data(), m.data(), n);
+    EXPECT_ERROR_MENTIONS(load_training_state(at, ck), at.state_path.c_str(), at.checkpoint_path.c_str(), "field 'step'", "is 5",
+                          "step 3");
+}
+
 TEST(CheckpointState, BadFilesNameTheFileAndTheField) {
     ScratchDir dir;
     const std::vector<float> m = random_floats(100, 1);

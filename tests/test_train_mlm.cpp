@@ -704,6 +704,14 @@ TEST(TrainMlm, BadResumeFoldersAreClearErrors) {
     write_edited(f.earlier + "/ckpt_00000002.bin", d + "/ckpt_00000002.bin", [](std::string& b) { b.resize(b.size() - 4); });
     refuse_resume("--resume with a truncated checkpoint", d, "", {d + "/ckpt_00000002.bin"});
 
+    d = copy_of_earlier("other_step");  // the state of the pair `latest` names, resaved with step 1
+    write_edited(f.earlier + "/state_00000002.bin", d + "/state_00000002.bin", [](std::string& b) {
+        put<int64_t>(reinterpret_cast<unsigned char*>(b.data()), 16, 1);
+        seal_checksum(b);
+    });
+    refuse_resume("--resume with a training state of another step", d, "",
+                  {d + "/state_00000002.bin", d + "/ckpt_00000002.bin", "field 'step'", "is 1", "step 2"});
+
     d = copy_of_earlier("bad_latest");
     write_text(d + "/latest", "two\n");
     refuse_resume("--resume with a malformed latest", d, "", {d + "/latest"});
