@@ -1,4 +1,5 @@
-// tests/test_common.cpp: the shared flag parser and the table reader (TSV, CSV, JSON lines).
+// tests/test_common.cpp: the shared flag parser, the table reader (TSV, CSV, JSON lines) and the
+// line reader (plain and gzip text).
 #include <gtest/gtest.h>
 
 #include "common/flags.h"
@@ -134,6 +135,54 @@ TEST(LineReader, PlainGzipCrlfNulAndLongLines) {
     LineReader cut(dir / "cut.txt.gz");
     std::string line;
     EXPECT_ERROR_MENTIONS(while (cut.next(line)) {}, "cut.txt.gz", "truncated or corrupt gzip");
+}
+
+namespace {
+
+std::vector<std::string> read_lines(const std::string& path) {
+    LineReader in(path);
+    std::vector<std::string> lines;
+    std::string line;
+    while (in.next(line)) lines.push_back(line);
+    return lines;
+}
+
+}  // namespace
+
+// A file named .gz must be gzip data: a 1-byte file, or plain text, named so is refused (before,
+// zlib read it as plain text).
+TEST(LineReader, FileNamedGzThatIsNotGzipIsRefused) {
+    ScratchDir dir;
+    write_file_atomic(dir / "one.txt.gz", "x");
+    EXPECT_ERROR_MENTIONS(LineReader(dir / "one.txt.gz"), "one.txt.gz", "not gzip data", "1 byte");
+    write_file_atomic(dir / "plain.txt.gz", "hello\nworld\n");
+    EXPECT_ERROR_MENTIONS(LineReader(dir / "plain.txt.gz"), "plain.txt.gz", "not gzip data", "1f 8b");
+    write_file_atomic(dir / "empty.txt.gz", "");
+    EXPECT_ERROR_MENTIONS(LineReader(dir / "empty.txt.gz"), "empty.txt.gz", "not gzip data", "0 bytes");
+    // The same bytes under a name without .gz are plain text.
+    write_file_atomic(dir / "one.txt", "x");
+    EXPECT_EQ(read_lines(dir / "one.txt"), std::vector<std::string>{"x"});
+}
+
+// Bytes after the gzip data that are not another member are an error naming the file; members
+// concatenated as gzip -c a >> f; gzip -c b >> f are all read, as gzip -d reads them.
+TEST(LineReader, GzipTrailingGarbageIsAnErrorAndMembersAreAllRead) {
+    ScratchDir dir;
+    write_file_atomic(dir / "a.txt", "alpha\nbeta\n");
+    write_file_atomic(dir / "b.txt", "gamma\n");
+    ASSERT_EQ(wr::testing::run_command("gzip -c " + dir / "a.txt > " + dir / "two.txt.gz && gzip -c " + dir / "b.txt >> " + dir / "two.txt.gz")
+                  .exit_code,
+              0);
+    EXPECT_EQ(read_lines(dir / "two.txt.gz"), (std::vector<std::string>{"alpha", "beta", "gamma"}));
+
+    ASSERT_EQ(wr::testing::run_command("gzip -c " + dir / "a.txt > " + dir / "a.txt.gz").exit_code, 0);
+    const std::string gz = read_file(dir / "a.txt.gz");
+    for (const std::string& garbage : {std::string("garbage\n"), std::string(1, '\x1f'), std::string(16, '\0')}) {
+        SCOPED_TRACE(garbage.size());
+        write_file_atomic(dir / "trailing.txt.gz", gz + garbage);
+        const std::string at = "ends at byte " + std::to_string(gz.size());
+        EXPECT_ERROR_MENTIONS(read_lines(dir / "trailing.txt.gz"), "trailing.txt.gz", at.c_str(), "trailing garbage");
+    }
 }
 
 // dev/prerequisites.sh (run by make before the first compile, and by .ci/run): a package that is
