@@ -1,5 +1,5 @@
 // data/text_reader.cpp: LineReader: plain files read as they are, gzip files inflated by zlib one
-// member after another.
+// member after another, every line counted for invalid UTF-8.
 #include "data/text_reader.h"
 
 #include <sys/stat.h>
@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/utf8.h"
 #include "common/util.h"
 
 namespace wr {
@@ -117,7 +118,17 @@ bool LineReader::next(std::string& line) {
         const char* newline = static_cast<const char*>(std::memchr(begin, '\n', available));
         if (newline || eof_) {
             const size_t n = newline ? (size_t)(newline - begin) : available;
-            if (!newline && n == 0 && line.empty()) return false;  // nothing left
+            if (!newline && n == 0 && line.empty()) {  // nothing left
+                if (invalid_lines_ > 0 && !warned_) {
+                    warned_ = true;
+                    std::fprintf(stderr,
+                                 "%s: warning: %lld byte%s of invalid UTF-8 on %lld line%s, the first on line %lld; the tokenizer "
+                                 "drops them (is the file in another encoding, Latin-1 say? iconv -f latin1 -t utf-8 converts it)\n",
+                                 path_.c_str(), (long long)invalid_bytes_, invalid_bytes_ == 1 ? "" : "s", (long long)invalid_lines_,
+                                 invalid_lines_ == 1 ? "" : "s", (long long)first_invalid_line_);
+                }
+                return false;
+            }
             line.append(begin, n);
             buffer_pos_ += newline ? n + 1 : n;
             break;
@@ -130,6 +141,10 @@ bool LineReader::next(std::string& line) {
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     line_number_++;
+    if (const int64_t invalid = wr::invalid_utf8_bytes(line)) {
+        if (invalid_lines_++ == 0) first_invalid_line_ = line_number_;
+        invalid_bytes_ += invalid;
+    }
     return true;
 }
 

@@ -8,6 +8,10 @@
 //           gzip -c b >> f), which gzip -d reads as one text, are read one after the other.
 //           A cut-off or damaged member, and bytes after the last member that are not another
 //           member (trailing garbage), are errors naming the file.
+//   UTF-8   lines that are not valid UTF-8 (a Latin-1 file, say) are returned as they are (the
+//           tokenizer reads each invalid byte as U+FFFD and drops it, as Hugging Face does), but
+//           counted: at the end of the file one warning on stderr names the file, the number of
+//           invalid bytes and lines, and the first such line.
 // Errors throw wr::Error naming the file.
 #pragma once
 #include <cstdint>
@@ -32,6 +36,11 @@ class LineReader {
     int64_t file_size() const { return file_size_; }
     const std::string& path() const { return path_; }
 
+    // Invalid UTF-8 in the lines read so far: bytes, lines holding any, the first such line (0: none).
+    int64_t invalid_utf8_bytes() const { return invalid_bytes_; }
+    int64_t invalid_utf8_lines() const { return invalid_lines_; }
+    int64_t first_invalid_utf8_line() const { return first_invalid_line_; }
+
   private:
     size_t read_text(char* out, size_t capacity);  // up to `capacity` bytes of text; 0 at the end
     bool refill();                                 // more file bytes after the unread ones; false at end of file
@@ -50,6 +59,8 @@ class LineReader {
     std::string buffer_;      // text read from the file and not yet returned
     size_t buffer_pos_ = 0;   // start of the unreturned bytes in buffer_
     bool eof_ = false;
+    int64_t invalid_bytes_ = 0, invalid_lines_ = 0, first_invalid_line_ = 0;
+    bool warned_ = false;
 };
 
 }  // namespace wr
