@@ -207,10 +207,12 @@ TEST(LineReader, InvalidUtf8IsReportedOncePerFile) {
                                      std::string("first on line 3")})
         EXPECT_NE(warned.find(piece), std::string::npos) << "'" << warned << "' should mention '" << piece << "'";
     {
+        ::testing::internal::CaptureStderr();
         LineReader in(dir / "latin1.txt");
         std::string line;
         while (in.next(line)) {
         }
+        EXPECT_EQ(::testing::internal::GetCapturedStderr(), warned);  // each reader warns about its file
         EXPECT_EQ(in.invalid_utf8_bytes(), 3);
         EXPECT_EQ(in.invalid_utf8_lines(), 2);
         EXPECT_EQ(in.first_invalid_utf8_line(), 3);
