@@ -98,6 +98,8 @@ uint64_t examples_fingerprint(const ExampleSet& set) {
 //   88  sequence_count i64            128  vocab_fingerprint u64
 //                                     136  block_checksum u64: Checksum of bytes 72..135
 // A kind-2 row: sequence, position, input_id, target (int32 each), k ids (uint16 or int32), k values.
+// PATH.partial only: after the last row's place, the chunk table, one u64 per complete chunk (the
+// Checksum of its bytes), cut off by finish().
 
 namespace {
 
@@ -348,6 +350,12 @@ void LogitCacheWriter::open_partial() {
         checksum_.update(fresh + kLogitCacheHeaderBytes, data_start - kLogitCacheHeaderBytes);  // the MLM block, if any
     };
 
+    const unsigned __int128 end = (unsigned __int128)data_start + rows_bytes(header_.example_count, row_bytes_);
+    if (end > (unsigned __int128)(INT64_MAX / 2))
+        fail(path_, "example_count", std::to_string(header_.example_count) + " rows of " + std::to_string(row_bytes_) +
+                                         " bytes make a file too large to write");
+    data_end_ = (int64_t)end;
+
     make_parent_dirs(partial_path_);
     file_ = std::fopen(partial_path_.c_str(), "r+b");
     if (!file_) {
@@ -418,36 +426,69 @@ void LogitCacheWriter::open_partial() {
             differ("block", "another MLM block", "this one");  // a field not compared above (id width): cannot happen with a valid block
     }
 
-    // Keep the complete chunks (all N rows if they are all there: a kill during finish()); cut
-    // off whatever follows them.
-    const size_t row_bytes = (size_t)row_bytes_;
-    const size_t payload = file_bytes - data_start;
-    if ((unsigned __int128)payload >= rows_bytes(header_.example_count, row_bytes_))
-        resumed_ = header_.example_count;
-    else
-        resumed_ = (int64_t)(payload / ((unsigned __int128)row_bytes * (uint64_t)header_.chunk_size)) * header_.chunk_size;
-    const size_t keep = (size_t)resumed_ * row_bytes;
-    if (keep != payload && ftruncate(fileno(file_), (off_t)(data_start + keep)) != 0)
-        throw Error(partial_path_ + ": cannot truncate the torn chunk: " + std::strerror(errno));
+    // Keep the complete chunks: those the chunk table lists, each checked against its checksum,
+    // or all N rows under a sealed header (a kill inside finish(), after the table was cut off),
+    // checked against data_checksum. Cut off whatever else there is (a torn chunk or table entry).
+    const size_t row_bytes = (size_t)row_bytes_, data_end = (size_t)data_end_;
+    const int64_t chunk = header_.chunk_size, count = header_.example_count;
+    const int64_t chunks = count / chunk + (count % chunk != 0);
+    const uint64_t sealed_checksum = get<uint64_t>(old.data(), 56);
+    const bool sealed = sealed_checksum != 0 && file_bytes == data_end;
+    const int64_t listed = file_bytes > data_end ? std::min<int64_t>(chunks, (int64_t)((file_bytes - data_end) / 8)) : 0;
+    const int64_t kept = sealed ? chunks : listed;
+    std::vector<unsigned char> table((size_t)listed * 8);
+    if (listed > 0 && (std::fseek(file_, (long)data_end, SEEK_SET) != 0 || std::fread(table.data(), 1, table.size(), file_) != table.size()))
+        throw Error(partial_path_ + ": cannot read the chunk table: " + std::strerror(errno));
 
-    // The data checksum continues over the bytes already there from 72 on (block and rows).
+    // The data checksum continues over the bytes already there from 72 on (the block, if any, and
+    // the kept chunks), read once for both checks.
+    const char* unit = header_.kind == LogitCacheKind::Class ? "examples " : "rows ";
+    std::vector<unsigned char> bytes;
     if (std::fseek(file_, kLogitCacheHeaderBytes, SEEK_SET) != 0) throw Error(partial_path_ + ": cannot seek: " + std::strerror(errno));
-    const size_t have = data_start - kLogitCacheHeaderBytes + keep;
-    std::vector<unsigned char> block(1 << 20);
-    for (size_t done = 0; done < have;) {
-        const size_t n = std::min(block.size(), have - done);
-        if (std::fread(block.data(), 1, n, file_) != n) throw Error(partial_path_ + ": cannot read: " + std::strerror(errno));
-        checksum_.update(block.data(), n);
-        done += n;
+    for (int64_t j = -1; j < kept; j++) {  // -1: the block (empty for a class cache)
+        const int64_t first = j * chunk, rows = j < 0 ? 0 : std::min(chunk, count - first);
+        bytes.resize(j < 0 ? data_start - kLogitCacheHeaderBytes : (size_t)rows * row_bytes);
+        if (std::fread(bytes.data(), 1, bytes.size(), file_) != bytes.size())
+            throw Error(partial_path_ + ": cannot read: " + std::strerror(errno));
+        checksum_.update(bytes.data(), bytes.size());
+        if (j < 0 || sealed) continue;
+        Checksum c;
+        c.update(bytes.data(), bytes.size());
+        const uint64_t stored = get<uint64_t>(table.data(), (size_t)j * 8);
+        if (c.digest() != stored)
+            fail(partial_path_, "chunk_checksum",
+                 "chunk " + std::to_string(j) + " (" + unit + std::to_string(first) + ".." + std::to_string(first + rows - 1) +
+                     ") hashes to " + hex(c.digest()) + " but its checksum in the chunk table is " + hex(stored) +
+                     ": the unfinished cache was changed or corrupted; delete " + partial_path_ + " to start over");
     }
-    if (std::fseek(file_, 0, SEEK_END) != 0) throw Error(partial_path_ + ": cannot seek: " + std::strerror(errno));
+    if (sealed && checksum_.digest() != sealed_checksum)
+        fail(partial_path_, "data_checksum", "is " + hex(sealed_checksum) + " but the values hash to " + hex(checksum_.digest()) +
+                                                 ": the unfinished cache was changed or corrupted; delete " + partial_path_ +
+                                                 " to start over");
+    chunks_written_ = kept;
+    resumed_ = std::min(count, kept * chunk);
+    const size_t keep = kept == 0 ? data_start : sealed ? data_end : data_end + (size_t)kept * 8;
+    if (keep != file_bytes && ftruncate(fileno(file_), (off_t)keep) != 0)
+        throw Error(partial_path_ + ": cannot truncate the torn chunk: " + std::strerror(errno));
 }
 
+// Chunk j goes to its place among the values, then its checksum to entry j of the chunk table
+// after them; the chunk is fsynced before its entry is written, so a listed chunk is complete.
 void LogitCacheWriter::write_rows(const unsigned char* bytes, int64_t rows) {
     const size_t n = (size_t)rows * (size_t)row_bytes_;
-    if (std::fwrite(bytes, 1, n, file_) != n) throw Error(partial_path_ + ": write failed: " + std::strerror(errno));
+    const long at = (long)prologue_.size() + (long)(chunks_written_ * header_.chunk_size * row_bytes_);
+    if (std::fseek(file_, at, SEEK_SET) != 0 || std::fwrite(bytes, 1, n, file_) != n)
+        throw Error(partial_path_ + ": write failed: " + std::strerror(errno));
+    sync_or_throw(file_, partial_path_);
+    Checksum c;
+    c.update(bytes, n);
+    unsigned char entry[8];
+    put<uint64_t>(entry, 0, c.digest());
+    if (std::fseek(file_, (long)(data_end_ + chunks_written_ * 8), SEEK_SET) != 0 || std::fwrite(entry, 1, 8, file_) != 8)
+        throw Error(partial_path_ + ": write failed: " + std::strerror(errno));
     sync_or_throw(file_, partial_path_);
     checksum_.update(bytes, n);
+    chunks_written_++;
 }
 
 // Rows in file form: every complete chunk is written as soon as it is there.
@@ -546,6 +587,8 @@ void LogitCacheWriter::finish() {
     if (std::fseek(file_, 0, SEEK_SET) != 0 || std::fwrite(header, 1, sizeof header, file_) != sizeof header)
         throw Error(partial_path_ + ": write failed: " + std::strerror(errno));
     sync_or_throw(file_, partial_path_);
+    if (ftruncate(fileno(file_), (off_t)data_end_) != 0 || fsync(fileno(file_)) != 0)  // the chunk table goes
+        throw Error(partial_path_ + ": cannot cut off the chunk table: " + std::strerror(errno));
     std::fclose(file_);
     file_ = nullptr;
     if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)

@@ -11,8 +11,10 @@
 //                        the position, the input id the model saw, the original token, and the
 //                        teacher's top K token ids and logits (`distill cache --mlm`).
 //   Writer    streams the rows into PATH.partial chunk by chunk (each complete chunk flushed
-//             and fsynced), so a killed `distill cache` resumes from its last complete chunk;
-//             finish() seals the header and renames PATH.partial onto PATH.
+//             and fsynced, then its checksum added to the chunk table after the rows), so a
+//             killed `distill cache` resumes from its last complete chunk, every kept chunk
+//             checked first; finish() seals the header, cuts the table off and renames
+//             PATH.partial onto PATH.
 //   Reader    reads and validates the whole file; check_logit_cache_matches() and
 //             check_mlm_topk_cache_matches() then check that it belongs to the teacher, data and
 //             student at hand.
@@ -110,14 +112,17 @@ float half_to_float(uint16_t bits);
 
 // Writes a logit cache, resumably. The constructor creates PATH.partial with the header (its
 // data_checksum 0) or, when PATH.partial exists with the same header fields, reopens it: the
-// complete chunks it holds are kept, anything after them (a chunk torn by a kill) is truncated
-// away, and examples_done() says where the caller continues. A PATH.partial with other fields is
-// an error naming it and the first field that differs; it is never overwritten. Whether PATH
-// itself exists is the caller's business.
+// complete chunks it holds are kept once each matches its checksum in the chunk table (a chunk
+// that does not is an error naming PATH.partial and the chunk), anything after them (a chunk torn
+// by a kill) is cut away, and examples_done() says where the caller continues. A PATH.partial with
+// other fields is an error naming it and the first field that differs; it is never overwritten.
+// Whether PATH itself exists is the caller's business.
 //
 // append() takes any number of rows (K floats each) and writes every chunk of chunk_size examples
-// as soon as it is complete (fwrite, fflush, fsync). finish(), after all N examples, writes the
-// last short chunk, fills in data_checksum, fsyncs and renames PATH.partial onto PATH.
+// as soon as it is complete, at its place in the values, then its checksum in the chunk table
+// after the values (each fwrite, fflush, fsync). finish(), after all N examples, writes the last
+// short chunk, fills in data_checksum, cuts off the chunk table, fsyncs and renames PATH.partial
+// onto PATH.
 // Destroying the writer without finish() (Ctrl-C, an exception) closes PATH.partial and leaves it
 // in place as the resume point; rows not yet making up a complete chunk are not written.
 //
@@ -149,13 +154,15 @@ class LogitCacheWriter {
   private:
     void open_partial();
     void append_encoded(const unsigned char* bytes, int64_t rows);  // rows already in file form
-    void write_rows(const unsigned char* bytes, int64_t rows);      // writes, checksums, fsyncs
+    void write_rows(const unsigned char* bytes, int64_t rows);      // one chunk and its table entry: writes, checksums, fsyncs
 
     std::string path_, partial_path_;
     LogitCacheHeader header_;
     MlmTopKSetup setup_;           // kind MlmTopK only
     std::string prologue_;         // the header (data_checksum 0) and, for MlmTopK, the block: what a new file starts with
     int64_t row_bytes_ = 0;
+    int64_t data_end_ = 0;         // where the values end: the finished file's length, and where PATH.partial's chunk table starts
+    int64_t chunks_written_ = 0;   // complete chunks in PATH.partial, each with its entry in the chunk table
     FILE* file_ = nullptr;
     Checksum checksum_;            // of the bytes from 72 on written so far (block and rows)
     int64_t resumed_ = 0;          // examples found complete in PATH.partial

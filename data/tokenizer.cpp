@@ -32,6 +32,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "common/utf8.h"
 #include "common/util.h"
 
 namespace wr {
@@ -115,30 +116,10 @@ bool is_chinese(uint32_t c) {
 // ---------------------------------------------------------------------------------------------
 // UTF-8
 
-// Decodes the multi-byte character at p (*p >= 0x80) into c and moves p past it. An invalid,
-// truncated, overlong or surrogate sequence returns false, consuming one byte.
-bool decode_utf8(const unsigned char*& p, const unsigned char* end, uint32_t& c) {
-    const unsigned char b = *p;
-    size_t n;
-    uint32_t min;
-    if (b >= 0xC2 && b <= 0xDF) n = 2, c = b & 0x1F, min = 0x80;
-    else if (b >= 0xE0 && b <= 0xEF) n = 3, c = b & 0x0F, min = 0x800;
-    else if (b >= 0xF0 && b <= 0xF4) n = 4, c = b & 0x07, min = 0x10000;
-    else return p++, false;
-    if ((size_t)(end - p) < n) return p++, false;
-    for (size_t k = 1; k < n; k++) {
-        if ((p[k] & 0xC0) != 0x80) return p++, false;
-        c = (c << 6) | (p[k] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return p++, false;
-    p += n;
-    return true;
-}
-
-// The same, reading an invalid sequence as U+FFFD.
+// The character at p (*p >= 0x80), decoded by common/utf8.h; an invalid sequence is U+FFFD.
 uint32_t decode_utf8(const unsigned char*& p, const unsigned char* end) {
     uint32_t c;
-    return decode_utf8(p, end, c) ? c : 0xFFFD;
+    return wr::decode_utf8(p, end, c) ? c : 0xFFFD;
 }
 
 // Writes c as UTF-8 to out (room for 4 bytes); returns the byte count.
@@ -156,15 +137,7 @@ size_t encode_utf8(uint32_t c, char* out) {
 
 bool is_continuation_byte(char b) { return ((unsigned char)b & 0xC0) == 0x80; }
 
-bool valid_utf8(std::string_view s) {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const auto* end = p + s.size();
-    uint32_t c;
-    while (p < end)
-        if (*p < 0x80) p++;
-        else if (!decode_utf8(p, end, c)) return false;
-    return true;
-}
+bool valid_utf8(std::string_view s) { return invalid_utf8_bytes(s) == 0; }
 
 // ---------------------------------------------------------------------------------------------
 // Normalization (BertNormalizer), streamed into a sink

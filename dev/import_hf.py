@@ -23,6 +23,13 @@ Configurations the C++ model cannot reproduce exactly are refused with the reaso
 position embeddings, activations other than exact GELU, decoders, untied MLM decoders, cased
 vocabularies (unless --allow-cased), multi-label classification.
 
+Bad input is refused as the C++ programs refuse it, with one line on stderr naming the file and
+the problem, and exit status 1:
+    import_hf.py: HF_DIR/config.json: num_attention_heads is 0, must be an integer in 1..65536
+config.json's sizes are held to the checkpoint's limits (docs/checkpoints.md), and the heads
+must divide the hidden size; weight files that cannot be read, tensors that are missing, of
+another shape than the config implies, not floating point or not finite are refused the same way.
+
 This file also holds the Python reader and writer of the checkpoint format (write_checkpoint,
 read_checkpoint) and the vocabulary fingerprint, which dev/export_hf.py and dev/hf_fixture.py use.
 """
@@ -47,6 +54,9 @@ CHECKPOINT_VERSION = 1
 KIND_MLM, KIND_CLASSIFIER = 1, 2
 HEADER_BYTES, CONFIG_BYTES = 64, 64
 MAX_LABELS = 1 << 16
+# The largest size BertConfig::validate accepts for each field (model/bert.h, docs/checkpoints.md).
+MAX_SIZES = dict(num_layers=1024, hidden=65536, num_heads=65536, ffn=262144, vocab_size=1 << 24, max_positions=1 << 20,
+                 type_vocab=1024)
 CONFIG_FIELDS = [  # the config block, in order: (name, struct code)
     ("num_layers", "i"), ("hidden", "i"), ("num_heads", "i"), ("ffn", "i"), ("vocab_size", "i"),
     ("max_positions", "i"), ("type_vocab", "i"), ("pad_id", "i"),
@@ -202,7 +212,25 @@ def task_json(label_names, regression, pairs, max_len):
 # Reading a Hugging Face folder
 
 class ImportRefused(Exception):
-    """A model the importer cannot convert exactly; the message says why."""
+    """Input the importer cannot convert (exactly); the message names the file and says why."""
+
+
+def refuse(path, problem):
+    raise ImportRefused(f"{path}: {problem}")
+
+
+def read_json(path):
+    """A JSON object from a file; anything else is refused naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except OSError as e:
+        refuse(path, f"cannot read: {e.strerror}")
+    except ValueError as e:  # invalid JSON or UTF-8
+        refuse(path, f"not valid JSON: {e}")
+    if not isinstance(value, dict):
+        refuse(path, f"holds a JSON {type(value).__name__}, not an object")
+    return value
 
 
 SUPPORTED = ["BertForSequenceClassification", "BertForMaskedLM", "BertForPreTraining", "BertModel"]
@@ -210,34 +238,74 @@ BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")  # non-parame
 NSP_HEAD = ("cls.seq_relationship.weight", "cls.seq_relationship.bias")
 
 
+def first_line(error):
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0]
+
+
 def load_hf_weights(hf_dir):
-    """dict HF name -> numpy float array, from model.safetensors (sharded or not) or
-    pytorch_model.bin. Returns (weights, the file(s) read)."""
+    """dict HF name -> numpy array (floating point as float32), from model.safetensors (sharded or
+    not) or pytorch_model.bin. Returns (weights, the file that names them all: the weights file or
+    the shards' index). A file that cannot be read is refused naming it."""
     def from_safetensors(path):
-        from safetensors import safe_open
+        try:
+            from safetensors import safe_open
+            import torch  # noqa: F401  (framework "pt" below)
+        except ImportError as e:
+            refuse(path, f"reading it needs the safetensors and torch packages ({e})")
         out = {}
-        with safe_open(path, framework="pt") as f:  # "pt": bf16/fp16 files are read too
-            for k in f.keys():
-                t = f.get_tensor(k)
-                out[k] = (t.float() if t.is_floating_point() else t).numpy()
+        try:
+            with safe_open(path, framework="pt") as f:  # "pt": bf16/fp16 files are read too
+                for k in f.keys():
+                    t = f.get_tensor(k)
+                    out[k] = (t.float() if t.is_floating_point() else t).numpy()
+        except Exception as e:  # the library's own errors: a damaged header, a cut-off file, ...
+            refuse(path, f"cannot read the safetensors weights: {first_line(e)}")
         return out
 
     single, index = os.path.join(hf_dir, "model.safetensors"), os.path.join(hf_dir, "model.safetensors.index.json")
     pt = os.path.join(hf_dir, "pytorch_model.bin")
     if os.path.exists(single):
-        return from_safetensors(single), "model.safetensors"
+        return from_safetensors(single), single
     if os.path.exists(index):
-        with open(index) as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
+        weight_map = read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
+            refuse(index, "weight_map must map tensor names to shard files")
         out = {}
-        for s in shards:
-            out.update(from_safetensors(os.path.join(hf_dir, s)))
-        return out, ", ".join(shards)
+        for shard in sorted(set(weight_map.values())):
+            path = os.path.join(hf_dir, shard)
+            if not os.path.isfile(path):
+                refuse(index, f"names the shard {shard}, which is not in {hf_dir}")
+            out.update(from_safetensors(path))
+        return out, index
     if os.path.exists(pt):
-        import torch
-        state = torch.load(pt, map_location="cpu", weights_only=True)
-        return {k: (v.float() if v.is_floating_point() else v).numpy() for k, v in state.items()}, "pytorch_model.bin"
-    raise ImportRefused(f"{hf_dir}: no weights (model.safetensors, model.safetensors.index.json or pytorch_model.bin)")
+        try:
+            import torch
+        except ImportError as e:
+            refuse(pt, f"reading it needs the torch package ({e})")
+        try:
+            state = torch.load(pt, map_location="cpu", weights_only=True)
+        except Exception as e:  # not a zip or pickle, cut off, objects other than tensors, ...
+            detail = str(e).partition("WeightsUnpickler error:")[2].strip() or first_line(e)  # past torch's weights_only preamble
+            refuse(pt, f"cannot read the PyTorch weights (not a torch.save file, damaged, or holding other objects than "
+                       f"tensors): {detail.splitlines()[0]}")
+        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            refuse(pt, "is not a state dict (tensor names -> tensors)")
+        return {k: (v.float() if v.is_floating_point() else v).numpy() for k, v in state.items()}, pt
+    refuse(hf_dir, "no weights (model.safetensors, model.safetensors.index.json or pytorch_model.bin)")
+
+
+def check_tensor_values(weights, weights_path):
+    """Every weight floating point and finite (the model computes in float32; a NaN or infinity
+    would only show up as a NaN loss later)."""
+    for name, array in weights.items():
+        if not np.issubdtype(array.dtype, np.floating):
+            refuse(weights_path, f"tensor {name} has dtype {array.dtype}, not floating point")
+        bad = np.flatnonzero(~np.isfinite(array))
+        if bad.size:
+            first = [int(i) for i in np.unravel_index(bad[0], array.shape)]
+            refuse(weights_path, f"tensor {name} holds {bad.size} non-finite value{'s' if bad.size > 1 else ''} "
+                                 f"(NaN or infinity), the first at index {first}")
 
 
 def normalize_names(weights):
@@ -256,7 +324,7 @@ def normalize_names(weights):
     return out, bare
 
 
-def detect_architecture(config, weights):
+def detect_architecture(config, weights, config_path):
     """The model class, from config "architectures" checked against the weights, or from the
     weights alone."""
     has_classifier = "classifier.weight" in weights
@@ -267,79 +335,121 @@ def detect_architecture(config, weights):
     archs = config.get("architectures") or []
     if not archs:
         return from_weights, "from the weight names (config.json has no 'architectures')"
+    if not isinstance(archs, list):
+        refuse(config_path, f"architectures is {archs!r}, not a list of class names")
     arch = archs[0]
     if arch not in SUPPORTED:
-        raise ImportRefused(f"config.json: architecture {arch} is not supported; supported: {', '.join(SUPPORTED)}")
+        refuse(config_path, f"architecture {arch!r} is not supported; supported: {', '.join(SUPPORTED)}")
     needs = {"BertForSequenceClassification": has_classifier, "BertForMaskedLM": has_mlm,
              "BertForPreTraining": has_mlm and has_nsp, "BertModel": True}
     if not needs[arch]:
-        raise ImportRefused(f"config.json says {arch}, but the weights lack its head "
+        refuse(config_path, f"says {arch}, but the weights lack its head "
                             f"(classifier.weight / cls.predictions.* / cls.seq_relationship.*)")
     return arch, "from config.json"
 
 
-def check_supported_config(config):
+def check_supported_config(config, path):
     """Refuses what the C++ model does not compute (model/bert.h)."""
     if config.get("model_type", "bert") != "bert":
-        raise ImportRefused(f"config.json: model_type is '{config.get('model_type')}', not 'bert'")
+        refuse(path, f"model_type is {config.get('model_type')!r}, not 'bert'")
     if config.get("position_embedding_type", "absolute") != "absolute":
-        raise ImportRefused(f"config.json: position_embedding_type '{config['position_embedding_type']}': "
-                            "only learned absolute positions are supported")
+        refuse(path, f"position_embedding_type {config['position_embedding_type']!r}: only learned absolute positions are supported")
     if config.get("hidden_act", "gelu") != "gelu":
-        raise ImportRefused(f"config.json: hidden_act '{config['hidden_act']}': only 'gelu' (exact erf GELU) is supported")
+        refuse(path, f"hidden_act {config['hidden_act']!r}: only 'gelu' (exact erf GELU) is supported")
     if config.get("is_decoder") or config.get("add_cross_attention"):
-        raise ImportRefused("config.json: is_decoder / add_cross_attention: only the bidirectional encoder is supported")
+        refuse(path, "is_decoder / add_cross_attention: only the bidirectional encoder is supported")
     if "embedding_size" in config and config["embedding_size"] != config.get("hidden_size"):
-        raise ImportRefused("config.json: embedding_size differs from hidden_size (factorized embeddings) is not supported")
-    if config.get("hidden_size", 768) % config.get("num_attention_heads", 12):
-        raise ImportRefused("config.json: num_attention_heads does not divide hidden_size")
+        refuse(path, "embedding_size differs from hidden_size (factorized embeddings): not supported")
 
 
-def our_config(config, vocab_tokens):
-    """Our BertConfig (checkpoint config block) from a HF config; HF's defaults where a field is absent."""
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def our_config(config, vocab_tokens, path, vocab_path):
+    """Our BertConfig (checkpoint config block) from a HF config; HF's defaults where a field is
+    absent. Every field is checked as BertConfig::validate checks it, naming HF's key."""
+    sizes = dict(num_layers="num_hidden_layers", hidden="hidden_size", num_heads="num_attention_heads", ffn="intermediate_size",
+                 vocab_size="vocab_size", max_positions="max_position_embeddings", type_vocab="type_vocab_size")
+    defaults = dict(num_layers=12, hidden=768, num_heads=12, ffn=3072, vocab_size=30522, max_positions=512, type_vocab=2)
+    c = {}
+    for ours, key in sizes.items():
+        v = config.get(key, defaults[ours])
+        if not is_int(v) or not 1 <= v <= MAX_SIZES[ours]:
+            refuse(path, f"{key} is {v!r}, must be an integer in 1..{MAX_SIZES[ours]}")
+        c[ours] = v
+    if c["hidden"] % c["num_heads"]:
+        refuse(path, f"num_attention_heads {c['num_heads']} does not divide hidden_size {c['hidden']}")
     pad = config.get("pad_token_id")
-    c = dict(num_layers=config.get("num_hidden_layers", 12), hidden=config.get("hidden_size", 768),
-             num_heads=config.get("num_attention_heads", 12), ffn=config.get("intermediate_size", 3072),
-             vocab_size=config.get("vocab_size", 30522), max_positions=config.get("max_position_embeddings", 512),
-             type_vocab=config.get("type_vocab_size", 2), pad_id=vocab_tokens.index(b"[PAD]") if pad is None else pad,
-             layer_norm_eps=float(config.get("layer_norm_eps", 1e-12)),
-             hidden_dropout=float(config.get("hidden_dropout_prob", 0.1)),
-             attention_dropout=float(config.get("attention_probs_dropout_prob", 0.1)))
-    for k in ("num_layers", "hidden", "num_heads", "ffn", "vocab_size", "max_positions", "type_vocab"):
-        if not isinstance(c[k], int) or c[k] < 1:
-            raise ImportRefused(f"config.json: {k} is {c[k]!r}, must be a positive integer")
-    if not 0 <= c["pad_id"] < c["vocab_size"]:
-        raise ImportRefused(f"config.json: pad_token_id {c['pad_id']} is outside the vocabulary")
-    if not c["layer_norm_eps"] > 0:
-        raise ImportRefused("config.json: layer_norm_eps must be positive")
-    for k in ("hidden_dropout", "attention_dropout"):
-        if not 0 <= c[k] < 1:
-            raise ImportRefused(f"config.json: {k} {c[k]} outside [0, 1)")
+    c["pad_id"] = vocab_tokens.index(b"[PAD]") if pad is None else pad
+    if not is_int(c["pad_id"]) or not 0 <= c["pad_id"] < c["vocab_size"]:
+        refuse(path, f"pad_token_id {c['pad_id']!r} is outside the vocabulary (0..{c['vocab_size'] - 1})")
+    floats = dict(layer_norm_eps=("layer_norm_eps", 1e-12), hidden_dropout=("hidden_dropout_prob", 0.1),
+                  attention_dropout=("attention_probs_dropout_prob", 0.1))
+    for ours, (key, default) in floats.items():
+        v = config.get(key, default)
+        if not is_number(v):
+            refuse(path, f"{key} is {v!r}, not a finite number")
+        c[ours] = float(v)
+    if not (0 < c["layer_norm_eps"] <= np.finfo(np.float32).max and np.float32(c["layer_norm_eps"]) > 0):
+        refuse(path, f"layer_norm_eps {c['layer_norm_eps']} must be positive in float32")
+    for ours in ("hidden_dropout", "attention_dropout"):
+        if not 0 <= c[ours] < 1:
+            refuse(path, f"{floats[ours][0]} {c[ours]} is outside [0, 1)")
     if len(vocab_tokens) != c["vocab_size"]:
-        raise ImportRefused(f"vocab.txt has {len(vocab_tokens)} tokens but config.json vocab_size is {c['vocab_size']}: "
-                            "the embedding rows must be the vocabulary's tokens")
+        refuse(vocab_path, f"has {len(vocab_tokens)} tokens but {path} says vocab_size {c['vocab_size']}: "
+                           "the embedding rows must be the vocabulary's tokens")
     return c
 
 
-def classifier_labels(config):
+def classifier_labels(config, path):
     """(label names in id order, regression?) of a BertForSequenceClassification config."""
     id2label = config.get("id2label")
     if id2label:
+        if not isinstance(id2label, dict) or not all(isinstance(k, str) and k.isdigit() for k in id2label):
+            refuse(path, f"id2label must map label ids (\"0\", \"1\", ...) to names, is {id2label!r:.80}")
         ids = sorted(int(i) for i in id2label)
         if ids != list(range(len(ids))):
-            raise ImportRefused(f"config.json: id2label keys {ids} are not 0..K-1")
-        names = [id2label[str(i)] if str(i) in id2label else id2label[i] for i in ids]
+            refuse(path, f"id2label keys {ids} are not 0..K-1")
+        names = [id2label[str(i)] for i in ids]
+        if not all(isinstance(n, str) and n for n in names):
+            refuse(path, "id2label's label names must be non-empty strings")
     else:
-        names = [f"LABEL_{i}" for i in range(config.get("num_labels", 2))]
+        K = config.get("num_labels", 2)
+        if not is_int(K) or not 1 <= K <= MAX_LABELS:
+            refuse(path, f"num_labels is {K!r}, must be an integer in 1..{MAX_LABELS}")
+        names = [f"LABEL_{i}" for i in range(K)]
+    if len(names) > MAX_LABELS:
+        refuse(path, f"{len(names)} labels, at most {MAX_LABELS}")
     if "num_labels" in config and config["num_labels"] != len(names):
-        raise ImportRefused(f"config.json: num_labels {config['num_labels']} but id2label has {len(names)} entries")
+        refuse(path, f"num_labels {config['num_labels']!r} but id2label has {len(names)} entries")
     problem = config.get("problem_type")
     if problem == "multi_label_classification":
-        raise ImportRefused("config.json: problem_type multi_label_classification (sigmoid per label) is not supported; "
-                            "finetune trains single-label softmax classifiers and regression")
+        refuse(path, "problem_type multi_label_classification (sigmoid per label) is not supported; "
+                     "finetune trains single-label softmax classifiers and regression")
     if problem == "regression" and len(names) != 1:
-        raise ImportRefused(f"config.json: regression with {len(names)} outputs; finetune's regression has one target")
+        refuse(path, f"regression with {len(names)} outputs; finetune's regression has one target")
     return names, problem == "regression" or len(names) == 1
+
+
+def hf_shapes(c, num_labels, parts):
+    """HF name -> the shape the config implies, for the embeddings, the layers and the heads in
+    `parts` (names of hf_bert.HEADS): what the weights must hold."""
+    shapes = dict(hf_bert.param_layout(c, 0))
+    shapes.update(hf_bert.param_layout(c, max(num_labels, 1)))
+    shapes.update(hf_bert.extra_shapes(c))
+    out = {hf: tuple(shapes[ours]) for table in [hf_bert.EMBEDDING_TENSORS] + [hf_bert.HEADS[h] for h in parts]
+           for ours, hf in table.items()}
+    for ours, hf_parts in hf_bert.LAYER_TENSORS.items():
+        L, rows, *rest = shapes[ours]  # [L, rows, ...]: rows split evenly between the HF parts (q, k, v)
+        for l in range(L):
+            for p in hf_parts:
+                out[hf_bert.layer_hf_name(l, p)] = (rows // len(hf_parts), *rest)
+    return out
 
 
 def fresh_mlm_head(c, seed):
@@ -356,34 +466,34 @@ def convert(hf_dir, seed=0, allow_cased=False):
     checkpoint order, fingerprint, vocab_path, labels, regression, notes."""
     config_path = os.path.join(hf_dir, "config.json")
     if not os.path.exists(config_path):
-        raise ImportRefused(f"{hf_dir}: no config.json")
-    with open(config_path) as f:
-        config = json.load(f)
-    check_supported_config(config)
+        refuse(hf_dir, "no config.json")
+    config = read_json(config_path)
+    check_supported_config(config, config_path)
     vocab_path = os.path.join(hf_dir, "vocab.txt")
     if not os.path.exists(vocab_path):
-        raise ImportRefused(f"{hf_dir}: no vocab.txt (a WordPiece vocabulary is needed)")
+        refuse(hf_dir, "no vocab.txt (a WordPiece vocabulary is needed)")
     tokens = read_vocab(vocab_path)
     tok_config_path = os.path.join(hf_dir, "tokenizer_config.json")
     if os.path.exists(tok_config_path):
-        with open(tok_config_path) as f:
-            tok_config = json.load(f)
+        tok_config = read_json(tok_config_path)
         if tok_config.get("do_lower_case") is False and not allow_cased:
-            raise ImportRefused(f"{tok_config_path}: do_lower_case is false (a cased model); wellread's tokenizer "
-                                "lowercases. Pass --allow-cased to import anyway.")
-    c = our_config(config, tokens)
+            refuse(tok_config_path, "do_lower_case is false (a cased model); wellread's tokenizer lowercases. "
+                                    "Pass --allow-cased to import anyway.")
+    c = our_config(config, tokens, config_path, vocab_path)
 
-    weights, source = load_hf_weights(hf_dir)
+    weights, weights_path = load_hf_weights(hf_dir)
     weights, bare = normalize_names(weights)
-    arch, how = detect_architecture(config, weights)
+    check_tensor_values(weights, weights_path)
+    arch, how = detect_architecture(config, weights, config_path)
+    source = os.path.basename(weights_path)
     notes = [f"architecture {arch} ({how}); weights from {source}" + ("; bare BertModel names (no 'bert.' prefix)" if bare else "")]
     # Which parts of hf_bert's mapping the file provides, and what becomes of the rest.
     has_pooler = all(v in weights for v in hf_bert.POOLER_TENSORS.values())
     if arch == "BertForSequenceClassification":
-        labels, regression = classifier_labels(config)
+        labels, regression = classifier_labels(config, config_path)
         kind, num_labels, heads, extras = KIND_CLASSIFIER, len(labels), ["pooler", "classifier"], []
         if not has_pooler:
-            raise ImportRefused("BertForSequenceClassification weights without bert.pooler.*")
+            refuse(weights_path, "BertForSequenceClassification weights without bert.pooler.*")
         if config.get("classifier_dropout") is not None and config["classifier_dropout"] != c["hidden_dropout"]:
             notes.append(f"classifier_dropout {config['classifier_dropout']} is not kept: wellread's classifier uses "
                          f"hidden_dropout {c['hidden_dropout']} (a training setting; finetune --dropout sets it)")
@@ -407,19 +517,21 @@ def convert(hf_dir, seed=0, allow_cased=False):
                          (hf_bert.TIED_DECODER_BIAS, weights.get(hf_bert.MLM_HEAD_TENSORS["mlm_head.bias"]))):
             if tied in weights:
                 if to is None or weights[tied].shape != to.shape or not np.array_equal(weights[tied], to):
-                    raise ImportRefused(f"{tied} differs from the tensor it is tied to: an untied MLM decoder is not supported")
+                    refuse(weights_path, f"{tied} differs from the tensor it is tied to: an untied MLM decoder is not supported")
                 used.add(tied)
-    try:
-        ours = hf_bert.to_ours(weights, c["num_layers"], heads=heads + extras)
-    except KeyError as e:
-        raise ImportRefused(f"{arch}: weight {e.args[0]} is missing")
-    used |= {v for table in [hf_bert.EMBEDDING_TENSORS] + [hf_bert.HEADS[h] for h in heads + extras] for v in table.values()}
-    used |= {hf_bert.layer_hf_name(l, p) for l in range(c["num_layers"]) for parts in hf_bert.LAYER_TENSORS.values()
-             for p in parts}
+    # Every tensor the model needs, with the shape the config implies (checked before anything is
+    # stacked, so an odd tensor is named rather than failing inside numpy).
+    for name, shape in hf_shapes(c, num_labels, heads + extras).items():
+        if name not in weights:
+            refuse(weights_path, f"{arch} needs tensor {name}, which is missing")
+        if tuple(weights[name].shape) != shape:
+            refuse(weights_path, f"tensor {name} has shape {list(weights[name].shape)}, but {config_path} implies {list(shape)}")
+        used.add(name)
     unused = sorted(set(weights) - used)
     if unused:
-        raise ImportRefused(f"weights not understood (a model this importer does not know): {', '.join(unused[:8])}"
-                            + (f" and {len(unused) - 8} more" if len(unused) > 8 else ""))
+        refuse(weights_path, f"weights not understood (a model this importer does not know): {', '.join(unused[:8])}"
+                             + (f" and {len(unused) - 8} more" if len(unused) > 8 else ""))
+    ours = hf_bert.to_ours(weights, c["num_layers"], heads=heads + extras)
     if "mlm_head" not in heads and kind == KIND_MLM:
         ours.update(fresh_mlm_head(c, seed))
         notes.append(f"NOTE: {arch} has no MLM head: the checkpoint's MLM head (mlm_head.*) is FRESHLY INITIALIZED "
@@ -428,11 +540,7 @@ def convert(hf_dir, seed=0, allow_cased=False):
 
     layout = hf_bert.param_layout(c, num_labels)
     extra_layout = [(n, s) for n, s in hf_bert.extra_shapes(c).items() if kind == KIND_MLM and n in ours]
-    tensors = []
-    for name, shape in layout + extra_layout:
-        if tuple(ours[name].shape) != tuple(shape):
-            raise ImportRefused(f"tensor {name} has shape {list(ours[name].shape)}, the config implies {list(shape)}")
-        tensors.append((name, ours[name]))
+    tensors = [(name, ours[name]) for name, _ in layout + extra_layout]
     return dict(arch=arch, kind=kind, num_labels=num_labels, config=c, tensors=tensors, fingerprint=vocab_fingerprint(tokens),
                 vocab_path=vocab_path, labels=labels, regression=regression, notes=notes)
 
@@ -441,6 +549,8 @@ def import_hf(hf_dir, out_dir, name="model.bin", pairs=False, max_len=0, seed=0,
     """Converts and writes OUT_DIR/NAME, OUT_DIR/vocab.txt and (classifiers) OUT_DIR/task.json.
     Returns the conversion (see convert)."""
     r = convert(hf_dir, seed=seed, allow_cased=allow_cased)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        refuse(out_dir, "exists and is not a folder (OUT_DIR is the folder to write the checkpoint into)")
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, name)
     write_checkpoint(path, r["config"], r["kind"], r["num_labels"], r["tensors"], r["fingerprint"])
@@ -474,7 +584,11 @@ def main(argv=None):
     try:
         import_hf(a.hf_dir, a.out_dir, a.name, a.pairs, a.max_len, a.seed, a.allow_cased)
     except ImportRefused as e:
-        sys.exit(f"import_hf: {e}")
+        sys.exit(f"import_hf.py: {e}")
+    except OSError as e:  # reading vocab.txt, writing OUT_DIR
+        sys.exit(f"import_hf.py: {e.filename or a.out_dir}: {e.strerror or e}")
+    except Exception as e:  # a bug of this script, as the C++ programs' "internal error"
+        sys.exit(f"import_hf.py: internal error: {type(e).__name__}: {first_line(e)}")
 
 
 if __name__ == "__main__":

@@ -29,16 +29,19 @@ std::string BertConfig::describe() const {
 }
 
 void BertConfig::validate(const std::string& where) const {
-    auto positive = [&](int v, const char* name) {
-        if (v <= 0) fail(where, name, "is " + std::to_string(v) + ", must be positive");
-    };
-    positive(num_layers, "num_layers");
-    positive(hidden, "hidden");
-    positive(num_heads, "num_heads");
-    positive(ffn, "ffn");
-    positive(vocab_size, "vocab_size");
-    positive(max_positions, "max_positions");
-    positive(type_vocab, "type_vocab");
+    // Generous limits (BERT-large has L 24, C 1024, F 4096, V 30522, P 512), but finite: no field
+    // of a corrupted or hand-made file can ask for an absurd model (docs/checkpoints.md).
+    const struct {
+        int value;
+        const char* name;
+        int max;
+    } sizes[] = {{num_layers, "num_layers", kMaxLayers},     {hidden, "hidden", kMaxHidden},
+                 {num_heads, "num_heads", kMaxHidden},       {ffn, "ffn", kMaxFfn},
+                 {vocab_size, "vocab_size", kMaxVocab},      {max_positions, "max_positions", kMaxPositions},
+                 {type_vocab, "type_vocab", kMaxTypeVocab}};
+    for (const auto& f : sizes)
+        if (f.value <= 0 || f.value > f.max)
+            fail(where, f.name, "is " + std::to_string(f.value) + ", must be positive and at most " + std::to_string(f.max));
     if (hidden % num_heads != 0)
         fail(where, "num_heads", std::to_string(num_heads) + " heads do not divide hidden size " + std::to_string(hidden));
     if (num_labels < 0 || num_labels > 65536) fail(where, "num_labels", "is " + std::to_string(num_labels) + ", must be 0 (MLM head) or 1..65536");

@@ -34,6 +34,10 @@
 
 namespace wr {
 
+// The largest value BertConfig::validate accepts for each size (the smallest is 1).
+constexpr int kMaxLayers = 1024, kMaxHidden = 65536, kMaxFfn = 262144, kMaxVocab = 1 << 24, kMaxPositions = 1 << 20,
+              kMaxTypeVocab = 1024;
+
 struct BertConfig {
     int num_layers = 2;       // L
     int hidden = 128;         // C
@@ -49,7 +53,9 @@ struct BertConfig {
     int num_labels = 0;       // 0: the MLM head; K >= 1: pooler + classifier over K outputs (1: regression)
 
     std::string describe() const;  // "L4-H256 (NH 4, F 1024, V 30522, P 512)"
-    void validate(const std::string& where) const;  // throws wr::Error naming `where`
+    // Every size 1..its kMax above, NH divides C, pad_id in [0, V), num_labels 0..65536, dropout
+    // rates in [0, 1); throws wr::Error naming `where` and the field.
+    void validate(const std::string& where) const;
 };
 
 // Presets of "Well-Read Students Learn Better": L in {2,4,6,8,10,12} x H in {128,256,512,768},

@@ -82,6 +82,21 @@ void check_config(const std::string& path, const BertConfig& config) {
         fail(path, "layer_norm_eps", "is " + float_string(config.layer_norm_eps) + ", must be positive and finite");
 }
 
+// The config must describe the tensors the file holds: every tensor of the config's encoder (the
+// embeddings and the layers, which each of its models has, whatever the head) is in the table
+// with the shape the config gives it. So the model a program builds from the config takes little
+// more memory than the file, whatever the config says.
+void check_config_describes_tensors(const Checkpoint& ck) {
+    const ParamLayout layout(ck.config);
+    for (const TensorSpec& t : layout.tensors()) {
+        if (t.name.rfind("embeddings.", 0) != 0 && t.name.rfind("layers.", 0) != 0) continue;  // a head's: may be absent
+        const TensorSpec* held = ck.find(t.name);
+        if (!held || held->shape != t.shape)
+            fail(ck.path, "config", "describes tensor '" + t.name + "' as " + shape_string(t.shape) + " (" + ck.config.describe() +
+                                        "), but the checkpoint holds " + (held ? shape_string(held->shape) : "no such tensor"));
+    }
+}
+
 size_t tensor_entry_bytes(size_t name_length, size_t ndim) {
     return kTensorEntryFixedBytes + 8 * ndim + align8(name_length);
 }
@@ -340,6 +355,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     check_config(path, ck.config);
 
     ck.tensors = parse_tensor_table(path, bytes, tensor_count, (size_t)table_bytes, param_count);
+    check_config_describes_tensors(ck);
     ck.params.resize((size_t)param_count);
     std::memcpy(ck.params.data(), bytes + kTableAt + table_bytes, (size_t)param_count * sizeof(float));
     if (params_checksum(ck.params.data(), (int64_t)param_count) != ck.params_checksum)
@@ -473,6 +489,15 @@ ResumePoint find_latest(const std::string& dir) {
     for (const std::string& path : {r.checkpoint_path, r.state_path})
         if (!is_file(path)) fail(latest, "step", "names step " + text + ", but " + path + " does not exist");
     return r;
+}
+
+TrainingState load_training_state(const ResumePoint& at, const Checkpoint& checkpoint) {
+    TrainingState state = load_training_state(at.state_path, checkpoint);
+    if (state.progress.step != at.step)
+        fail(at.state_path, "step", "is " + std::to_string(state.progress.step) + ", but its checkpoint " + checkpoint.path +
+                                        " is the one of step " + std::to_string(at.step) +
+                                        ": the state was saved at another step than the checkpoint");
+    return state;
 }
 
 CheckpointKeeper::CheckpointKeeper(std::string dir, int keep_last, double best_val_loss)

@@ -140,6 +140,11 @@ struct ResumePoint {
 // `latest` when it is malformed, and naming the missing file when the pair is incomplete.
 ResumePoint find_latest(const std::string& dir);
 
+// --resume: the state of the pair `at`, read with the pair's checkpoint. Besides the checks of
+// load_training_state above, the state's step must be the pair's step (the one `latest` and both
+// file names give); a state of another step is an error naming both files and both steps.
+TrainingState load_training_state(const ResumePoint& at, const Checkpoint& checkpoint);
+
 // Saves checkpoint/state pairs into an output folder:
 //   DIR/ckpt_00000100.bin, DIR/state_00000100.bin   one pair per saved step (8 digits or more)
 //   DIR/latest                                      "100\n": the newest complete pair

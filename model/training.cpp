@@ -166,7 +166,7 @@ void RunLog::record(const std::string& json_object) {
 }
 
 RestoredRun restore_training_state(const ResumePoint& point, const Checkpoint& checkpoint, Optimizer& optimizer) {
-    TrainingState state = load_training_state(point.state_path, checkpoint);
+    TrainingState state = load_training_state(point, checkpoint);  // its step must be the pair's
     if (state.progress.rng_state.size() != 1)
         fail(point.state_path, "rng_state", "holds " + std::to_string(state.progress.rng_state.size()) + " words, a run saves 1 (its seed)");
     optimizer.m = std::move(state.m);

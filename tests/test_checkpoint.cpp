@@ -348,6 +348,48 @@ TEST(Checkpoint, BadFilesNameTheFileAndTheField) {
     EXPECT_EQ(read_file(good), good_bytes);
 }
 
+// A config field out of its range (docs/checkpoints.md) would make a program that builds the
+// checkpoint's model allocate without bound; the reader names the field instead. The checksum is
+// recomputed, so the range check is the one that fires.
+TEST(Checkpoint, ConfigFieldsOutOfRangeNameTheField) {
+    ScratchDir dir;
+    const std::string good_bytes = read_file(saved_checkpoint(dir, "good.bin", make_model(tiny_config(), 1)));
+    const int32_t huge = 2147483647;
+    struct Case {
+        size_t offset;  // in the config block at 64
+        int32_t value;
+        const char* field;
+        const char* says;
+    };
+    const Case cases[] = {
+        {64, huge, "num_layers", "is 2147483647, must be positive and at most 1024"},
+        {64, 1025, "num_layers", "at most 1024"},
+        {64, -3, "num_layers", "is -3"},
+        {68, huge, "hidden", "at most 65536"},
+        {72, huge, "num_heads", "at most 65536"},
+        {72, 3, "num_heads", "3 heads do not divide hidden size 32"},
+        {76, huge, "ffn", "at most 262144"},
+        {80, huge, "vocab_size", "at most 16777216"},
+        {84, huge, "max_positions", "at most 1048576"},
+        {88, huge, "type_vocab", "at most 1024"},
+        {92, 40, "pad_id", "outside the vocabulary"},
+    };
+    for (const Case& k : cases) {
+        SCOPED_TRACE(std::string(k.field) + " = " + std::to_string(k.value));
+        const std::string p = dir / "bad.bin";
+        write_file_atomic(p, good_bytes);
+        patch<int32_t>(p, k.offset, k.value);
+        const std::string field = std::string("field '") + k.field + "'";
+        EXPECT_ERROR_MENTIONS(load_checkpoint(p), p.c_str(), field.c_str(), k.says);
+    }
+
+    // In range, but not the config of the tensors held: num_layers 3 over the tensors of 2 layers.
+    const std::string p = dir / "three_layers.bin";
+    write_file_atomic(p, good_bytes);
+    patch<int32_t>(p, 64, 3);
+    EXPECT_ERROR_MENTIONS(load_checkpoint(p), p.c_str(), "field 'config'", "'layers.qkv_w' as [3, 96, 32]", "holds [2, 96, 32]");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Training-state files
 
@@ -395,6 +437,26 @@ TEST(CheckpointState, PairedWithAnotherCheckpointIsRejected) {
     save_checkpoint(ckpt_c, c.config, kFingerprint, c.layout, c.params.data());
     EXPECT_ERROR_MENTIONS(load_training_state(state, load_checkpoint(ckpt_c)), state.c_str(), ckpt_c.c_str(),
                           "field 'param_count'", "another model");
+}
+
+// --resume reads the pair `latest` names: a state of another step than that pair (here, resaved
+// with step 5 beside the checkpoint of step 3, with the checkpoint's parameters so nothing else
+// differs) is refused, naming both files and both steps.
+TEST(CheckpointState, StepOtherThanItsCheckpointsIsRejected) {
+    ScratchDir dir;
+    const BertModel model = make_model(tiny_config(), 1);
+    const int64_t n = model.layout.total();
+    const std::vector<float> m = random_floats(n, 3);
+    CheckpointKeeper keeper(dir.path, 2);
+    keeper.save(weights_of(model), kFingerprint, m.data(), m.data(), sample_progress(3), std::nan(""));
+    const ResumePoint at = find_latest(dir.path);
+    ASSERT_EQ(at.step, 3);
+    const Checkpoint ck = load_checkpoint(at.checkpoint_path);
+    EXPECT_EQ(load_training_state(at, ck).progress.step, 3);
+
+    save_training_state(at.state_path, sample_progress(5), ck.params_checksum, m.data(), m.data(), n);
+    EXPECT_ERROR_MENTIONS(load_training_state(at, ck), at.state_path.c_str(), at.checkpoint_path.c_str(), "field 'step'", "is 5",
+                          "step 3");
 }
 
 TEST(CheckpointState, BadFilesNameTheFileAndTheField) {

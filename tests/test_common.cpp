@@ -1,4 +1,5 @@
-// tests/test_common.cpp: the shared flag parser and the table reader (TSV, CSV, JSON lines).
+// tests/test_common.cpp: the shared flag parser, the table reader (TSV, CSV, JSON lines) and the
+// line reader (plain and gzip text, invalid UTF-8).
 #include <gtest/gtest.h>
 
 #include "common/flags.h"
@@ -135,6 +136,102 @@ TEST(LineReader, PlainGzipCrlfNulAndLongLines) {
     LineReader cut(dir / "cut.txt.gz");
     std::string line;
     EXPECT_ERROR_MENTIONS(while (cut.next(line)) {}, "cut.txt.gz", "truncated or corrupt gzip");
+}
+
+namespace {
+
+std::vector<std::string> read_lines(const std::string& path) {
+    LineReader in(path);
+    std::vector<std::string> lines;
+    std::string line;
+    while (in.next(line)) lines.push_back(line);
+    return lines;
+}
+
+size_t count_of(const std::string& text, const std::string& piece) {
+    size_t n = 0;
+    for (size_t at = text.find(piece); at != std::string::npos; at = text.find(piece, at + 1)) n++;
+    return n;
+}
+
+}  // namespace
+
+// A file named .gz must be gzip data: a 1-byte file, or plain text, named so is refused (before,
+// zlib read it as plain text).
+TEST(LineReader, FileNamedGzThatIsNotGzipIsRefused) {
+    ScratchDir dir;
+    write_file_atomic(dir / "one.txt.gz", "x");
+    EXPECT_ERROR_MENTIONS(LineReader(dir / "one.txt.gz"), "one.txt.gz", "not gzip data", "1 byte");
+    write_file_atomic(dir / "plain.txt.gz", "hello\nworld\n");
+    EXPECT_ERROR_MENTIONS(LineReader(dir / "plain.txt.gz"), "plain.txt.gz", "not gzip data", "1f 8b");
+    write_file_atomic(dir / "empty.txt.gz", "");
+    EXPECT_ERROR_MENTIONS(LineReader(dir / "empty.txt.gz"), "empty.txt.gz", "not gzip data", "0 bytes");
+    // The same bytes under a name without .gz are plain text.
+    write_file_atomic(dir / "one.txt", "x");
+    EXPECT_EQ(read_lines(dir / "one.txt"), std::vector<std::string>{"x"});
+}
+
+// Bytes after the gzip data that are not another member are an error naming the file; members
+// concatenated as gzip -c a >> f; gzip -c b >> f are all read, as gzip -d reads them.
+TEST(LineReader, GzipTrailingGarbageIsAnErrorAndMembersAreAllRead) {
+    ScratchDir dir;
+    write_file_atomic(dir / "a.txt", "alpha\nbeta\n");
+    write_file_atomic(dir / "b.txt", "gamma\n");
+    ASSERT_EQ(wr::testing::run_command("gzip -c " + dir / "a.txt > " + dir / "two.txt.gz && gzip -c " + dir / "b.txt >> " + dir / "two.txt.gz")
+                  .exit_code,
+              0);
+    EXPECT_EQ(read_lines(dir / "two.txt.gz"), (std::vector<std::string>{"alpha", "beta", "gamma"}));
+
+    ASSERT_EQ(wr::testing::run_command("gzip -c " + dir / "a.txt > " + dir / "a.txt.gz").exit_code, 0);
+    const std::string gz = read_file(dir / "a.txt.gz");
+    for (const std::string& garbage : {std::string("garbage\n"), std::string(1, '\x1f'), std::string(16, '\0')}) {
+        SCOPED_TRACE(garbage.size());
+        write_file_atomic(dir / "trailing.txt.gz", gz + garbage);
+        const std::string at = "ends at byte " + std::to_string(gz.size());
+        EXPECT_ERROR_MENTIONS(read_lines(dir / "trailing.txt.gz"), "trailing.txt.gz", at.c_str(), "trailing garbage");
+    }
+}
+
+// Invalid UTF-8 (here Latin-1 bytes) is read as it is, but counted and reported once per file on
+// stderr: the file, the count and the first line holding any. Valid UTF-8 gives no warning.
+TEST(LineReader, InvalidUtf8IsReportedOncePerFile) {
+    ScratchDir dir;
+    const std::string latin1 = "one\ntwo\ncaf\xe9 na\xefve\nfour\n\xff\nsix\n";  // 2 bad bytes on line 3, 1 on line 5
+    write_file_atomic(dir / "latin1.txt", latin1);
+    ::testing::internal::CaptureStderr();
+    const std::vector<std::string> lines = read_lines(dir / "latin1.txt");
+    const std::string warned = ::testing::internal::GetCapturedStderr();
+    ASSERT_EQ(lines.size(), 6u);
+    EXPECT_EQ(lines[2], "caf\xe9 na\xefve");  // the bytes are kept
+    EXPECT_EQ(count_of(warned, "warning"), 1u) << warned;
+    for (const std::string& piece : {dir / "latin1.txt", std::string("3 bytes of invalid UTF-8"), std::string("2 lines"),
+                                     std::string("first on line 3")})
+        EXPECT_NE(warned.find(piece), std::string::npos) << "'" << warned << "' should mention '" << piece << "'";
+    {
+        ::testing::internal::CaptureStderr();
+        LineReader in(dir / "latin1.txt");
+        std::string line;
+        while (in.next(line)) {
+        }
+        EXPECT_EQ(::testing::internal::GetCapturedStderr(), warned);  // each reader warns about its file
+        EXPECT_EQ(in.invalid_utf8_bytes(), 3);
+        EXPECT_EQ(in.invalid_utf8_lines(), 2);
+        EXPECT_EQ(in.first_invalid_utf8_line(), 3);
+    }
+
+    // A table (read through the same reader): the header is line 1, so the bad row is line 3.
+    write_file_atomic(dir / "t.tsv", "text\tlabel\ngood\t1\nna\xefve\t0\n");
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(read_table(dir / "t.tsv", TableFormat::Auto, {"text"}).size(), 2u);
+    const std::string table_warned = ::testing::internal::GetCapturedStderr();
+    for (const std::string& piece : {dir / "t.tsv", std::string("1 byte of invalid UTF-8 on 1 line,"), std::string("first on line 3")})
+        EXPECT_NE(table_warned.find(piece), std::string::npos) << "'" << table_warned << "' should mention '" << piece << "'";
+
+    // Valid UTF-8, multi-byte characters included: no warning.
+    write_file_atomic(dir / "utf8.txt", "caf\xc3\xa9 na\xc3\xafve\n\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80\n");
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(read_lines(dir / "utf8.txt").size(), 2u);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
 // dev/prerequisites.sh (run by make before the first compile, and by .ci/run): a package that is

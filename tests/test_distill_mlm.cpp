@@ -410,8 +410,8 @@ TEST(DistillMlmCache, ResumesFromCompleteChunksAndRefusesAnotherRunsPartial) {
         LogitCacheWriter w(path, c.header, c.setup);
         w.append_topk(c.rows, 0, 10);  // chunks of 4: rows 0-7 written, 8-9 pending and lost
     }
-    const int64_t row_bytes = 16 + 3 * (2 + 4);
-    EXPECT_EQ((int64_t)read_file(partial).size(), 144 + 8 * row_bytes);
+    const int64_t row_bytes = 16 + 3 * (2 + 4), rows_end = 144 + 18 * row_bytes;
+    EXPECT_EQ((int64_t)read_file(partial).size(), rows_end + 2 * 8);  // the rows' length, then the two chunks' checksums
     {
         FILE* f = std::fopen(partial.c_str(), "ab");
         ASSERT_NE(f, nullptr);
@@ -425,11 +425,18 @@ TEST(DistillMlmCache, ResumesFromCompleteChunksAndRefusesAnotherRunsPartial) {
     other.setup.seq_len = 32;
     EXPECT_ERROR_MENTIONS(LogitCacheWriter(path, other.header, other.setup), "cache.bin.partial", "seq_len");
     EXPECT_ERROR_MENTIONS(LogitCacheWriter(path, c.header), "cache.bin", "kind", "MLM");  // the class writer
-    EXPECT_EQ(read_file(partial).size(), 144u + 8 * row_bytes + 4);  // refused and left as it was
+    EXPECT_EQ((int64_t)read_file(partial).size(), rows_end + 2 * 8 + 4);  // refused and left as it was
+    const std::string kept = read_file(partial);
+    std::string changed = kept;
+    changed[144 + 5 * row_bytes + 20] ^= 0x01;  // row 5's first top-k id, in chunk 1
+    write_file_atomic(partial, changed);
+    EXPECT_ERROR_MENTIONS(LogitCacheWriter(path, c.header, c.setup), "cache.bin.partial", "chunk 1", "rows 4..7");
+    EXPECT_EQ(read_file(partial), changed);
+    write_file_atomic(partial, kept);
     {
         LogitCacheWriter w(path, c.header, c.setup);
         EXPECT_EQ(w.examples_resumed(), 8);
-        EXPECT_EQ((int64_t)read_file(partial).size(), 144 + 8 * row_bytes);  // the torn bytes are gone
+        EXPECT_EQ((int64_t)read_file(partial).size(), rows_end + 2 * 8);  // the torn bytes are gone
         w.append_topk(c.rows, 8, 13);
         w.append_topk(c.rows, 13, 18);
         w.finish();

@@ -4,13 +4,16 @@
 // float64). Checks the import mapping and our forward pass: the encoder output at the valid
 // positions, the pooler, the classifier logits and the MLM logits, relative error <= 1e-5; the
 // vocabulary fingerprint the importer computed; the exported-then-reimported checkpoints equal
-// to the originals bit for bit; the task.json written for finetune.
+// to the originals bit for bit; the task.json written for finetune; and the script itself on
+// broken input: one line naming the file and the problem, exit status 1, no Python traceback.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,7 @@
 #include "model/bert.h"
 #include "model/checkpoint.h"
 #include "model_fixture.h"
+#include "test_helpers.h"
 
 using namespace wr;
 using wr::testing::relative_error;
@@ -227,4 +231,94 @@ TEST(HfImport, ExportThenImportIsExact) {
 TEST(HfImport, TaskJsonNamesTheLabels) {
     // finetune.cu's format (task_json): the classifier's id2label, and what the fixture's import was told.
     EXPECT_EQ(read_file(kDir + "task.json"), "{\"label_kind\":\"class\",\"labels\":[\"neg\",\"neutral\",\"pos\"],\"pairs\":true,\"max_len\":24}\n");
+}
+
+// dev/import_hf.py on broken folders answers as the C++ programs do: "import_hf.py: FILE: PROBLEM"
+// on one line of stderr and exit status 1, never a Python traceback. Each folder is a valid export
+// of the fixture's MLM checkpoint (dev/export_hf.py) with one thing broken.
+TEST(HfImport, ScriptRefusesBrokenInputWithOneLineNamingTheFile) {
+    using wr::testing::run_command;
+    if (run_command("python3 -c 'import numpy, safetensors, torch'").exit_code != 0)
+        GTEST_SKIP() << "python3 with numpy, safetensors and torch is needed to run dev/import_hf.py";
+    wr::testing::ScratchDir dir;
+    const std::string good = dir / "good";
+    ASSERT_EQ(run_command("python3 dev/export_hf.py " + kDir + "mlm.bin " + good + " --vocab " + kDir + "vocab.txt").exit_code, 0);
+    const wr::testing::RunResult ok = run_command("python3 dev/import_hf.py " + good + " " + dir / "out");
+    ASSERT_EQ(ok.exit_code, 0) << ok.output;
+
+    // Edits of the copy's config.json text, or of its weights with safetensors' numpy API.
+    auto replace = [](const std::string& from, const std::string& to) {
+        return [from, to](const std::string& folder) {
+            std::string text = read_file(folder + "/config.json");
+            const size_t at = text.find(from);
+            ASSERT_NE(at, std::string::npos) << from;
+            write_file_atomic(folder + "/config.json", text.replace(at, from.size(), to));
+        };
+    };
+    auto write = [](const std::string& name, const std::string& bytes) {
+        return [name, bytes](const std::string& folder) { write_file_atomic(folder + "/" + name, bytes); };
+    };
+    auto weights = [](const std::string& edit) {
+        return [edit](const std::string& folder) {
+            const std::string python = "from safetensors.numpy import load_file, save_file; import numpy as np, sys; p = sys.argv[1]; "
+                                       "w = load_file(p); " + edit + "; save_file(w, p)";
+            ASSERT_EQ(run_command("python3 -c '" + python + "' " + folder + "/model.safetensors").exit_code, 0) << edit;
+        };
+    };
+    auto pytorch_garbage = [](const std::string& folder) {
+        std::filesystem::remove(folder + "/model.safetensors");
+        write_file_atomic(folder + "/pytorch_model.bin", std::string(300, '\xe0'));
+    };
+    auto missing_shard = [](const std::string& folder) {
+        std::filesystem::remove(folder + "/model.safetensors");
+        write_file_atomic(folder + "/model.safetensors.index.json", "{\"weight_map\": {\"a\": \"shard-1.safetensors\"}}");
+    };
+    struct Case {
+        const char* name;
+        std::function<void(const std::string&)> edit;
+        const char* file;     // the file the message must name
+        const char* problem;  // and what it must say
+    };
+    const Case cases[] = {
+        {"zero_heads", replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 0"), "config.json",
+         "num_attention_heads is 0, must be an integer in 1..65536"},
+        {"heads_not_dividing", replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 3"), "config.json",
+         "num_attention_heads 3 does not divide hidden_size 32"},
+        {"string_hidden", replace("\"hidden_size\": 32", "\"hidden_size\": \"32\""), "config.json", "hidden_size is '32'"},
+        {"huge_layers", replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 2147483647"), "config.json",
+         "num_hidden_layers is 2147483647, must be an integer in 1..1024"},
+        {"bool_layers", replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": true"), "config.json", "num_hidden_layers is True"},
+        {"text_eps", replace("\"layer_norm_eps\": 1e-12", "\"layer_norm_eps\": \"small\""), "config.json",
+         "layer_norm_eps is 'small', not a finite number"},
+        {"cut_json", write("config.json", "{\"hidden_size\": "), "config.json", "not valid JSON"},
+        {"json_list", write("config.json", "[1, 2]"), "config.json", "holds a JSON list, not an object"},
+        {"garbage_safetensors", write("model.safetensors", std::string(100, '\xff')), "model.safetensors",
+         "cannot read the safetensors weights"},
+        {"empty_safetensors", write("model.safetensors", ""), "model.safetensors", "cannot read the safetensors weights"},
+        {"garbage_pytorch", pytorch_garbage, "pytorch_model.bin", "cannot read the PyTorch weights"},
+        {"missing_shard", missing_shard, "model.safetensors.index.json", "names the shard shard-1.safetensors"},
+        {"nan_weight", weights("w[\"bert.embeddings.word_embeddings.weight\"][3, 1] = np.nan"), "model.safetensors",
+         "tensor bert.embeddings.word_embeddings.weight holds 1 non-finite value (NaN or infinity), the first at index [3, 1]"},
+        {"missing_tensor", weights("del w[\"bert.encoder.layer.1.output.dense.bias\"]"), "model.safetensors",
+         "needs tensor bert.encoder.layer.1.output.dense.bias, which is missing"},
+        {"odd_shape", weights("w[\"bert.encoder.layer.1.attention.self.key.weight\"] = np.zeros((5, 32), np.float32)"),
+         "model.safetensors", "tensor bert.encoder.layer.1.attention.self.key.weight has shape [5, 32]"},
+        {"integer_weight", weights("w[\"bert.embeddings.LayerNorm.bias\"] = np.zeros(32, np.int64)"), "model.safetensors",
+         "tensor bert.embeddings.LayerNorm.bias has dtype int64, not floating point"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        const std::string folder = dir / c.name;
+        ASSERT_EQ(run_command("cp -r " + good + " " + folder).exit_code, 0);
+        c.edit(folder);
+        // stderr alone (stdout, the success report, to /dev/null).
+        const wr::testing::RunResult r = run_command("(python3 dev/import_hf.py " + folder + " " + dir / "out_" + c.name + " > /dev/null)");
+        EXPECT_EQ(r.exit_code, 1) << r.output;
+        EXPECT_EQ(r.output.find("Traceback"), std::string::npos) << r.output;
+        EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << "one line: " << r.output;
+        const std::string head = "import_hf.py: " + folder + "/" + c.file + ": ";
+        EXPECT_EQ(r.output.rfind(head, 0), 0u) << "should start with '" << head << "': " << r.output;
+        EXPECT_NE(r.output.find(c.problem), std::string::npos) << "should say '" << c.problem << "': " << r.output;
+        EXPECT_FALSE(std::filesystem::exists(dir / "out_" + c.name + "/model.bin")) << "wrote a checkpoint";
+    }
 }

@@ -1,7 +1,7 @@
 // tests/test_logit_cache.cpp: the teacher-logit cache of `distill cache`: float <-> binary16 against
 // known bit patterns, fp32/fp16 round trips, the transfer-set fingerprint, resuming after a kill
-// (with a torn chunk, and during finish), refusing a .partial of another run, and every reader
-// error naming the file and the field.
+// (with a torn chunk, and during finish), refusing a .partial of another run or one whose complete
+// chunks were changed, and every reader error naming the file and the field.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -277,14 +277,20 @@ TEST(LogitCache, ResumesAfterKillAndTornChunkByteIdentical) {
     }  // destroyed without finish(): killed
     EXPECT_FALSE(file_exists(path));
     ASSERT_TRUE(file_exists(partial));
-    EXPECT_EQ(read_file(partial).size(), 72u + 8 * K * 4);  // the two complete chunks, not the half one
-    append_bytes(partial, std::string(2 * K * 4, '\x7f'));  // a torn write: half a chunk of garbage
+    const size_t values_end = 72u + N * K * 4;
+    EXPECT_EQ(read_file(partial).size(), values_end + 2 * 8);  // the table lists the two complete chunks, not the half one
+    {
+        // A torn write: half of chunk 2 written as garbage, and half of its table entry.
+        std::string torn = read_file(partial);
+        std::memset(&torn[72 + 8 * K * 4], 0x7f, 2 * K * 4);
+        write_file_atomic(partial, torn + "torn");
+    }
 
     {
         LogitCacheWriter w(path, h);
         EXPECT_EQ(w.examples_resumed(), 8);
         ASSERT_EQ(w.examples_done(), 8);
-        EXPECT_EQ(read_file(partial).size(), 72u + 8 * K * 4);  // the torn bytes are gone
+        EXPECT_EQ(read_file(partial).size(), values_end + 2 * 8);  // the torn entry is gone
         w.append(logits.data() + 8 * K, 5);
         w.append(logits.data() + 13 * K, 4);
         EXPECT_EQ(w.examples_done(), N);
@@ -337,6 +343,51 @@ TEST(LogitCache, ResumesAfterKillInsideFinishOrBeforeAnyChunk) {
     EXPECT_EQ(read_file(c), read_file(reference));
 }
 
+// A value changed in a complete chunk of PATH.partial (or in its checksum) would otherwise end up
+// in the finished cache under a valid data_checksum: resuming refuses it, naming the file and the
+// chunk, and leaves the file as it is.
+TEST(LogitCache, ResumeRefusesAChangedCompleteChunk) {
+    ScratchDir dir;
+    const int K = 2;
+    const int64_t N = 14, chunk = 4;  // chunks 0..3 hold examples 0-3, 4-7, 8-11, 12-13
+    const LogitCacheHeader h = sample_header(K, N, chunk);
+    const std::vector<float> logits = sample_logits(N, K);
+    const std::string path = dir / "cache.bin", partial = path + ".partial";
+    {
+        LogitCacheWriter w(path, h);
+        w.append(logits.data(), 10);  // chunks 0 and 1 complete
+    }
+    const std::string good = read_file(partial);
+
+    std::string changed = good;
+    changed[72 + 5 * K * 4 + 1] ^= 0x01;  // example 5, in chunk 1
+    write_file_atomic(partial, changed);
+    EXPECT_ERROR_MENTIONS(LogitCacheWriter(path, h), "cache.bin.partial", "chunk 1", "examples 4..7", "delete");
+    EXPECT_EQ(read_file(partial), changed);
+    EXPECT_FALSE(file_exists(path));
+
+    changed = good;
+    changed[72 + N * K * 4] ^= 0x80;  // chunk 0's entry in the table
+    write_file_atomic(partial, changed);
+    EXPECT_ERROR_MENTIONS(LogitCacheWriter(path, h), "cache.bin.partial", "chunk 0", "examples 0..3");
+    EXPECT_EQ(read_file(partial), changed);
+
+    // A partial sealed by a killed finish() (every value there, the table cut off): checked
+    // against data_checksum.
+    const std::string reference = dir / "reference.bin";
+    write_cache(reference, h, logits, {3});
+    changed = read_file(reference);
+    changed[72 + 13 * K * 4] ^= 0x04;  // example 13
+    write_file_atomic(partial, changed);
+    EXPECT_ERROR_MENTIONS(LogitCacheWriter(path, h), "cache.bin.partial", "data_checksum", "delete");
+    EXPECT_EQ(read_file(partial), changed);
+
+    // Unchanged, it resumes at example 8.
+    write_file_atomic(partial, good);
+    LogitCacheWriter w(path, h);
+    EXPECT_EQ(w.examples_resumed(), 8);
+}
+
 TEST(LogitCache, PartialOfAnotherRunIsRefusedAndKept) {
     ScratchDir dir;
     const std::string path = dir / "cache.bin", partial = path + ".partial";
@@ -347,7 +398,7 @@ TEST(LogitCache, PartialOfAnotherRunIsRefusedAndKept) {
         w.append(logits.data(), 6);
     }
     const std::string before = read_file(partial);
-    ASSERT_EQ(before.size(), 72u + 4 * 3 * 4);
+    ASSERT_EQ(before.size(), 72u + 20 * 3 * 4 + 8);  // the values' length, then one chunk's table entry
 
     LogitCacheHeader other = h;
     other.teacher_fingerprint ^= 1;

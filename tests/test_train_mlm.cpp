@@ -26,6 +26,7 @@
 #include <map>
 #include <thread>
 
+#include "common/binary_io.h"
 #include "data/mlm_batcher.h"
 #include "data/shards.h"
 #include "data/tokenizer.h"
@@ -609,6 +610,10 @@ TEST(TrainMlm, BadInitCheckpointsAreClearErrors) {
     write_edited(good, f.dir / "inputs/corrupted.bin", [](std::string& b) { b[b.size() - 1000] ^= 0x10; });
     write_edited(good, f.dir / "inputs/bad_magic.bin", [](std::string& b) { b[0] = 'X'; });
     write_text(f.dir / "inputs/empty.bin", "");
+    write_edited(good, f.dir / "inputs/layers.bin", [](std::string& b) {  // num_layers 2^31 - 1, checksum valid
+        put<int32_t>(reinterpret_cast<unsigned char*>(b.data()), 64, 2147483647);
+        seal_checksum(b);
+    });
 
     f.expect_refused("a truncated checkpoint", " --init " + f.dir / "inputs/truncated.bin", {f.dir / "inputs/truncated.bin"}, {f.dir / "inputs"});
     f.expect_refused("a checkpoint cut in its header", " --init " + f.dir / "inputs/cut_header.bin", {f.dir / "inputs/cut_header.bin"});
@@ -616,6 +621,8 @@ TEST(TrainMlm, BadInitCheckpointsAreClearErrors) {
                      {f.dir / "inputs/corrupted.bin", "corrupted"}, {f.dir / "inputs"});
     f.expect_refused("a checkpoint with a bad magic", " --init " + f.dir / "inputs/bad_magic.bin", {f.dir / "inputs/bad_magic.bin", "magic"});
     f.expect_refused("an empty checkpoint", " --init " + f.dir / "inputs/empty.bin", {f.dir / "inputs/empty.bin"});
+    f.expect_refused("a checkpoint of 2^31 - 1 layers", " --init " + f.dir / "inputs/layers.bin",
+                     {f.dir / "inputs/layers.bin", "field 'num_layers'", "at most 1024"});
     f.expect_refused("a missing checkpoint", " --init " + f.dir / "inputs/none.bin", {f.dir / "inputs/none.bin"});
     f.expect_refused("a training state given as a checkpoint", " --init " + f.earlier + "/state_00000002.bin",
                      {f.earlier + "/state_00000002.bin"}, {f.earlier});
@@ -676,6 +683,14 @@ TEST(TrainMlm, BadResumeFoldersAreClearErrors) {
     d = copy_of_earlier("cut_ckpt");
     write_edited(f.earlier + "/ckpt_00000002.bin", d + "/ckpt_00000002.bin", [](std::string& b) { b.resize(b.size() - 4); });
     refuse_resume("--resume with a truncated checkpoint", d, "", {d + "/ckpt_00000002.bin"});
+
+    d = copy_of_earlier("other_step");  // the state of the pair `latest` names, resaved with step 1
+    write_edited(f.earlier + "/state_00000002.bin", d + "/state_00000002.bin", [](std::string& b) {
+        put<int64_t>(reinterpret_cast<unsigned char*>(b.data()), 16, 1);
+        seal_checksum(b);
+    });
+    refuse_resume("--resume with a training state of another step", d, "",
+                  {d + "/state_00000002.bin", d + "/ckpt_00000002.bin", "field 'step'", "is 1", "step 2"});
 
     d = copy_of_earlier("bad_latest");
     write_text(d + "/latest", "two\n");
