@@ -317,6 +317,23 @@ const TensorSpec* Checkpoint::find(const std::string& name) const {
     return nullptr;
 }
 
+namespace {
+// Weights that are not finite (a run that diverged, a corrupted export saved with a valid
+// checksum) would give NaN losses and silent nonsense: an error naming the tensor instead.
+void check_finite_weights(const Checkpoint& ck) {
+    for (const TensorSpec& t : ck.tensors) {
+        const float* w = ck.params.data() + t.offset;
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < t.numel; i++)
+            if (!std::isfinite(w[i])) bad++, first = first < 0 ? i : first;
+        if (bad > 0)
+            fail(ck.path, "tensor " + t.name, std::to_string(bad) + " of its " + std::to_string(t.numel) +
+                                                  " weights are not finite (the first, at index " + std::to_string(first) + ", is " +
+                                                  float_string(w[first]) + "): the run that saved it diverged");
+    }
+}
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& path) {
     const std::string file = read_file(path);
     const auto* bytes = reinterpret_cast<const unsigned char*>(file.data());
@@ -360,6 +377,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     std::memcpy(ck.params.data(), bytes + kTableAt + table_bytes, (size_t)param_count * sizeof(float));
     if (params_checksum(ck.params.data(), (int64_t)param_count) != ck.params_checksum)
         fail(path, "params_checksum", "does not match the parameters: the file is corrupted");
+    check_finite_weights(ck);
     return ck;
 }
 

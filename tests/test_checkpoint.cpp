@@ -98,12 +98,25 @@ std::vector<std::string> folder_listing(const std::string& dir) {
 // ---------------------------------------------------------------------------------------------
 // Checkpoint files
 
+// Weights that are not finite are refused when the checkpoint is read (whatever reads it:
+// --init, --resume, --eval-only, a teacher), naming the file and the tensor.
+TEST(Checkpoint, NonFiniteWeightsAreAnErrorNamingTheTensor) {
+    ScratchDir dir;
+    for (const float bad : {std::nanf(""), std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+        BertModel model = make_model(tiny_config(), 1);
+        const TensorSpec& t = model.layout.find("layers.ffn_out_w");
+        model.params[t.offset + 7] = bad;
+        save_checkpoint(dir / "ckpt.bin", weights_of(model), kFingerprint);
+        EXPECT_ERROR_MENTIONS(load_checkpoint(dir / "ckpt.bin"), "ckpt.bin", "layers.ffn_out_w", "not finite", "index 7");
+    }
+}
+
 TEST(Checkpoint, RoundTripIsBitwise) {
     ScratchDir dir;
     BertModel model = make_model(tiny_config(), 1);
     model.params[0] = -0.0f;  // values whose bits a careless conversion would change
     model.params[1] = std::numeric_limits<float>::denorm_min();
-    model.params[2] = std::numeric_limits<float>::infinity();
+    model.params[2] = std::numeric_limits<float>::max();
     const std::string path = dir / "ckpt.bin";
     const uint64_t sum = save_checkpoint(path, model.config, kFingerprint, model.layout, model.params.data());
 

@@ -210,10 +210,20 @@ TEST(Finetune, StopsAfterTooManyNonFiniteSteps) {
     c.num_layers = 1, c.hidden = 64, c.num_heads = 2, c.ffn = 128, c.pad_id = vocab.pad_id;
     BertModel init(c);
     init.init_weights(4);
-    init.w.qkv_w[5] = NAN;
     save_checkpoint(dir / "init.bin", weights_of(init), vocab.fingerprint());
-    const RunResult r = run_command("timeout 60 ./finetune --threads 2 --init " + dir / "init.bin" +
-                                    " --epochs 1 --batch 32 --max-skipped-steps 4 --out " + dir / "run");
+    // A learning rate of 1e30 without clipping: the first update sends the weights to 1e30, the
+    // next forward pass overflows, and no update after it is finite.
+    RunResult r = run_command("timeout 60 ./finetune --threads 2 --init " + dir / "init.bin" +
+                              " --epochs 1 --batch 32 --lr 1e30 --clip 0 --warmup 0 --max-skipped-steps 4 --out " + dir / "run");
     EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_NE(r.output.find("step 1: the loss or gradient was not finite in 4 updates in a row"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("the loss or gradient was not finite in 4 updates in a row"), std::string::npos) << r.output;
+
+    // A checkpoint with a weight that is not finite is refused before any step, naming the tensor.
+    init.w.qkv_w[5] = NAN;
+    save_checkpoint(dir / "nan.bin", weights_of(init), vocab.fingerprint());
+    r = run_command("timeout 60 ./finetune --threads 2 --init " + dir / "nan.bin" + " --epochs 1 --out " + dir / "nan_run");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("layers.qkv_w"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("not finite"), std::string::npos) << r.output;
+    EXPECT_FALSE(file_exists(dir / "nan_run/log.jsonl"));
 }
