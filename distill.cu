@@ -987,19 +987,35 @@ int run_mlm_train(const MlmTrainOptions& o) {
                 epoch_end = true;
             }
         }
-        batches.make(picked.data(), o.batch, b);
-        engine.zero_grads();
-        const MlmResult r = engine.forward_mlm(inputs_of(b), /*train=*/true,
-                                               splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
-        engine.backward_mlm();
-        const Optimizer::StepInfo info = engine.step(optimizer);
+        profile::step_begins(optimizer.steps_done + 1);
+        profile::Range step_range("step");
+        {
+            profile::Range batch_range("batch");
+            batches.make(picked.data(), o.batch, b);
+        }
+        MlmResult r;
+        {
+            profile::Range forward_backward("forward_backward");
+            engine.zero_grads();
+            r = engine.forward_mlm(inputs_of(b), /*train=*/true, splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
+            engine.backward_mlm();
+        }
+        Optimizer::StepInfo info;
+        {
+            profile::Range optimizer_range("optimizer");
+            info = engine.step(optimizer);
+        }
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         log.train_step(optimizer.steps_done, total_steps, r.loss, (double)r.agree / std::max(b.batch.M(), 1), info.lr, info.grad_norm, ms,
                        b.batch.token_count() / (ms / 1000.0));
         const bool last = optimizer.steps_done == total_steps, stopping = StopRequest::requested();
         const bool eval_now = last || epoch_end || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0);
-        if (eval_now || stopping) evaluate_and_save(eval_now);
+        if (eval_now || stopping) {
+            profile::Range range("evaluation_and_checkpoint");
+            evaluate_and_save(eval_now);
+        }
+        profile::step_ends(optimizer.steps_done);
         if (stopping && !last) {
             std::printf("stopped by Ctrl-C after step %lld; continue with --resume %s\n", (long long)optimizer.steps_done, o.out.c_str());
             return 130;

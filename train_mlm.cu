@@ -248,11 +248,17 @@ int run(int argc, char** argv) {
     while (optimizer.steps_done < total_steps) {
         const auto t0 = std::chrono::steady_clock::now();
         const int64_t step = optimizer.steps_done;
+        profile::step_begins(step + 1);
+        profile::Range step_range("step");
         engine->zero_grads();
         double loss_sum = 0;
         int64_t correct = 0, masked = 0, tokens = 0;
         for (int micro = 0; micro < o.grad_accum; micro++) {
-            train.next_batch(batch);
+            {
+                profile::Range batch_range("batch");
+                train.next_batch(batch);
+            }
+            profile::Range forward_backward("forward_backward");
             const MlmResult r = engine->forward_mlm({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
                                                    batch.M(), batch.masked_positions.data(), batch.masked_targets.data()},
                                                   /*train=*/true, mix_seed(o.seed, step, micro));
@@ -263,7 +269,11 @@ int run(int argc, char** argv) {
             tokens += batch.token_count();
         }
         if (o.grad_accum > 1) engine->average_grads(o.grad_accum);  // each micro-batch's gradient is of its mean loss
-        const Optimizer::StepInfo info = engine->step(optimizer);
+        Optimizer::StepInfo info;
+        {
+            profile::Range optimizer_range("optimizer");
+            info = engine->step(optimizer);
+        }
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         log.train_step(optimizer.steps_done, total_steps, loss_sum / o.grad_accum, (double)correct / std::max<int64_t>(masked, 1), info.lr,
@@ -273,11 +283,16 @@ int run(int argc, char** argv) {
         const bool eval_now = val && (last || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0));
         Evaluation e;
         if (eval_now) {
+            profile::Range evaluation_range("evaluation");
             e = evaluate(*engine, *val, o.eval_batches);
             log.evaluation(optimizer.steps_done, e.loss, e.accuracy);
             last_eval = e;
         }
-        if (last || stopping || eval_now || (o.save_every > 0 && optimizer.steps_done % o.save_every == 0)) save(e);
+        if (last || stopping || eval_now || (o.save_every > 0 && optimizer.steps_done % o.save_every == 0)) {
+            profile::Range checkpoint_range("checkpoint");
+            save(e);
+        }
+        profile::step_ends(optimizer.steps_done);
         if (stopping && !last) {
             std::printf("stopped by Ctrl-C after step %lld; continue with: ./train_mlm --resume %s\n",
                         (long long)optimizer.steps_done, o.out.c_str());

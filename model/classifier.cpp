@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/metrics.h"
+#include "common/profile.h"
 #include "common/random.h"
 #include "common/util.h"
 
@@ -256,12 +257,26 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
     ExampleBatch batch;
     while (optimizer.steps_done < loop.total_steps) {
         const auto t0 = std::chrono::steady_clock::now();
-        train.next_batch(batch);
-        const ClsInputs in = make_inputs(batch);
-        engine.zero_grads();
-        const ClsResult r = engine.forward_classify(in, /*train=*/true, step_seed(loop.seed, optimizer.steps_done));
-        engine.backward_classify();
-        const Optimizer::StepInfo info = engine.step(optimizer);
+        profile::step_begins(optimizer.steps_done + 1);
+        profile::Range step_range("step");
+        ClsInputs in;
+        {
+            profile::Range batch_range("batch");
+            train.next_batch(batch);
+            in = make_inputs(batch);
+        }
+        ClsResult r;
+        {
+            profile::Range forward_backward("forward_backward");
+            engine.zero_grads();
+            r = engine.forward_classify(in, /*train=*/true, step_seed(loop.seed, optimizer.steps_done));
+            engine.backward_classify();
+        }
+        Optimizer::StepInfo info;
+        {
+            profile::Range optimizer_range("optimizer");
+            info = engine.step(optimizer);
+        }
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         const double accuracy = task.regression   ? 0.0
@@ -272,7 +287,11 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
         const bool last = optimizer.steps_done == loop.total_steps, stopping = StopRequest::requested();
         const bool epoch_end = train.position() == 0;  // this step took the epoch's last batch (the batcher moved on)
         const bool eval_now = last || epoch_end || (loop.eval_every > 0 && optimizer.steps_done % loop.eval_every == 0);
-        if (eval_now || stopping) evaluate_and_save(eval_now);
+        if (eval_now || stopping) {
+            profile::Range range("evaluation_and_checkpoint");
+            evaluate_and_save(eval_now);
+        }
+        profile::step_ends(optimizer.steps_done);
         if (stopping && !last) {
             std::printf("stopped by Ctrl-C after step %lld; continue with --resume %s\n", (long long)optimizer.steps_done, loop.out.c_str());
             result.stopped = true;

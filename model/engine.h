@@ -24,11 +24,13 @@
 #include <vector>
 
 #include "common/cpu_isa.h"
+#include "common/profile.h"
 #include "common/util.h"
 #include "model/bert.h"
 #include "model/training.h"
 #ifdef __CUDACC__
 #include "kernels/cuda_common.cuh"
+#include "kernels/cuda_profile.cuh"
 #include "model/bert_cuda.cuh"
 #endif
 
@@ -150,10 +152,10 @@ inline void check_device(const std::string& device, const std::string& precision
 #endif
 }
 
-// --device, --precision, --threads and --cpu-isa, declared once for every program. `device_help`
-// replaces the usual help where a mode differs (distill --mlm is CPU only).
+// --device, --precision, --threads, --cpu-isa and --profile-steps, declared once for every
+// program. `device_help` replaces the usual help where a mode differs (distill --mlm is CPU only).
 struct DeviceOptions {
-    std::string device = "auto", precision = "auto", cpu_isa = "auto";
+    std::string device = "auto", precision = "auto", cpu_isa = "auto", profile_steps;
     int threads = 0;  // 0: all cores
 
     void add_flags(Flags& f, const char* device_help = "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is present)") {
@@ -163,8 +165,13 @@ struct DeviceOptions {
               "CPU with AMX, else fp32");
         f.add("threads", &threads, "CPU threads (0: all cores)");
         f.add("cpu-isa", &cpu_isa, "CPU kernels: auto (the best this CPU runs) or one of generic, avx2, avx512, avx512bf16, amx");
+        f.add("profile-steps", &profile_steps,
+              "GPU: capture only steps FIRST:LAST under a profiler (nsys --capture-range=cudaProfilerApi); '' for all");
     }
-    void check_flags() const { check_device_flags(device, precision); }  // at parse time
+    void check_flags() const {  // at parse time
+        check_device_flags(device, precision);
+        profile::parse_step_window(profile_steps);
+    }
     // Before anything is read or written: check_device, the CPU kernels, the thread count.
     void apply() const {
         check_device(device, precision);
@@ -173,6 +180,8 @@ struct DeviceOptions {
             throw Error("<command line>: flag --cpu-isa: '" + cpu_isa + "': this CPU runs at most '" +
                         cpu_isa_name(cpu_isa_best()) + "'");
         if (threads > 0) omp_set_num_threads(threads);
+        const auto [first, last] = profile::parse_step_window(profile_steps);
+        profile::set_step_window(first, last);
     }
 };
 
@@ -183,9 +192,11 @@ struct DeviceOptions {
 inline std::unique_ptr<Engine> make_engine(const std::string& device, const std::string& precision, BertModel& model,
                                            const Optimizer* optimizer, const char* doing = "training", std::FILE* say = stdout) {
 #ifdef __CUDACC__
-    if (device == "cuda" || (device == "auto" && cuda::device_available()))
+    if (device == "cuda" || (device == "auto" && cuda::device_available())) {
+        cuda::install_cuda_profiler();  // NVTX ranges and the --profile-steps window
         return std::make_unique<CudaEngine>(model, optimizer,
                                             cuda::parse_precision(precision == "auto" ? "bf16" : precision, "<command line>: flag --precision"));
+    }
     static bool said = false;  // once per program, however many engines it makes
     if (device == "auto" && !said) std::fprintf(say, "no GPU (%s): %s on the CPU\n", cuda::device_unavailable_reason().c_str(), doing);
     said = true;

@@ -46,7 +46,7 @@ bool names_the_folder(const std::string& name) { return is_one_of(name, {"out", 
 }  // namespace
 
 bool flag_may_change_on_resume(const std::string& name) {
-    return names_the_folder(name) || is_one_of(name, {"steps", "epochs", "device", "precision", "threads", "cpu-isa", "keep",
+    return names_the_folder(name) || is_one_of(name, {"steps", "epochs", "device", "precision", "threads", "cpu-isa", "profile-steps", "keep",
                                                       "save-every", "eval-every", "eval-batches", "max-skipped-steps", "vocab"});
 }
 

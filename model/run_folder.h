@@ -23,7 +23,7 @@ void prepare_run_folder(const std::string& dir, bool overwrite, bool can_resume 
 
 // The flags that a resumed run may give other values than its start did: its length (steps,
 // epochs: a finished run can be extended; the schedule follows the new total), where and how fast it
-// runs (device, precision, threads, cpu-isa), the bookkeeping (keep, save-every, eval-every,
+// runs (device, precision, threads, cpu-isa, profile-steps), the bookkeeping (keep, save-every, eval-every,
 // eval-batches, max-skipped-steps), the vocabulary file (its fingerprint is checked against every
 // checkpoint and shard instead), and out, resume and overwrite, which are never saved.
 bool flag_may_change_on_resume(const std::string& name);

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include "common/flags.h"
+#include "common/profile.h"
 #include "common/util.h"
 #include "data/table_reader.h"
 #include "data/text_reader.h"
 #include "test_helpers.h"
 
 using namespace wr;
+using wr::testing::RunResult;
 using wr::testing::ScratchDir;
 
 namespace {
@@ -287,4 +289,57 @@ TEST(RunProgram, BusyMachineNoteOnlyWhenTheLoadReachesTheCores) {
     EXPECT_NE(note.find("busy"), std::string::npos) << note;
     EXPECT_NE(note.find("6.2"), std::string::npos) << note;
     EXPECT_NE(note.find("2 cores"), std::string::npos) << note;
+}
+
+// The profiling ranges and the --profile-steps window, through a backend that records calls.
+namespace {
+std::vector<std::string> g_profile_calls;
+}
+TEST(Profile, RangesNestAndTheWindowCapturesStepsFirstToLast) {
+    profile::Backend recorder;
+    recorder.push = [](const char* name) { g_profile_calls.push_back(std::string("push ") + name); };
+    recorder.pop = [] { g_profile_calls.push_back("pop"); };
+    recorder.start = [] { g_profile_calls.push_back("start"); };
+    recorder.stop = [] { g_profile_calls.push_back("stop"); };
+    profile::set_backend(recorder);
+    g_profile_calls.clear();
+    profile::set_step_window(2, 3);
+    for (int64_t step = 1; step <= 4; step++) {
+        profile::step_begins(step);
+        {
+            profile::Range outer("step");
+            profile::Range inner("batch");
+        }
+        profile::step_ends(step);
+    }
+    const std::vector<std::string> one_step = {"push step", "push batch", "pop", "pop"};
+    std::vector<std::string> expected;
+    for (int64_t step = 1; step <= 4; step++) {
+        if (step == 2) expected.push_back("start");
+        expected.insert(expected.end(), one_step.begin(), one_step.end());
+        if (step == 3) expected.push_back("stop");
+    }
+    EXPECT_EQ(g_profile_calls, expected);
+
+    // No window: nothing starts or stops capturing; no backend: ranges do nothing.
+    g_profile_calls.clear();
+    profile::set_step_window(0, 0);
+    profile::step_begins(1);
+    profile::step_ends(1);
+    EXPECT_TRUE(g_profile_calls.empty());
+    profile::set_backend(profile::Backend{});
+    { profile::Range r("nothing"); }
+    EXPECT_TRUE(g_profile_calls.empty());
+    EXPECT_FALSE(profile::has_backend());
+}
+
+TEST(Profile, StepWindowFlag) {
+    EXPECT_EQ(profile::parse_step_window(""), (std::pair<int64_t, int64_t>{0, 0}));
+    EXPECT_EQ(profile::parse_step_window("10:12"), (std::pair<int64_t, int64_t>{10, 12}));
+    EXPECT_EQ(profile::parse_step_window("5:5"), (std::pair<int64_t, int64_t>{5, 5}));
+    for (const char* bad : {"12", "3:2", "0:4", "a:b", "1:", ":3", "-1:2", "1:2:3"})
+        EXPECT_ERROR_MENTIONS(profile::parse_step_window(bad), "--profile-steps", bad);
+    const RunResult r = wr::testing::run_command("./train_mlm --profile-steps 4:2 --threads 1");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("--profile-steps"), std::string::npos) << r.output;
 }
