@@ -25,6 +25,7 @@
 #include "common/flags.h"
 #include "common/random.h"
 #include "common/util.h"
+#include "data/batch_prefetch.h"
 #include "data/mlm_batcher.h"
 #include "data/tokenizer.h"
 #include "model/bert.h"
@@ -232,13 +233,16 @@ int run(int argc, char** argv) {
                 baseline.accuracy);
     StopRequest::install();
 
+    // The batches: on a GPU the next one is made while the current one trains.
+    BatchPrefetcher<MlmBatcher, MlmBatch> batches(train, /*background=*/engine->on_gpu());
+    MlmBatcherState consumed = train.state();
     auto save = [&](const Evaluation& e) {
         engine->sync_to_host(optimizer);
         TrainingProgress progress;
         progress.step = optimizer.steps_done;
         progress.best_val_loss = keeper.best_val_loss();
         progress.rng_state = {o.seed};
-        progress.loader_state = train.state().to_bytes();
+        progress.loader_state = consumed.to_bytes();  // where the trained batches end (not the prefetched one)
         if (keeper.save(weights_of(model), vocab.fingerprint(), optimizer.m.data(), optimizer.v.data(), progress, e.loss))
             std::printf("new best validation loss %.4f: %s/best.bin\n", e.loss, o.out.c_str());
     };
@@ -256,7 +260,7 @@ int run(int argc, char** argv) {
         for (int micro = 0; micro < o.grad_accum; micro++) {
             {
                 profile::Range batch_range("batch");
-                train.next_batch(batch);
+                batches.next(batch, consumed);
             }
             profile::Range forward_backward("forward_backward");
             const MlmResult r = engine->forward_mlm({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),

@@ -41,6 +41,7 @@ namespace wr {
 struct Engine {
     virtual ~Engine() = default;
     virtual const char* name() const = 0;  // "cpu (fp32)", "cuda (NVIDIA H100 80GB HBM3, bf16)"
+    virtual bool on_gpu() const { return false; }  // the host is free while a step runs
     virtual MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) = 0;
     virtual void backward_mlm() = 0;
     virtual ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t seed) = 0;
@@ -109,6 +110,7 @@ struct CudaEngine : Engine {
         label = "cuda (" + cuda::device_name() + ", " + cuda::precision_name(precision) + ")";
     }
     const char* name() const override { return label.c_str(); }
+    bool on_gpu() const override { return true; }
     MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) override {
         if (in.teacher_ids)  // distill refuses --device cuda with --mlm before this; a guard for other callers
             throw Error("MLM-logit distillation (the top-k soft cross-entropy) has no CUDA kernel yet: run it with --device cpu");

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/util.h"
+#include "data/batch_prefetch.h"
 #include "data/mlm_batcher.h"
 #include "data/shards.h"
 #include "data/tokenizer.h"
@@ -445,4 +446,35 @@ TEST(MlmBatcher, Errors) {
     write_shard(foreign, other, make_docs(5, 10, 3, other));
     EXPECT_ERROR_MENTIONS(MlmBatcher({c.paths[0], foreign}, c.vocab, options(4, 32)), "foreign.bin", "vocab_fingerprint");
     EXPECT_ERROR_MENTIONS(MlmBatcher({c.dir / "missing.bin"}, c.vocab, options(4, 32)), "missing.bin");
+}
+
+// Batches made on a second thread (a GPU run) or on demand (the CPU): each the batch the batcher
+// gives directly, with the state just after it, across an epoch boundary; a batcher restored
+// from a batch's state continues with the next batch.
+TEST(MlmBatcher, PrefetchedBatchesAndStatesAreTheDirectOnes) {
+    const Corpus c;
+    const MlmBatcherOptions o = options(9, 48, 77, true);
+    for (const bool background : {true, false}) {
+        MlmBatcher direct = c.batcher(o), prefetched = c.batcher(o);
+        const int64_t per_epoch = (direct.sequence_count() + 8) / 9;
+        MlmBatch expected, got;
+        MlmBatcherState state_after;
+        std::string middle_state;
+        {
+            BatchPrefetcher<MlmBatcher, MlmBatch> batches(prefetched, background);
+            for (int64_t k = 0; k < per_epoch + 3; k++) {
+                direct.next_batch(expected);
+                batches.next(got, state_after);
+                ASSERT_TRUE(same_batch(expected, got)) << "batch " << k << (background ? " (background)" : " (on demand)");
+                ASSERT_EQ(state_after.to_bytes(), direct.state().to_bytes()) << "batch " << k;
+                if (k == per_epoch / 2) middle_state = state_after.to_bytes();
+            }
+        }
+        MlmBatcher resumed = c.batcher(o), again = c.batcher(o);
+        resumed.restore(MlmBatcherState::from_bytes(middle_state, "state"));
+        for (int64_t k = 0; k <= per_epoch / 2; k++) again.next_batch(expected);
+        again.next_batch(expected);
+        resumed.next_batch(got);
+        EXPECT_TRUE(same_batch(expected, got)) << "the batch after a saved state";
+    }
 }
