@@ -55,6 +55,7 @@
 #include "model/bert.h"
 #include "model/checkpoint.h"
 #include "model/classifier.h"
+#include "model/distillation.h"
 #include "model/engine.h"
 #include "model/run_folder.h"
 #include "model/training.h"
@@ -87,67 +88,6 @@ void require_teacher(const std::string& path) {
                                          : std::string(": pass a classifier checkpoint made by finetune")));
 }
 
-// The teacher: a classifier checkpoint and the task.json beside it.
-struct Teacher {
-    BertModel model;
-    Task task;
-    uint64_t fingerprint = 0;  // its params checksum: what a cache names it by
-};
-Teacher load_teacher(const std::string& path, const Tokenizer& vocab) {
-    require_teacher(path);
-    const Checkpoint ck = load_checkpoint(path);
-    if (ck.kind != CheckpointKind::Classifier)
-        fail(path, "kind", "is an MLM checkpoint; the teacher must be a classifier (fine-tune it with finetune first)");
-    Task task = read_task(task_path_beside(path));
-    if (task.num_labels() != ck.num_labels)
-        fail(task_path_beside(path), "labels", "name " + std::to_string(task.num_labels()) + " outputs, the checkpoint " + path +
-                                                   " has " + std::to_string(ck.num_labels));
-    ClassifierInit init;
-    init.dropout = init.attention_dropout = 0.0f;  // the teacher only ever runs in evaluation mode
-    return Teacher{classifier_from_checkpoint(ck, path, vocab, ck.num_labels, init), task, ck.params_checksum};
-}
-
-// An example set read for its tokens only (a transfer set may be unlabeled, or labeled with
-// anything): labels dropped.
-ExampleSet tokens_only(ExampleSet set) {
-    set.label_kind = LabelKind::None;
-    set.label_names.clear();
-    for (Example& e : set.examples) e.label = -1, e.value = 0.0f;
-    return set;
-}
-
-// The teacher's logits [N,K] over every example of `batcher`, in shard order, starting at
-// example `first`; each batch is handed to `sink` (rows, logits). Returns false when Ctrl-C
-// stopped it.
-template <typename Sink>
-bool run_teacher(Engine& teacher, const ExampleBatcher& batcher, int64_t first, int batch_size, Sink sink, bool show_progress) {
-    const int64_t N = batcher.example_count();
-    const auto t0 = std::chrono::steady_clock::now();
-    auto last_print = t0;
-    std::vector<int64_t> indices;
-    ExampleBatch batch;
-    for (int64_t start = first; start < N; start += batch_size) {
-        if (StopRequest::requested()) return false;
-        indices.clear();
-        for (int64_t i = start; i < std::min(N, start + batch_size); i++) indices.push_back(i);
-        batcher.make_batch(indices.data(), (int)indices.size(), batch);
-        ClsResult r;
-        const float* logits = teacher.classify(inputs_of(batch, false, false), /*train=*/false, 0, r);
-        sink((int64_t)indices.size(), logits);
-        const auto now = std::chrono::steady_clock::now();
-        const double since_print = std::chrono::duration<double>(now - last_print).count();
-        if (show_progress && (since_print > 5.0 || start + batch_size >= N)) {
-            const double seconds = std::chrono::duration<double>(now - t0).count();
-            const int64_t done = std::min(N, start + batch_size);
-            const double rate = (double)(done - first) / std::max(seconds, 1e-9);
-            std::printf("cache: %lld/%lld examples | %.0f examples/s | %.0f s left\n", (long long)done, (long long)N, rate,
-                        (double)(N - done) / std::max(rate, 1e-9));
-            last_print = now;
-        }
-    }
-    return true;
-}
-
 // ---------------------------------------------------------------------------------------------
 // distill cache
 
@@ -176,6 +116,7 @@ int run_cache(const CacheOptions& o) {
     if (o.batch < 1 || o.chunk < 1) throw Error("<command line>: --batch and --chunk must be positive");
     o.device.apply();
     const Tokenizer vocab = Tokenizer::load(vocab_path(o.vocab, {o.teacher}));
+    require_teacher(o.teacher);
     Teacher teacher = load_teacher(o.teacher, vocab);
     ExampleSet transfer_set = read_example_shard(o.transfer, &vocab);
     check_same_segments(teacher.task, transfer_set, o.transfer, task_path_beside(o.teacher));
@@ -309,40 +250,6 @@ struct TrainOptions : StudentOptions {
     }
 };
 
-// --from-teacher: the student's configuration is the teacher's (same width) with fewer layers,
-// --layers of them (default: half the teacher's), a divisor of the teacher's depth.
-BertConfig config_from_teacher(const ModelSizeOptions& size, const BertConfig& tc) {
-    BertConfig c = tc;
-    c.num_layers = size.layers ? size.layers : std::max(1, tc.num_layers / 2);
-    if (size.hidden && size.hidden != tc.hidden)
-        throw Error("<command line>: --from-teacher keeps the teacher's width " + std::to_string(tc.hidden) + "; --hidden " +
-                    std::to_string(size.hidden) + " differs");
-    if (tc.num_layers % c.num_layers != 0)
-        throw Error("<command line>: --from-teacher: the student's " + std::to_string(c.num_layers) + " layers must divide the teacher's " +
-                    std::to_string(tc.num_layers));
-    return c;
-}
-
-// Every k-th layer of the teacher, as DistilBERT: student layer i is teacher layer i * k; every
-// other tensor (embeddings, and the pooler and classifier or the MLM head) is the teacher's. Layer
-// tensors are stacked [L, ...], so layer l of a tensor is the l-th slice of numel / L values.
-// Returns k.
-int copy_teacher_layers(BertModel& student, const BertModel& teacher) {
-    const int layers = student.config.num_layers, k = teacher.config.num_layers / layers;
-    for (const TensorSpec& t : student.layout.tensors()) {
-        const TensorSpec& from = teacher.layout.find(t.name);
-        const float* src = teacher.params.data() + from.offset;
-        float* dst = student.params.data() + t.offset;
-        if (t.name.rfind("layers.", 0) != 0) {
-            std::copy(src, src + t.numel, dst);
-            continue;
-        }
-        const int64_t per_layer = t.numel / layers;
-        for (int l = 0; l < layers; l++) std::copy(src + (int64_t)l * k * per_layer, src + ((int64_t)l * k + 1) * per_layer, dst + l * per_layer);
-    }
-    return k;
-}
-
 ClassifierInit student_init(const StudentOptions& o) {
     ClassifierInit init;
     init.dropout = (float)o.dropout, init.attention_dropout = (float)o.attention_dropout, init.seed = o.seed;
@@ -389,6 +296,7 @@ int run_train(const TrainOptions& o) {
     const ResumePoint resume = o.resume_point();
     const std::string vocab_file = vocab_path(o.vocab, {resume.checkpoint_path, o.init, o.teacher});
     const Tokenizer vocab = Tokenizer::load(vocab_file);
+    require_teacher(o.teacher);
     Teacher teacher = load_teacher(o.teacher, vocab);
     const Task& task = teacher.task;
     const int K = task.num_labels();
@@ -499,6 +407,15 @@ const std::vector<std::string> kDefaultMlmShards = {"build/default/mlm/train_*.b
 const std::string kDefaultMlmTeacher = "runs/default_mlm/best.bin", kDefaultMlmCache = "runs/default_distill_mlm/teacher_topk.bin",
                   kDefaultMlmStudent = "runs/default_distill_mlm/student";
 
+// A missing MLM teacher: say how the built-in one is made. Returns the path.
+const std::string& require_mlm_teacher(const std::string& path) {
+    if (!file_exists(path))
+        throw Error(path + ": no such teacher checkpoint" +
+                    (path == kDefaultMlmTeacher ? std::string(": run ./train_mlm first (it makes the default MLM teacher)")
+                                                : std::string(": pass an MLM checkpoint made by train_mlm")));
+    return path;
+}
+
 // Whether the command line asks for --mlm (decided before the flags are parsed: the two modes
 // have different flags).
 bool wants_mlm(int argc, char** argv) {
@@ -520,42 +437,6 @@ void apply_mlm_device(const DeviceOptions& d) {
         throw Error("<command line>: flag --device cuda: --mlm runs on the CPU only (the top-k soft cross-entropy of MLM-logit "
                     "distillation has no CUDA kernel yet); use --device cpu");
     d.apply();
-}
-
-// An MLM teacher: a train_mlm checkpoint (its MLM head included), in evaluation mode.
-struct MlmTeacher {
-    BertModel model;
-    uint64_t fingerprint = 0;  // its params checksum: what the cache names it by
-};
-MlmTeacher load_mlm_teacher(const std::string& path, const Tokenizer& vocab) {
-    if (!file_exists(path))
-        throw Error(path + ": no such teacher checkpoint" +
-                    (path == kDefaultMlmTeacher ? std::string(": run ./train_mlm first (it makes the default MLM teacher)")
-                                                : std::string(": pass an MLM checkpoint made by train_mlm")));
-    const Checkpoint ck = load_checkpoint(path);
-    if (ck.kind != CheckpointKind::Mlm)
-        fail(path, "kind", "is a classifier checkpoint; the --mlm teacher must be an MLM checkpoint (made by train_mlm), with its MLM head");
-    BertConfig c = ck.config;
-    c.hidden_dropout = c.attention_dropout = 0.0f;  // evaluation mode only
-    MlmTeacher teacher{BertModel(c), ck.params_checksum};
-    load_into(teacher.model, ck, vocab.fingerprint(), vocab.source());
-    return teacher;
-}
-
-// The k largest of row[0 .. V), by descending value (equal values: the lower id first).
-void top_k(const float* row, int V, int k, int32_t* ids, float* values, std::vector<int32_t>& order) {
-    order.resize(V);
-    for (int v = 0; v < V; v++) order[v] = v;
-    std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                      [row](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
-    for (int j = 0; j < k; j++) ids[j] = order[j], values[j] = row[order[j]];
-}
-
-MlmInputs mlm_inputs(const MlmBatch& b) {
-    MlmInputs in;
-    in.B = b.B, in.T = b.T, in.input_ids = b.input_ids.data(), in.token_types = b.token_types.data(), in.lengths = b.lengths.data();
-    in.M = b.M(), in.masked_positions = b.masked_positions.data(), in.masked_targets = b.masked_targets.data();
-    return in;
 }
 
 // ---- distill cache --mlm ----
@@ -595,7 +476,7 @@ int run_mlm_cache(const MlmCacheOptions& o) {
     if (o.topk > vocab.vocab_size())
         throw Error("<command line>: flag --topk: " + std::to_string(o.topk) + " is more than the vocabulary's " +
                     std::to_string(vocab.vocab_size()) + " tokens");
-    MlmTeacher teacher = load_mlm_teacher(o.teacher, vocab);
+    MlmTeacher teacher = load_mlm_teacher(require_mlm_teacher(o.teacher), vocab);
     teacher.model.matmul_precision = cpu_precision(o.device.precision);
     if (o.seq_len > teacher.model.config.max_positions)
         throw Error("<command line>: flag --seq-len: " + std::to_string(o.seq_len) + " is above the teacher's " +
@@ -769,81 +650,6 @@ BertModel make_mlm_student(const MlmTrainOptions& o, const Tokenizer& vocab, con
     return student;
 }
 
-// Batches of cached sequences: each sequence's text from the shards, the cached masks applied
-// (the id the teacher saw at each masked position), the teacher's top k per masked position.
-struct MlmDistillBatches {
-    const MlmTopKCache& cache;
-    const MlmBatcher& text;  // the shards, cut at the cache's T
-    int32_t pad_id;
-
-    struct Batch {
-        MlmBatch batch;
-        std::vector<int32_t> teacher_ids;    // [M, k]
-        std::vector<float> teacher_values;   // [M, k]
-    };
-
-    // Groups (cached sequences) groups[0 .. n) into b; padded to the longest of them.
-    void make(const int64_t* groups, int n, Batch& out) const {
-        const int k = cache.k();
-        std::vector<std::vector<int32_t>> ids(n);
-        int T = 3;
-        for (int i = 0; i < n; i++) {
-            text.sequence(cache.group_sequence[groups[i]], ids[i]);
-            T = std::max(T, (int)ids[i].size());
-        }
-        MlmBatch& b = out.batch;
-        b.B = n, b.T = T;
-        b.input_ids.assign((size_t)n * T, pad_id);
-        b.token_types.assign((size_t)n * T, 0);
-        b.lengths.assign(n, 0);
-        b.mlm_targets.assign((size_t)n * T, MlmBatch::kNoTarget);
-        b.masked_positions.clear(), b.masked_targets.clear();
-        b.sequence_index.assign(n, 0);
-        out.teacher_ids.clear(), out.teacher_values.clear();
-        std::vector<int32_t> top_ids(k);
-        std::vector<float> top_values(k);
-        for (int i = 0; i < n; i++) {
-            const int64_t g = groups[i], sequence = cache.group_sequence[g];
-            const int len = (int)ids[i].size();
-            std::copy(ids[i].begin(), ids[i].end(), b.input_ids.begin() + (size_t)i * T);
-            b.lengths[i] = len;
-            b.sequence_index[i] = sequence;
-            for (int64_t r = cache.group_begin[g]; r < cache.group_begin[g + 1]; r++) {
-                const int32_t t = cache.position(r);
-                if (t >= len - 1 || ids[i][t] != cache.target(r))
-                    fail(cache.path, "rows", "row " + std::to_string(r) + ": sequence " + std::to_string(sequence) + " position " +
-                                                 std::to_string(t) + " holds token " + std::to_string(cache.target(r)) +
-                                                 " in the cache but not in the text: the cache belongs to other shards");
-                const int32_t flat = i * T + t;
-                b.input_ids[flat] = cache.input_id(r);
-                b.mlm_targets[flat] = cache.target(r);
-                b.masked_positions.push_back(flat);
-                b.masked_targets.push_back(cache.target(r));
-                cache.topk(r, top_ids.data(), top_values.data());
-                out.teacher_ids.insert(out.teacher_ids.end(), top_ids.begin(), top_ids.end());
-                out.teacher_values.insert(out.teacher_values.end(), top_values.begin(), top_values.end());
-            }
-        }
-    }
-};
-
-// Which cached sequences are held out for evaluation: sequence i when a fixed hash of i falls
-// below `fraction`. The same in every run and for every seed, and spread over the whole text (its
-// end may hold other kinds of documents than the rest: the built-in corpus ends with reviews).
-bool is_heldout(int64_t sequence, double fraction) {
-    return (double)(splitmix64_mix((uint64_t)sequence ^ 0x686f6c646f7574ULL) >> 11) * 0x1.0p-53 < fraction;
-}
-
-// Where the training order stands, in the training state (data/loader_state.h): the seed, the
-// epoch, the position in its order, and the cache's data checksum as the setup.
-constexpr char kMlmDistillStateMagic[8] = {'W', 'R', 'M', 'L', 'M', 'K', 'D', 'S'};
-
-// The held-out evaluation: soft loss and agreement with the teacher's top-1, and the ordinary MLM
-// loss and accuracy on the original tokens (the same forward passes).
-struct MlmDistillEvaluation {
-    double soft_loss = NAN, agreement = NAN, mlm_loss = NAN, mlm_accuracy = NAN;
-};
-
 int run_mlm_train(const MlmTrainOptions& o) {
     if (o.batch < 1 || o.keep < 1) throw Error("<command line>: --batch and --keep must be positive");
     if (!(o.temperature > 0)) throw Error("<command line>: flag --temperature: must be positive");
@@ -854,7 +660,7 @@ int run_mlm_train(const MlmTrainOptions& o) {
     const std::string vocab_file = vocab_path(o.vocab, {resume.checkpoint_path, o.init, o.teacher});
     const Tokenizer vocab = Tokenizer::load(vocab_file);
     std::unique_ptr<MlmTeacher> teacher;
-    if (!o.teacher.empty()) teacher = std::make_unique<MlmTeacher>(load_mlm_teacher(o.teacher, vocab));
+    if (!o.teacher.empty()) teacher = std::make_unique<MlmTeacher>(load_mlm_teacher(require_mlm_teacher(o.teacher), vocab));
 
     // The cache must belong to this teacher, this text and this vocabulary.
     const std::string text_name = joined(o.transfer);
