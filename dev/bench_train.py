@@ -118,8 +118,9 @@ def batch_size(args, T):
 # ---------------------------------------------------------------------------------------------
 # The sides, each run in a fresh process.
 
-def run_ours(args, precision, preset, T, threads, data):
-    """(tokens/s of each timed step, median tokens per step, the 'device:' line ours printed)."""
+def run_ours(args, precision, preset, T, threads, data, env=None):
+    """(tokens/s of each timed step, median tokens per step, the 'device:' line ours printed).
+    env: the process's environment (None: this one's)."""
     train, vocab, _, _ = data
     B = batch_size(args, T)
     with tempfile.TemporaryDirectory(prefix="bench_train_") as out:
@@ -129,7 +130,7 @@ def run_ours(args, precision, preset, T, threads, data):
                "--vocab", vocab, "--seed", "1"]
         if args.cpu_isa:
             cmd += ["--cpu-isa", args.cpu_isa]
-        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         if r.returncode != 0:
             raise SystemExit(f"bench_train: {' '.join(cmd)} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
         with open(os.path.join(out, "log.jsonl")) as f:
