@@ -2,9 +2,18 @@
 
 A generated section sits between two HTML comments, `<!-- NAME: begin -->` and `<!-- NAME: end -->`;
 the script that makes it rewrites that span and keeps the rest of the file. Used by the
-benchmarks (docs/benchmarks.md) and the experiments (docs/results.md).
+benchmarks (docs/benchmarks.md) and the experiments (docs/results.md), with cpu_model() for the
+machine line each of them states.
 """
 import os
+
+
+def cpu_model():
+    """The CPU's name, for the machine line of a section."""
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def markers(name):

@@ -61,6 +61,16 @@ struct Settings {
     }
 };
 
+// A small model of the built-in vocabulary (L1-H64), random weights from `seed`; num_labels 0:
+// an MLM.
+BertModel small_model(const Tokenizer& vocab, int num_labels, uint64_t seed) {
+    BertConfig c = bert_preset("tiny", vocab.vocab_size());
+    c.num_layers = 1, c.hidden = 64, c.num_heads = 2, c.ffn = 128, c.num_labels = num_labels, c.pad_id = vocab.pad_id;
+    BertModel model(c);
+    model.init_weights(seed);
+    return model;
+}
+
 // Every file of two run folders byte for byte, except log.jsonl (it holds timings): "" when
 // equal, else what differs.
 std::string different_files(const std::string& a, const std::string& b) {
@@ -199,10 +209,7 @@ TEST(RunFolder, TheVocabularyTravelsWithTheModel) {
     ASSERT_NE(vocab.fingerprint(), Tokenizer::load(kVocab).fingerprint());
 
     // A classifier of that vocabulary, with task.json and the vocabulary beside it.
-    BertConfig c = bert_preset("tiny", vocab.vocab_size());
-    c.num_layers = 1, c.hidden = 64, c.num_heads = 2, c.ffn = 128, c.num_labels = 2, c.pad_id = vocab.pad_id;
-    BertModel model(c);
-    model.init_weights(3);
+    const BertModel model = small_model(vocab, 2, 3);
     save_checkpoint(dir / "other/best.bin", weights_of(model), vocab.fingerprint());
     write_text(dir / "other/task.json", "{\"label_kind\":\"class\",\"labels\":[\"no\",\"yes\"],\"pairs\":false,\"max_len\":32}\n");
     write_text(dir / "input.txt", "the soup is spicy .\n");
@@ -232,10 +239,7 @@ TEST(RunFolder, TheVocabularyTravelsWithTheModel) {
 TEST(RunFolder, FinetuneResumesExactlyFromItsOwnSettings) {
     ScratchDir dir;
     const Tokenizer vocab = Tokenizer::load(kVocab);
-    BertConfig c = bert_preset("tiny", vocab.vocab_size());
-    c.num_layers = 1, c.hidden = 64, c.num_heads = 2, c.ffn = 128, c.pad_id = vocab.pad_id;
-    BertModel init(c);
-    init.init_weights(5);
+    const BertModel init = small_model(vocab, 0, 5);
     save_checkpoint(dir / "init.bin", weights_of(init), vocab.fingerprint());
     ExampleSet dev = read_example_shard(kDev, &vocab);
     dev.examples.resize(64);
@@ -288,10 +292,7 @@ TEST(RunFolder, FinetuneFromRandomWeightsReportsTheTestShardWithBestBin) {
 TEST(RunFolder, DistillTrainResumesExactly) {
     ScratchDir dir;
     const Tokenizer vocab = Tokenizer::load(kVocab);
-    BertConfig c = bert_preset("tiny", vocab.vocab_size());
-    c.num_layers = 1, c.hidden = 64, c.num_heads = 2, c.ffn = 128, c.num_labels = 2, c.pad_id = vocab.pad_id;
-    BertModel teacher(c);
-    teacher.init_weights(13);
+    BertModel teacher = small_model(vocab, 2, 13);
     for (float& p : teacher.params) p *= 10.0f;
     save_checkpoint(dir / "teacher/best.bin", weights_of(teacher), vocab.fingerprint());
     write_text(dir / "teacher/task.json", "{\"label_kind\":\"class\",\"labels\":[\"negative\",\"positive\"],\"pairs\":false,\"max_len\":128}\n");
@@ -314,10 +315,7 @@ TEST(RunFolder, DistillTrainResumesExactly) {
 TEST(RunFolder, DistillMlmTrainResumesExactly) {
     ScratchDir dir;
     const Tokenizer vocab = Tokenizer::load(kVocab);
-    BertConfig c = bert_preset("tiny", vocab.vocab_size());
-    c.num_layers = 1, c.hidden = 64, c.num_heads = 2, c.ffn = 128, c.pad_id = vocab.pad_id;
-    BertModel teacher(c);
-    teacher.init_weights(13);
+    const BertModel teacher = small_model(vocab, 0, 13);
     save_checkpoint(dir / "teacher.bin", weights_of(teacher), vocab.fingerprint());
     // A short text: the first 200 documents of the built-in validation shard.
     const TokenShard text("build/default/mlm/val_000.bin", &vocab);

@@ -15,7 +15,7 @@ import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "dev"))
-from markdown_section import markers, replace_section  # noqa: E402
+from markdown_section import cpu_model, markers, replace_section  # noqa: E402
 
 TESTS = "Model.ForwardAndBackwardMatchPyTorch:Model.TenAdamWStepsMatchPyTorch"
 PATTERNS = {  # what the tests print -> the number
@@ -37,14 +37,6 @@ def measure(binary):
             sys.exit(f"pytorch_parity.py: {binary}: no '{key}' line in the tests' output (did they change?)")
         found[key] = m.groups()
     return found
-
-
-def cpu_model():
-    """The CPU's name: the last bits of the errors depend on the kernels the CPU runs."""
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def sci(text):
