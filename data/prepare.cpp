@@ -5,6 +5,7 @@
 //   prepare cls        TSV / CSV / JSON lines with text and label columns -> example shard
 //   prepare unlabeled  text lines (or table columns) -> unlabeled example shard (transfer set)
 //   prepare default    the built-in corpus (data/synth.cpp) -> vocab, shards, sentiment task
+//   prepare overlap    several corpora -> pairwise overlap of their top-K words (data/vocab_overlap.h)
 //
 // Text files may be gzip-compressed. Long inputs print a progress line (percent, MB/s) and every
 // command ends with a summary: documents or examples, tokens, [UNK] rate, length percentiles and
@@ -20,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "common/flags.h"
@@ -29,6 +31,7 @@
 #include "data/table_reader.h"
 #include "data/text_reader.h"
 #include "data/tokenizer.h"
+#include "data/vocab_overlap.h"
 #include "data/vocab_trainer.h"
 
 using namespace wr;
@@ -642,13 +645,178 @@ int run_default(int argc, char** argv) {
     return 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// prepare overlap: the vocabulary overlap of "Don't Stop Pretraining" (rules: data/vocab_overlap.h)
+
+// "12,345,678"
+std::string with_commas(uint64_t n) {
+    std::string digits = std::to_string(n), out;
+    for (size_t i = 0; i < digits.size(); i++) {
+        if (i && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+std::string overlap_tsv(const std::vector<std::string>& names, const OverlapMatrix& m) {
+    std::string t = "corpus";
+    for (const std::string& n : names) t += "\t" + n;
+    t += "\n";
+    char cell[32];
+    for (size_t i = 0; i < names.size(); i++) {
+        t += names[i];
+        for (size_t j = 0; j < names.size(); j++) {
+            std::snprintf(cell, sizeof cell, "\t%.2f", m.percent[i][j]);
+            t += cell;
+        }
+        t += "\n";
+    }
+    return t;
+}
+
+int run_overlap(int argc, char** argv) {
+    std::vector<std::string> specs;
+    std::string out, stop_words = "builtin";
+    int64_t top = 10000;
+    CorpusLimits limits;
+    int threads = 0;
+    bool overwrite = false;
+    Flags flags("prepare overlap",
+                "pairwise overlap of the top-K words of several corpora (lowercased BERT-split words with a letter, 2+ characters, "
+                "stop words removed; ties by the word's bytes)");
+    flags.add("corpus", &specs,
+              "NAME=FILE (text, plain or .gz: one text per non-blank line) or NAME=TABLE:COLUMN (.tsv/.csv/.jsonl, or .gz of one); "
+              "FILE may be a quoted glob; repeat the flag (or separate by commas) for each corpus");
+    flags.add("top", &top, "K: the most frequent words of each corpus that are compared");
+    flags.add("max-bytes", &limits.max_bytes, "read at most about this many bytes of text per corpus (0 = all; the text that reaches it is taken whole)");
+    flags.add("max-lines", &limits.max_texts, "read at most this many texts (non-blank lines or table rows) per corpus (0 = all)");
+    flags.add("stop-words", &stop_words, "builtin (scikit-learn's English list, 318 words), none, or a file with one word a line");
+    flags.add("out", &out, "write the table here too: .json (counts, shared words, percentages) or .tsv (percentages)");
+    flags.add("overwrite", &overwrite, "replace an existing --out");
+    flags.add("threads", &threads, "threads (0 = all cores)");
+    flags.parse(argc, argv, 2);
+
+    std::vector<CorpusSpec> corpora;
+    for (const std::string& s : specs) {
+        corpora.push_back(parse_corpus_spec(s));
+        for (size_t j = 0; j + 1 < corpora.size(); j++)
+            if (corpora[j].name == corpora.back().name)
+                throw Error("<command line>: flag --corpus: the name '" + corpora.back().name + "' is given twice");
+    }
+    if (corpora.size() < 2)
+        throw Error("<command line>: prepare overlap needs at least two corpora (--corpus NAME=FILE, once each), got " +
+                    std::to_string(corpora.size()));
+    if (top < 1) throw Error("<command line>: flag --top: must be at least 1, is " + std::to_string(top));
+    if (limits.max_bytes < 0) throw Error("<command line>: flag --max-bytes: must be 0 (no bound) or positive");
+    if (limits.max_texts < 0) throw Error("<command line>: flag --max-lines: must be 0 (no bound) or positive");
+    const bool json = !out.empty() && out.size() >= 5 && out.compare(out.size() - 5, 5, ".json") == 0;
+    if (!out.empty() && !json && !(out.size() >= 4 && out.compare(out.size() - 4, 4, ".tsv") == 0))
+        throw Error("<command line>: flag --out: '" + out + "' must end in .json or .tsv (the format is chosen by the extension)");
+    const std::unordered_set<std::string> stop = load_stop_words(stop_words);
+    if (!out.empty()) {
+        std::vector<std::string> read;
+        for (const CorpusSpec& c : corpora) {
+            try {
+                for (std::string& f : expand_globs({c.path})) read.push_back(std::move(f));
+            } catch (const Error&) {  // reported by count_corpus_words, with the corpus's name
+            }
+        }
+        if (stop_words != "builtin" && stop_words != "none") read.push_back(stop_words);
+        check_output_file(out, read, overwrite);
+        remove_leftovers(folder_of(out));
+    }
+    set_threads(threads);
+    const double t0 = now_seconds();
+
+    std::vector<CorpusWords> counted;
+    std::vector<std::vector<WordCount>> tops;
+    std::vector<std::string> names;
+    for (const CorpusSpec& c : corpora) {
+        counted.push_back(count_corpus_words(c, limits, stop, threads));
+        tops.push_back(top_words(counted.back().counts, top));
+        names.push_back(c.name);
+        const CorpusWords& w = counted.back();
+        std::printf("%s: %s texts, %.1f MB, %s words (%s distinct), top %zu%s, %.1f s\n", c.name.c_str(), with_commas(w.texts).c_str(),
+                    w.bytes / 1e6, with_commas(w.words).c_str(), with_commas(w.counts.size()).c_str(), tops.back().size(),
+                    w.bounded ? " (bounded: the input holds more)" : "", w.seconds);
+    }
+    const OverlapMatrix m = vocab_overlap(tops);
+
+    std::printf("\nmost frequent words:\n");
+    for (size_t i = 0; i < corpora.size(); i++) {
+        std::string line;
+        for (size_t k = 0; k < std::min<size_t>(10, tops[i].size()); k++) line += (k ? ", " : "") + tops[i][k].word;
+        std::printf("  %-*s %s\n", 12, names[i].c_str(), line.c_str());
+    }
+    for (size_t i = 0; i < corpora.size(); i++)
+        if ((int64_t)tops[i].size() < top)
+            std::printf("note: %s has only %zu distinct words (fewer than --top %lld): its pairs are over %zu words at most\n",
+                        names[i].c_str(), tops[i].size(), (long long)top, tops[i].size());
+    size_t width = 7;
+    for (const std::string& n : names) width = std::max(width, n.size() + 1);
+    std::printf("\noverlap of the top %lld words, %% (shared / the smaller list's size):\n%-*s", (long long)top, (int)width, "");
+    for (const std::string& n : names) std::printf("%*s", (int)width, n.c_str());
+    std::printf("\n");
+    for (size_t i = 0; i < names.size(); i++) {
+        std::printf("%-*s", (int)width, names[i].c_str());
+        for (size_t j = 0; j < names.size(); j++) std::printf("%*.1f", (int)width, m.percent[i][j]);
+        std::printf("\n");
+    }
+
+    if (!out.empty()) {
+        std::string text;
+        if (json) {
+            nlohmann::ordered_json j;
+            j["top"] = top;
+            j["stop_words"] = stop_words;
+            j["stop_word_count"] = stop.size();
+            j["max_bytes"] = limits.max_bytes;
+            j["max_lines"] = limits.max_texts;
+            j["corpora"] = nlohmann::ordered_json::array();
+            for (size_t i = 0; i < corpora.size(); i++) {
+                const CorpusWords& w = counted[i];
+                nlohmann::ordered_json c;
+                c["name"] = names[i];
+                c["path"] = corpora[i].path;
+                c["column"] = corpora[i].column;
+                c["files"] = w.files;
+                c["texts"] = w.texts;
+                c["bytes"] = w.bytes;
+                c["words"] = w.words;
+                c["distinct"] = w.counts.size();
+                c["top"] = tops[i].size();
+                c["bounded"] = w.bounded;
+                c["seconds"] = std::round(w.seconds * 100) / 100;
+                std::vector<std::string> head;
+                for (size_t k = 0; k < std::min<size_t>(10, tops[i].size()); k++) head.push_back(tops[i][k].word);
+                c["most_frequent"] = head;
+                j["corpora"].push_back(c);
+            }
+            j["shared"] = m.shared;
+            std::vector<std::vector<double>> rounded = m.percent;
+            for (auto& row : rounded)
+                for (double& p : row) p = std::round(p * 100) / 100;
+            j["percent"] = rounded;
+            text = j.dump(2) + "\n";
+        } else {
+            text = overlap_tsv(names, m);
+        }
+        make_parent_dirs(out);
+        write_file_atomic(out, text);
+        std::printf("\nwrote %s\n", out.c_str());
+    }
+    std::printf("%.1f s\n", now_seconds() - t0);
+    return 0;
+}
+
 const char* kUsage =
     "prepare: turn text into wellread's binary files\n\n"
     "  prepare vocab      --input FILES --out vocab.txt [--size 30522]\n"
     "  prepare mlm        --vocab V --input FILES --out DIR [--val-input FILES | --val-fraction F]\n"
     "  prepare cls        --vocab V --input FILE --out X.bin --text COL [--text-b COL] --label COL [--labels-from TRAIN.bin]\n"
     "  prepare unlabeled  --vocab V --input FILES --out X.bin [--format lines|tsv|csv|jsonl --text COL]\n"
-    "  prepare default    [--out build/default]\n\n"
+    "  prepare default    [--out build/default]\n"
+    "  prepare overlap    --corpus NAME=FILE --corpus NAME=TABLE:COLUMN ... [--top 10000] [--max-bytes N] [--out X.json|X.tsv]\n\n"
     "prepare COMMAND -h lists a command's flags with their defaults.\n";
 
 }  // namespace
@@ -665,6 +833,7 @@ int main(int argc, char** argv) {
         if (command == "cls") return run_examples(argc, argv, true);
         if (command == "unlabeled") return run_examples(argc, argv, false);
         if (command == "default") return run_default(argc, argv);
+        if (command == "overlap") return run_overlap(argc, argv);
         std::fprintf(stderr, "prepare: unknown command '%s'\n\n%s", command.c_str(), kUsage);
         return 2;
     } catch (const Error& e) {
