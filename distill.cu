@@ -718,11 +718,10 @@ int run_mlm_train(const MlmTrainOptions& o) {
         seed = restored.seed, epoch = state.epoch, position = state.position;
         best.soft_loss = best_loss = restored.best_val_loss;
     } else {
-        prepare_run_folder(o.out, o.overwrite);  // only once every input has been checked
-        write_file_atomic(o.out + "/run.json", o.settings_json);
+        start_run_folder(o.out, o.overwrite, o.settings_json, vocab_file);  // only once every input has been checked
     }
+    if (!resume.checkpoint_path.empty()) keep_vocab_in_run(o.out, vocab_file);  // a run from before run folders kept their vocabulary
     shuffle(epoch);
-    keep_vocab_in_run(o.out, vocab_file);
     CheckpointKeeper keeper(o.out, o.keep, best_loss);
     RunLog log(o.out, resume.checkpoint_path.empty() ? -1 : optimizer.steps_done);
     CpuEngine engine(student, cpu_precision(o.device.precision));

@@ -210,11 +210,8 @@ int run(int argc, char** argv) {
         o.seed = restored.seed;  // the dropout streams' seed (the run's, as run.json holds it); the batcher's is in its state
         train.restore(MlmBatcherState::from_bytes(restored.loader_state, resume_point.state_path));
     }
-    if (!resuming) {  // only once every input has been checked
-        prepare_run_folder(o.out, o.overwrite);
-        write_file_atomic(o.out + "/run.json", o.settings_json);
-    }
-    keep_vocab_in_run(o.out, o.vocab);
+    if (!resuming) start_run_folder(o.out, o.overwrite, o.settings_json, o.vocab);  // only once every input has been checked
+    else keep_vocab_in_run(o.out, o.vocab);  // a run from before run folders kept their vocabulary
     CheckpointKeeper keeper(o.out, o.keep, best_val_loss);
     RunLog log(o.out, resuming ? optimizer.steps_done : -1);
 

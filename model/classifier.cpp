@@ -225,11 +225,11 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
                                       const ExampleBatcher* dev, const Task& task, const Tokenizer& vocab, const ClassifierLoop& loop,
                                       const MakeInputs& make_inputs, const std::vector<float>* teacher_dev_logits) {
     if (!loop.resuming) {
-        prepare_run_folder(loop.out, loop.overwrite);
+        start_run_folder(loop.out, loop.overwrite, loop.settings_json, loop.vocab_path);
         write_file_atomic(loop.out + "/task.json", task_json(task));
-        if (!loop.settings_json.empty()) write_file_atomic(loop.out + "/run.json", loop.settings_json);
+    } else {
+        keep_vocab_in_run(loop.out, loop.vocab_path);  // a run from before run folders kept their vocabulary
     }
-    if (!loop.vocab_path.empty()) keep_vocab_in_run(loop.out, loop.vocab_path);
     CheckpointKeeper keeper(loop.out, loop.keep, loop.best_val_loss);
     RunLog log(loop.out, loop.resuming ? optimizer.steps_done : -1);
     StopRequest::install();

@@ -109,6 +109,12 @@ void keep_vocab_in_run(const std::string& dir, const std::string& vocab_path) {
     write_file_atomic(kept, bytes);
 }
 
+void start_run_folder(const std::string& dir, bool overwrite, const std::string& settings_json, const std::string& vocab_path) {
+    prepare_run_folder(dir, overwrite);
+    keep_vocab_in_run(dir, vocab_path);
+    write_file_atomic(dir + "/run.json", settings_json);
+}
+
 std::string default_vocab(const std::vector<std::string>& run_dirs, const std::string& fallback, std::FILE* say) {
     for (const std::string& dir : run_dirs)
         if (!dir.empty() && file_exists(run_vocab_path(dir))) {

@@ -38,6 +38,10 @@ std::string run_settings_json(const std::string& program, const Flags& flags);
 // give it) is an error naming the flag, both values and run.json, unless it may change.
 void apply_run_settings(const std::string& dir, const std::string& program, Flags& flags);
 
+// A new run's folder, in this order: prepare_run_folder, vocab.txt (keep_vocab_in_run: a folder
+// holding another vocabulary is refused before run.json is written), run.json (settings_json).
+void start_run_folder(const std::string& dir, bool overwrite, const std::string& settings_json, const std::string& vocab_path);
+
 // The vocabulary of a run folder (DIR/vocab.txt).
 std::string run_vocab_path(const std::string& dir);
 

@@ -231,6 +231,15 @@ TEST(RunFolder, TheVocabularyTravelsWithTheModel) {
                     dir / "mlm");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(read_file(dir / "mlm/vocab.txt"), read_file(kVocab));
+    // A folder that holds another vocab.txt (not a run's) is refused before anything is written.
+    write_text(dir / "data/vocab.txt", other);
+    r = run_command("./train_mlm --threads 1 --device cpu --layers 1 --hidden 64 --batch 2 --seq-len 16 --steps 1 --val '' --out " +
+                    dir / "data");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(dir / "data/vocab.txt"), std::string::npos) << r.output;
+    EXPECT_EQ(read_file(dir / "data/vocab.txt"), other);
+    EXPECT_FALSE(file_exists(dir / "data/run.json"));
+    EXPECT_FALSE(file_exists(dir / "data/log.jsonl"));
 }
 
 // finetune: stopped by Ctrl-C, continued by --resume DIR alone; the same files as a run never
