@@ -658,10 +658,10 @@ TEST_F(GpuCheckDryRun, AGtestThatDoesNotLinkIsCompiledFromTheBundleSources) {
 TEST_F(GpuCheckDryRun, AStageOverrunningTheBudgetIsStoppedWithARow) {
     ScratchDir dir;
     const auto t0 = std::chrono::steady_clock::now();
-    const RunResult r = dry_run(dir / "out", "GPU_CHECK_BUDGET=14 GPU_CHECK_MIN_S=2 FAKE_TEST_SLEEP=60 FAKE_PIDS='" + dir / "pids" + "'");
+    const RunResult r = dry_run(dir / "out", "GPU_CHECK_BUDGET=16 GPU_CHECK_MIN_S=1 FAKE_TEST_SLEEP=60 FAKE_PIDS='" + dir / "pids" + "'");
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_LT(seconds, 25) << "a budget of 14 s";
+    EXPECT_LT(seconds, 30) << "a budget of 16 s";
     EXPECT_TRUE(contains(row(r.output, "GPU tests (Cuda*)"), "| out of time | stopped at the limit, ")) << r.output;
     EXPECT_TRUE(contains(row(r.output, "compute-sanitizer"), "| not run | the budget was spent: ")) << r.output;
     EXPECT_TRUE(contains(row(r.output, "resume on the GPU"), "| not run | the budget was spent: ")) << r.output;
