@@ -19,7 +19,7 @@
 # The first line printed is nvcc's version and whether the toolkit's include folder has cublasLt.h,
 # cub/ and nvtx3/. Each stage's limit is what is left of the budget (less 5 s to write the table),
 # at most its own cap; a stage with under $GPU_CHECK_MIN_S s left is not run, and the table says so;
-# a stage stopped at its limit has a row "out of time". TERM or INT (Ctrl-C) stops the stage running
+# a stage stopped at its limit has a row "out of time". TERM, INT (Ctrl-C) or HUP stops the stage running
 # and still writes the table and the logs. The table is printed last, and rewritten after every
 # stage to $OUT/summary.md (when OUT is set; else to a folder under /tmp, named at the start) beside
 # each stage's log (<stage>.log) and details.tar.gz (the runs' log.jsonl, the raw test output): at
@@ -522,7 +522,7 @@ finish() {  # EXIT_CODE (empty: from the table)
 # TERM or INT: the stage running is stopped (its command first), it and the stages after it get
 # their rows, and the table and the logs are written as at the end.
 on_signal() {  # SIGNAL CODE
-    trap '' TERM INT
+    trap '' TERM INT HUP
     local pid i id title fn cap
     echo
     echo "gpu_check: $1 received: stopping"
@@ -544,6 +544,7 @@ on_signal() {  # SIGNAL CODE
 NEXT_TO_RUN=0
 trap 'on_signal TERM 143' TERM
 trap 'on_signal INT 130' INT
+trap 'on_signal HUP 129' HUP
 
 if [ "$MODE" = check ]; then
     STAGES=("a_build|build|stage_build|0" "b_tests|GPU tests|stage_tests|240" "c_sanitizer|compute-sanitizer|stage_sanitizer|180"
