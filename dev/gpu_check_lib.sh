@@ -12,9 +12,14 @@
 #   error_records OUTPUT            one TSV line per error a test printed (ratio, error, bound, test, context)
 #   worst_errors OUTPUT [K]         the K errors nearest to (or over) their bounds, one per line
 #   errors_over_bound OUTPUT        "reported over": how many errors were printed, how many above their bound
+#   sanitizer_result OUTPUT         "errors warnings<TAB>first finding" from compute-sanitizer's output
 #   bench_rows TSV                  summary rows from dev/bench_gpu.py --tsv
-#   row_add ROWS LABEL STATUS TEXT  appends one row of the summary (status: ok, FAIL, skipped, below goal, incomplete)
-#   summary_table ROWS [TITLE]      the markdown table of the rows; exit 1 when a row is FAIL or there is none
+#   toolkit_line                    one line: nvcc's version, and whether its include folder has what the build needs
+#   deps_probe DIR [ROOT...]        where the compiler finds gtest, nlohmann/json, utf8proc and zlib (under a ROOT?)
+#   build_gtest SRC DIR             DIR/libgtest.a from googletest's sources, with this machine's compiler
+#   row_add ROWS LABEL STATUS TEXT  appends one row of the summary (status: ok, FAIL, out of time, interrupted,
+#                                   not run, skipped, below goal, incomplete)
+#   summary_table ROWS [TITLE]      the markdown table of the rows; exit 1 unless every check ran and none failed
 
 # shellcheck shell=bash
 # The awk helpers every parser below shares.
@@ -133,32 +138,106 @@ failed_tests() {  # OUTPUT
     awk '/^\[  FAILED  \] [^ ]+[.][^ ]+/ && !seen[$4]++ { names = names (names == "" ? "" : ", ") $4 } END { print names }' "$1"
 }
 
-# Every line of test output that reports an error: "rel err X", "relative error X", "rel diff X"
-# or "worst X", with its bound when the line names one ("bound B", "tolerance B"). One TSV line
-# each: error/bound (-1 where no bound is given; 1e300 for inf or nan), error, bound, the test
-# running then (from "[ RUN      ] Suite.Name"), and the line's text before the error.
+# Every error a line of test output reports, in the forms the GPU tests print:
+#   "rel err X", "relative error X", "rel diff X" (singular): one error; its bound is the "(bound B)"
+#     or "(tolerance B)" right after it, and a ", NAME Y" after that bound is another error under
+#     the same bound ("logits rel err X (bound B), evaluation forward Y");
+#   "relative errors (tolerance B): NAME X  NAME Y ...": one error per NAME, all under B;
+#   a line that ends in two or more "NAME X" pairs, X in e-notation ("out 1.2e-03  lse 4.0e-04"),
+#     and a line "worst X": errors without a bound of their own.
+# An error printed without a bound takes its test's bound when every bounded error of that test
+# names the same one (the per-case lines of a test whose summary line states the tolerance).
+# One TSV line each: error/bound (-1 where there is no bound; 1e300 for inf or nan), error, bound,
+# the test running then (from "[ RUN      ] Suite.Name"), and what the line says the error is of.
 error_records() {  # OUTPUT
     tr -d '\r' <"$1" | awk '
-        /^\[ RUN      \] / { test = $4; next }
-        {
-            line = $0
-            if (match(line, /rel(ative)?[ _](err(or)?|diff(erence)?)[ :=]*/) || match(line, /worst[ :=]+/)) {
-                ctx = substr(line, 1, RSTART - 1); rest = substr(line, RSTART + RLENGTH)
-            } else next
-            if (!match(rest, /^([-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?|[-+]?([iI][nN][fF]|[nN][aA][nN]))/)) next
-            err = substr(rest, RSTART, RLENGTH)
-            bound = "-"
-            if (match(line, /(bound|tolerance)[ :=<]*/)) {
-                after = substr(line, RSTART + RLENGTH)
-                if (match(after, /^([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?/)) bound = substr(after, RSTART, RLENGTH)
-            }
-            if (err ~ /[iInN]/) ratio = 1e300
-            else if (bound != "-" && bound + 0 > 0) ratio = (err + 0) / (bound + 0)
-            else ratio = -1
-            sub(/^\[ +worst +\] */, "", ctx); gsub(/[ \t]+/, " ", ctx); sub(/^ /, "", ctx); sub(/[ ,:;(]+$/, "", ctx)
+        BEGIN {
+            NUM = "([-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?|[-+]?([iI][nN][fF]|[nN][aA][nN]))"
+            POS = "([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?"
+            ENUM = "([0-9]+[.]?[0-9]*[eE][-+]?[0-9]+|[iI][nN][fF]|[nN][aA][nN])"
+            NAME = "[A-Za-z][A-Za-z0-9_+=.-]*"
+            KW = "rel(ative)?[ _](err(or)?|diff(erence)?)s?"
+            BOUND = "^[ \t]*[(]?(bound|tolerance)[ :=<]*" POS
+            PAIR = "[ \t]+" NAME "[ \t]+" ENUM
+            test = "?"; n = 0
+        }
+        function clean(c) {
+            sub(/^\[ +worst +\] */, "", c); gsub(/[ \t]+/, " ", c); sub(/^[ ,;:)]+/, "", c); sub(/[ ,:;(]+$/, "", c)
+            return c
+        }
+        function add(err, bound, ctx) {
             if (length(ctx) > 60) ctx = substr(ctx, 1, 57) "..."
-            printf "%.6g\t%s\t%s\t%s\t%s\n", ratio, err, bound, (test == "" ? "?" : test), ctx
-        }'
+            n++; e[n] = err; b[n] = bound; c[n] = ctx
+        }
+        function last_token(s) { sub(/[ \t]+$/, "", s); sub(/.*[ \t]/, "", s); return s }
+        function first_token(s) { sub(/^[ \t,;]+/, "", s); sub(/[ \t].*/, "", s); return s }
+        function take_bound(   m) {  # a bound at the start of rest: its value, rest after it
+            if (!match(rest, BOUND)) return "-"
+            m = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH); sub(/^[ \t]*[)]/, "", rest)
+            sub(/^.*[ :=<(]/, "", m)
+            return m
+        }
+        function flush(   i, bounds, nb, only) {  # the records of one test, unbounded ones completed
+            nb = 0
+            for (i = 1; i <= n; i++) if (b[i] != "-" && !(b[i] in bounds)) { bounds[b[i]] = 1; nb++; only = b[i] }
+            for (i = 1; i <= n; i++) {
+                if (b[i] == "-" && nb == 1) b[i] = only
+                if (e[i] ~ /[iInN]/) ratio = 1e300
+                else if (b[i] != "-" && b[i] + 0 > 0) ratio = (e[i] + 0) / (b[i] + 0)
+                else ratio = -1
+                printf "%.6g\t%s\t%s\t%s\t%s\n", ratio, e[i], b[i], test, c[i]
+            }
+            n = 0
+        }
+        /^\[ RUN      \] / { flush(); test = $4; next }
+        {
+            line = $0; rest = line; found = 0
+            tag = ""
+            if (match(line, /^[ \t]*\[[A-Za-z0-9_]+\]/)) { tag = substr(line, RSTART, RLENGTH); sub(/^[ \t]+/, "", tag) }
+            while (match(rest, KW)) {
+                found = 1
+                kw = substr(rest, RSTART, RLENGTH); ctx = clean(substr(rest, 1, RSTART - 1)); rest = substr(rest, RSTART + RLENGTH)
+                if (tag != "" && substr(ctx, 1, 1) != "[") ctx = tag " " ctx
+                if (kw ~ /s$/) {  # a list: "relative errors (tolerance B): NAME X  NAME Y"
+                    bound = take_bound()
+                    if (!match(rest, /^[ \t]*:/)) continue
+                    rest = substr(rest, RSTART + RLENGTH)
+                    while (match(rest, "^[ \t,;]*" NAME "[ \t]+" NUM)) {
+                        item = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+                        add(last_token(item), bound, ctx ": " first_token(item))
+                    }
+                    continue
+                }
+                if (!match(rest, "^[ \t:=]*" NUM)) continue
+                err = last_token(substr(rest, RSTART, RLENGTH)); rest = substr(rest, RSTART + RLENGTH)
+                bound = take_bound()
+                what = ""
+                if (match(rest, /^[ \t]*:[ \t]*[^ \t]/)) { what = clean(substr(rest, RSTART + RLENGTH - 1)); rest = "" }
+                add(err, bound, ctx (what == "" ? "" : ": " what))
+                if (bound == "-") continue
+                pre = (match(ctx, /.*: /) ? substr(ctx, 1, RLENGTH) : (tag == "" ? "" : tag " "))
+                while (match(rest, "^[ \t]*,[ \t]*[A-Za-z][A-Za-z ]*[A-Za-z][ \t]+" NUM "[ \t]*([,;)]|$)")) {
+                    item = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+                    sub(/[ \t]*[,;)]$/, "", item); sub(/^[ \t]*,[ \t]*/, "", item)
+                    err = last_token(item); sub(/[ \t]+[^ \t]+$/, "", item)
+                    add(err, bound, pre item)
+                }
+            }
+            if (found) next
+            if (match(line, /worst[ :=]+/) && match(substr(line, RSTART + RLENGTH), "^" NUM)) {
+                match(line, /worst[ :=]+/)
+                ctx = clean(substr(line, 1, RSTART - 1)); rest = substr(line, RSTART + RLENGTH)
+                match(rest, "^" NUM)
+                add(substr(rest, 1, RLENGTH), "-", ctx)
+            } else if (match(line, "(" PAIR ")(" PAIR ")+[ \t]*$")) {  # "... out 1.2e-03  lse 4.0e-04"
+                ctx = clean(substr(line, 1, RSTART - 1)); rest = substr(line, RSTART)
+                while (match(rest, "^" PAIR)) {
+                    item = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+                    add(last_token(item), "-", ctx ": " first_token(item))
+                }
+            }
+        }
+        END { flush() }'
 }
 
 worst_errors() {  # OUTPUT [K]
@@ -168,6 +247,132 @@ worst_errors() {  # OUTPUT [K]
 
 errors_over_bound() {  # OUTPUT
     error_records "$1" | awk -F'\t' '{ n++ } $1 + 0 > 1 { over++ } END { print n + 0, over + 0 }'
+}
+
+# compute-sanitizer's verdict from its output: the errors and warnings of its summary lines
+# ("ERROR SUMMARY: N errors"; racecheck's "RACECHECK SUMMARY: H hazards displayed (E errors, W
+# warnings)"), a tab, and its first finding. Exit 1 when the output has no summary line (the tool
+# did not run to its end).
+sanitizer_result() {  # OUTPUT
+    tr -d '\r' <"$1" | awk '
+        /^========= ERROR SUMMARY: [0-9]+ error/ { errors += $4; seen = 1 }
+        /^========= RACECHECK SUMMARY: / {
+            seen = 1
+            if (match($0, /[(][0-9]+ error/)) errors += substr($0, RSTART + 1, RLENGTH - 1) + 0
+            if (match($0, /[0-9]+ warning/)) warnings += substr($0, RSTART, RLENGTH) + 0
+        }
+        first == "" && /^========= +(Invalid|Error|Warning|Race|Program hit|Barrier|Uninitialized|Potential|Leaked)/ {
+            first = $0; sub(/^=+ +/, "", first); gsub(/[ \t]+/, " ", first)
+            if (length(first) > 120) first = substr(first, 1, 117) "..."
+        }
+        END { if (!seen) exit 1; printf "%d %d\t%s\n", errors, warnings, first }'
+}
+
+# The nvcc on PATH, in one line: its version and folder, and whether the toolkit's include folder
+# has what the build includes from it (cublasLt.h; cub/, which CUDA 13 keeps in include/cccl/;
+# nvtx3/). Exit 1 when nvcc is not found or one of them is missing.
+toolkit_line() {
+    local nvcc top inc version have rc=0 cub
+    if ! nvcc=$(command -v nvcc); then
+        echo "nvcc: not found on PATH"
+        return 1
+    fi
+    version=$(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\), *\(V[0-9.]*\).*/\1 (\2)/p')
+    top=$(cd "$(dirname "$(readlink -f "$nvcc")")/.." && pwd)
+    inc=$top/include
+    [ -d "$inc" ] || inc=$top/targets/x86_64-linux/include
+    if [ -f "$inc/cublasLt.h" ]; then have="cublasLt.h yes"; else have="cublasLt.h NO"; rc=1; fi
+    if [ -d "$inc/cub" ]; then cub="cub/ yes"; elif [ -d "$inc/cccl/cub" ]; then cub="cub/ yes (cccl/cub)"; else cub="cub/ NO"; rc=1; fi
+    have="$have, $cub"
+    if [ -d "$inc/nvtx3" ]; then have="$have, nvtx3/ yes"; else have="$have, nvtx3/ NO"; rc=1; fi
+    echo "nvcc ${version:-(no version printed)} at $nvcc; $inc: $have"
+    return "$rc"
+}
+
+# Where the compiler and the linker, with this environment (CPATH, LIBRARY_PATH), find the four
+# libraries the build takes from outside the CUDA toolkit: compiles, links and runs a program that
+# uses each, in DIR (g++ -H names every header it opens, ld --trace every library it takes). Prints
+# "gtest/gtest.h: PATH" ... "-lz: PATH", one line each. Given ROOTs, each of these headers (and the
+# ones of the same library they include) and libraries must be found under one of them: the bundle
+# is then known to be what the build uses, whatever the machine has installed. On failure the last
+# line is "FAIL: " and what is missing or found elsewhere; exit 1 (a header), 2 (a library: the
+# link or the program failed).
+deps_probe() {  # DIR [ROOT...]
+    local dir=$1 cxx=${CXX:-g++} h path missing="" elsewhere="" r lib
+    local -a roots=()
+    shift
+    for r in "$@"; do roots+=("$(readlink -f "$r")"); done
+    mkdir -p "$dir"
+    _under_roots() {  # PATH: under one of the roots (or there are none)
+        local p r
+        [ ${#roots[@]} = 0 ] && return 0
+        p=$(readlink -f "$1")
+        for r in "${roots[@]}"; do [ "${p#"$r"/}" != "$p" ] && return 0; done
+        return 1
+    }
+    for h in gtest/gtest.h nlohmann/json.hpp utf8proc.h zlib.h; do
+        if ! printf '#include <%s>\n' "$h" | "$cxx" -std=c++17 -x c++ -H -E -o /dev/null - 2>"$dir/headers.txt"; then
+            missing="$missing $h"
+            continue
+        fi
+        path=$(sed -n '1s/^\. //p' "$dir/headers.txt")
+        echo "$h: $path"
+        if ! _under_roots "$path"; then
+            elsewhere="$elsewhere $h ($path)"
+            continue
+        fi
+        # the headers of its library it includes (gtest/internal/..., zconf.h): the first one elsewhere
+        path=$(sed -n 's/^\.* //p' "$dir/headers.txt" | grep -E '/(gtest|nlohmann)/|/(utf8proc|zlib|zconf)\.h$' |
+            while read -r p; do _under_roots "$p" || { echo "$p"; break; }; done)
+        [ -z "$path" ] || elsewhere="$elsewhere $path (included by $h)"
+    done
+    if [ -n "$missing" ]; then
+        echo "FAIL: the compiler does not find$missing${roots[0]:+ (not in ${roots[*]})}"
+        return 1
+    fi
+    if [ -n "$elsewhere" ]; then
+        echo "FAIL: found outside ${roots[*]}:$elsewhere"
+        return 1
+    fi
+    printf '%s\n' '// The build'"'"'s libraries, one call each (dev/gpu_check_lib.sh, deps_probe).' \
+        '#include <gtest/gtest.h>' '#include <nlohmann/json.hpp>' '#include <utf8proc.h>' '#include <zlib.h>' \
+        'int main() {' \
+        '    return nlohmann::json::parse("[1]").size() == 1 && utf8proc_version()[0] && zlibVersion()[0] && !testing::TempDir().empty() ? 0 : 1;' \
+        '}' >"$dir/probe.cpp"
+    if ! "$cxx" -std=c++17 -O0 -c "$dir/probe.cpp" -o "$dir/probe.o" >"$dir/compile.txt" 2>&1; then
+        echo "FAIL: the probe program does not compile: $(grep -m 1 -i 'error' "$dir/compile.txt")"
+        return 1
+    fi
+    if ! "$cxx" "$dir/probe.o" -o "$dir/probe" -lgtest -lutf8proc -lz -lpthread -Wl,--trace >"$dir/link.txt" 2>&1; then
+        missing=$(sed -n 's/.*cannot find \(-l[a-z0-9_]*\).*/\1/p' "$dir/link.txt" | sort -u | tr '\n' ' ')
+        if [ -n "$missing" ]; then
+            echo "FAIL: the linker does not find ${missing% }${roots[0]:+ (not in ${roots[*]})}"
+        else
+            echo "FAIL: the probe program does not link: $(grep -m 1 -iE 'undefined reference|error' "$dir/link.txt")"
+        fi
+        return 2
+    fi
+    for lib in gtest utf8proc z; do
+        path=$(grep -oE "[^ ()]*/lib$lib\.(a|so)[^ ()]*" "$dir/link.txt" | head -n 1)
+        echo "-l$lib: $path"
+        _under_roots "$path" || elsewhere="$elsewhere $path"
+    done
+    if [ -n "$elsewhere" ]; then
+        echo "FAIL: found outside ${roots[*]}:$elsewhere"
+        return 2
+    fi
+    if ! "$dir/probe" >"$dir/run.txt" 2>&1; then
+        echo "FAIL: the probe program links but does not run: $(head -n 1 "$dir/run.txt")"
+        return 2
+    fi
+}
+
+# DIR/libgtest.a compiled from googletest's sources (SRC holds include/ and src/gtest-all.cc) with
+# this machine's compiler: for a machine whose C++ library cannot link the prebuilt one.
+build_gtest() {  # SRC DIR
+    mkdir -p "$2"
+    "${CXX:-g++}" -std=c++17 -O1 -pthread -isystem "$1/include" -I "$1" -c "$1/src/gtest-all.cc" -o "$2/gtest-all.o" &&
+        ar rcs "$2/libgtest.a" "$2/gtest-all.o"
 }
 
 # Rows for the summary from dev/bench_gpu.py's TSV (a header line, then: preset layers hidden
@@ -215,18 +420,29 @@ summary_table() {  # ROWS [TITLE]
         echo "| overall | FAIL | no check ran |"
         return 1
     fi
+    # Overall: FAIL when a check failed, ran out of time or was interrupted; incomplete when one
+    # did not run (the budget was spent, or what it needs failed); ok otherwise.
     awk -F'\t' '
+        function add(list, x) { return list (list == "" ? "" : ", ") x }
         NF >= 2 {
             printf "| %s | %s | %s |\n", $1, $2, $3; n++
-            if ($2 == "FAIL") failed = failed (failed == "" ? "" : ", ") $1
+            if ($2 == "FAIL") failed = add(failed, $1)
+            if ($2 == "out of time") late = add(late, $1)
+            if ($2 == "interrupted") stopped = add(stopped, $1)
+            if ($2 == "not run") not_run++
             if ($2 == "below goal") below++
             if ($2 == "skipped") skipped++
             if ($2 == "incomplete") incomplete++
         }
         END {
             if (n == 0) { print "| overall | FAIL | no check ran |"; exit 1 }
-            note = (below ? ", " below " below the benchmark goals" : "") (incomplete ? ", " incomplete " incomplete" : "") (skipped ? ", " skipped " skipped" : "")
-            if (failed != "") { printf "| overall | FAIL | failed: %s%s |\n", failed, note; exit 1 }
+            note = (below ? ", " below " below the benchmark goals" : "") (incomplete ? ", " incomplete " incomplete" : "")
+            note = note (not_run ? ", " not_run " not run" : "") (skipped ? ", " skipped " skipped" : "")
+            bad = (failed == "" ? "" : "failed: " failed)
+            if (late != "") bad = bad (bad == "" ? "" : "; ") "out of time: " late
+            if (stopped != "") bad = bad (bad == "" ? "" : "; ") "interrupted: " stopped
+            if (bad != "") { printf "| overall | FAIL | %s%s |\n", bad, note; exit 1 }
+            if (not_run) { printf "| overall | incomplete | %d checks%s |\n", n, note; exit 1 }
             printf "| overall | ok | %d checks%s |\n", n, note
         }' "$1"
 }

@@ -5,7 +5,19 @@
 # before the first compile (the stamp build/.prerequisites), `.ci/run` before `make test`.
 #   WR_PREREQ_PACKAGES   replaces the list (tests)
 #   WR_PREREQ_NO_INSTALL=1   never installs: only checks and names the command (tests)
+#   WR_PREREQ_BUNDLE=DIR     the libraries come from DIR, a bundle from dev/gpu_bundle.sh that the
+#                            compiler finds through CPATH and LIBRARY_PATH (dev/gpu_check.sh on a
+#                            bare GPU machine): its headers are checked instead of the packages
 set -euo pipefail
+if [ -n "${WR_PREREQ_BUNDLE:-}" ]; then
+    missing=""
+    for f in include/gtest/gtest.h include/nlohmann/json.hpp include/utf8proc.h include/zlib.h; do
+        [ -f "$WR_PREREQ_BUNDLE/$f" ] || missing="$missing $f"
+    done
+    [ -z "$missing" ] && exit 0
+    echo "prerequisites: the bundle $WR_PREREQ_BUNDLE lacks$missing (make it again: bash dev/gpu_bundle.sh)" >&2
+    exit 1
+fi
 packages=${WR_PREREQ_PACKAGES:-"build-essential libgtest-dev libutf8proc-dev zlib1g-dev nlohmann-json3-dev gzip jq openssl"}
 
 if ! command -v dpkg >/dev/null 2>&1; then

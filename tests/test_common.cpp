@@ -2,6 +2,8 @@
 // line reader (plain and gzip text, invalid UTF-8).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/flags.h"
 #include "common/profile.h"
 #include "common/util.h"
@@ -252,6 +254,25 @@ TEST(Prerequisites, NamesTheCommandForWhatIsMissing) {
     // The default list is the one .ci/run installs: it holds what the build includes and links.
     r = wr::testing::run_command(no_install + "bash dev/prerequisites.sh");
     EXPECT_EQ(r.exit_code, 0) << "this machine built the tests, so nothing the list names can be missing: " << r.output;
+}
+
+// With WR_PREREQ_BUNDLE (dev/gpu_check.sh on a bare GPU machine) the packages are not consulted:
+// the bundle's headers are, and one it lacks is named.
+TEST(Prerequisites, ABundleStandsInForThePackages) {
+    ScratchDir dir;
+    for (const char* f : {"include/gtest/gtest.h", "include/nlohmann/json.hpp", "include/utf8proc.h", "include/zlib.h"}) {
+        std::filesystem::create_directories(std::filesystem::path(dir / f).parent_path());
+        write_file_atomic(dir / f, "// stand-in\n");
+    }
+    const std::string env = "WR_PREREQ_NO_INSTALL=1 WR_PREREQ_PACKAGES=wellread-no-such-package WR_PREREQ_BUNDLE='" + dir.path + "' ";
+    auto r = wr::testing::run_command(env + "bash dev/prerequisites.sh");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "");
+    std::filesystem::remove(dir / "include/zlib.h");
+    r = wr::testing::run_command(env + "bash dev/prerequisites.sh");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("the bundle " + dir.path + " lacks include/zlib.h"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("wellread-no-such-package"), std::string::npos) << r.output;
 }
 
 // The programs' OpenMP threads wait passively unless the environment chose a policy: the program

@@ -1,20 +1,28 @@
-// tests/test_gpu_check.cpp: dev/gpu_check.sh and its library dev/gpu_check_lib.sh, without a GPU.
-// The library's parsers and judgements run on fabricated log.jsonl files, test output and
-// benchmark figures whose answers are worked out here by hand. The whole script runs twice over:
-// on this machine with nvidia-smi failing (it must build nothing, print its table last and fail,
-// saying there is no GPU), and in a scratch copy on a faked GPU machine, where nvidia-smi, make,
-// nvcc, python3, train_mlm and the test binary are small scripts writing what the real ones write:
-// every stage must run and be judged, and a stage that fails must not stop the others.
-// Needs bash and awk (no Python, no jq, no GPU).
+// tests/test_gpu_check.cpp: dev/gpu_check.sh, its library dev/gpu_check_lib.sh and dev/gpu_bundle.sh,
+// without a GPU. The library's parsers and judgements run on fabricated log.jsonl files, test and
+// sanitizer output and benchmark figures whose answers are worked out here by hand (the GPU tests'
+// error lines are printed with their own format strings). The whole script runs on this machine
+// with nvidia-smi failing (it must build nothing, print its table last and fail, saying there is no
+// GPU), and as a dry run (GPU_CHECK_DRY_RUN=1: the stubs of dev/gpu_check_stubs/ stand in for the
+// GPU's programs) against a bundle made here from the installed packages: every stage must run and
+// be judged with the prerequisites from the bundle alone, a stage that fails must not stop the
+// others, a stage over its budget and a TERM in the middle must still leave the table in $OUT.
+// Needs bash, awk, g++ and, for the bundle, dpkg (no Python, no jq, no GPU, no network).
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_helpers.h"
@@ -89,7 +97,9 @@ void make_executable(const std::string& path, const std::string& text) {
 }  // namespace
 
 TEST(GpuCheck, ScriptsParse) {
-    for (const char* script : {"dev/gpu_check.sh", "dev/gpu_check_lib.sh"}) {
+    for (const char* script : {"dev/gpu_check.sh", "dev/gpu_check_lib.sh", "dev/gpu_bundle.sh", "dev/gpu_check_stubs/test_wellread",
+                               "dev/gpu_check_stubs/train_mlm", "dev/gpu_check_stubs/compute-sanitizer", "dev/gpu_check_stubs/bench_gpu",
+                               "dev/gpu_check_stubs/nvidia-smi"}) {
         const RunResult r = run_command(std::string("bash -n ") + script);
         EXPECT_EQ(r.exit_code, 0) << script << ":\n" << r.output;
     }
@@ -286,6 +296,136 @@ TEST(GpuCheck, BenchRowsAndSummaryTable) {
 
 // This machine, or any, with nvidia-smi failing as it does without a driver: nothing is built or
 // run, the table comes last and the script fails, saying why.
+// Every error line the GPU tests print, in the formats of their printf calls (copied here from
+// tests/test_cuda_*.cu), must reach the records: the attention test's per-shape and summary lines,
+// the classifier's "evaluation forward" after a bounded error, the fine-tuning steps' second
+// "rel diff", the ops' per-check lines (whose bound is stated once, on the test's worst line).
+namespace {
+std::string printed(const char* format, ...) {
+    char buf[512];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(buf, sizeof buf, format, args);
+    va_end(args);
+    return buf;
+}
+}  // namespace
+
+TEST(GpuCheck, EveryErrorTheGpuTestsPrintIsRecorded) {
+    ScratchDir dir;
+    std::string out;
+    // tests/test_cuda_attention.cu: per shape, then the worst with the tolerance.
+    out += "[ RUN      ] CudaAttention/1.MatchesCpuForwardAndBackward\n";
+    out += printed("  %s %-44s out %.2e  lse %.2e  dqkv %.2e  dqkv+= %.2e\n", "bf16", "B=3 T=7 C=64 NH=2 lengths=7,3,1 p=0.0",
+                   1.5e-3, 2e-4, 2.5e-3, 2.4e-3);
+    out += printed("  %s %-44s out %.2e  lse %.2e  dqkv %.2e  dqkv+= %.2e\n", "bf16", "B=3 T=64 C=256 NH=4 lengths=64,33,1 p=0.1",
+                   2e-3, 1e-4, 1.2e-2, 3e-3);
+    out += printed("CudaAttention %s worst relative errors (tolerance %.0e): out %.2e  lse %.2e  dqkv %.2e  dqkv+= %.2e\n", "bf16",
+                   1e-2, 2e-3, 2e-4, 1.2e-2, 3e-3);
+    out += "[  FAILED  ] CudaAttention/1.MatchesCpuForwardAndBackward (40 ms)\n";
+    // tests/test_cuda_model.cu: the classifier (two errors, one bound), the fine-tuning steps.
+    out += "[ RUN      ] CudaModel.ClassifierMatchesTheCpu\n";
+    out += printed("[%s] %s: logits rel err %.2e (bound %.0e), evaluation forward %.2e\n", "fp32", "classes", 1e-6, 1e-5, 2e-6);
+    out += printed("[%s] %s: loss gpu %.6f cpu %.6f, hard %.6f / %.6f, soft %.6f / %.6f: worst rel diff %.2e (bound %.0e); "
+                   "counted %d/%d, correct %d/%d, agree %d/%d\n",
+                   "fp32", "classes", 0.69, 0.69, 0.69, 0.69, 0.0, 0.0, 3e-7, 1e-5, 8, 8, 4, 4, 0, 0);
+    out += "[ RUN      ] CudaModel.ClassifierTrainingStepsMatchTheCpu\n";
+    for (const char* p : {"fp32", "bf16"})
+        out += printed("[%s] %zu fine-tuning steps, dropout on: cpu %.5f -> %.5f, gpu %.5f -> %.5f, worst rel diff %.2e (bound %.0e); "
+                       "weight updates rel diff %.2e\n",
+                       p, (size_t)6, 0.69, 0.6, 0.69, 0.6, 2e-6, p[0] == 'f' ? 1e-4 : 2e-2, 5e-3);
+    // tests/test_cuda_ops.cu: each check, then the worst at teardown; a count is not an error.
+    out += "[ RUN      ] CudaOps/fp32.Gelu\n";
+    out += printed("    [%s] %-58s rel err %.3g\n", "fp32", "gelu_forward n=7 offset 0", 1e-7);
+    out += printed("    [%s] %-58s %ld (want %ld)\n", "fp32", "dropout mask mismatches", 0L, 0L);
+    out += printed("    [%s] worst rel err %.3g (tolerance %.0e): %s\n", "fp32", 2e-6, 1e-5, "gelu_forward n=4099 offset 1");
+    // tests/test_cuda_matmul_optimizer.cu
+    out += "[ RUN      ] CudaMatmul/bf16.ForwardMatchesCpu\n";
+    out += printed("[ worst    ] %s (%s): relative error %.3g (tolerance %.3g)\n", "CudaMatmul.ForwardMatchesCpu", "bf16", 1.5e-3, 1e-2);
+    write_text(dir / "out.txt", out);
+
+    const RunResult r = lib(dir, "error_records out.txt");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::vector<std::string> records = lines_of(r.output);
+    // 8 + 4 (attention), 3 (classifier), 4 (fine-tuning), 2 (ops), 1 (matmul)
+    ASSERT_EQ(records.size(), 22u) << r.output;
+    std::map<std::string, std::string> by_context;  // "test: context" -> "error bound"
+    for (const std::string& rec : records) {
+        std::vector<std::string> f;
+        std::istringstream in(rec);
+        for (std::string x; std::getline(in, x, '\t');) f.push_back(x);
+        ASSERT_EQ(f.size(), 5u) << rec;
+        by_context[f[3] + ": " + f[4]] = f[1] + " " + f[2];
+    }
+    const std::string att = "CudaAttention/1.MatchesCpuForwardAndBackward: ";
+    // the per-shape lines take the tolerance their test states once
+    EXPECT_EQ(by_context[att + "bf16 B=3 T=7 C=64 NH=2 lengths=7,3,1 p=0.0: out"], "1.50e-03 1e-02") << r.output;
+    EXPECT_EQ(by_context[att + "bf16 B=3 T=64 C=256 NH=4 lengths=64,33,1 p=0.1: dqkv+="], "3.00e-03 1e-02") << r.output;
+    EXPECT_EQ(by_context[att + "CudaAttention bf16 worst: dqkv"], "1.20e-02 1e-02") << r.output;
+    EXPECT_EQ(by_context[att + "CudaAttention bf16 worst: lse"], "2.00e-04 1e-02") << r.output;
+    EXPECT_EQ(by_context["CudaModel.ClassifierMatchesTheCpu: [fp32] classes: logits"], "1.00e-06 1e-05") << r.output;
+    EXPECT_EQ(by_context["CudaModel.ClassifierMatchesTheCpu: [fp32] classes: evaluation forward"], "2.00e-06 1e-05") << r.output;
+    // two bounds in that test (fp32 and bf16): the weight updates keep none
+    EXPECT_EQ(by_context["CudaModel.ClassifierTrainingStepsMatchTheCpu: [bf16] weight updates"], "5.00e-03 -") << r.output;
+    EXPECT_EQ(by_context["CudaOps/fp32.Gelu: [fp32] gelu_forward n=7 offset 0"], "1e-07 1e-05") << r.output;
+    EXPECT_EQ(by_context["CudaOps/fp32.Gelu: [fp32] worst: gelu_forward n=4099 offset 1"], "2e-06 1e-05") << r.output;
+    EXPECT_EQ(by_context["CudaMatmul/bf16.ForwardMatchesCpu: CudaMatmul.ForwardMatchesCpu (bf16)"], "0.0015 0.01") << r.output;
+
+    // 1.2e-2 of 1e-2, in the shape's line and in the worst line: the two over their bounds.
+    EXPECT_EQ(lib(dir, "errors_over_bound out.txt").output, "22 2\n");
+    EXPECT_EQ(lines_of(lib(dir, "worst_errors out.txt 1").output)[0],
+              "1.20e-02 (bound 1e-02) in CudaAttention/1.MatchesCpuForwardAndBackward: CudaAttention bf16 worst: dqkv");
+}
+
+TEST(GpuCheck, SanitizerResultReadsItsSummaries) {
+    ScratchDir dir;
+    write_text(dir / "clean.txt", "========= COMPUTE-SANITIZER\n3 passed, 0 failed, 0 skipped\n========= ERROR SUMMARY: 0 errors\n");
+    write_text(dir / "memcheck.txt", "========= COMPUTE-SANITIZER\n========= Invalid __global__ read of size 4 bytes\n"
+                                     "=========     at gelu_kernel+0x40\n========= ERROR SUMMARY: 2 errors\n");
+    write_text(dir / "racecheck.txt", "========= COMPUTE-SANITIZER\n========= Error: Race reported between Write access at k+0x1a0\n"
+                                      "========= RACECHECK SUMMARY: 3 hazards displayed (1 error, 2 warnings)\n");
+    write_text(dir / "died.txt", "========= COMPUTE-SANITIZER\nSegmentation fault\n");
+    EXPECT_EQ(lib(dir, "sanitizer_result clean.txt").output, "0 0\t\n");
+    EXPECT_EQ(lib(dir, "sanitizer_result memcheck.txt").output, "2 0\tInvalid __global__ read of size 4 bytes\n");
+    EXPECT_EQ(lib(dir, "sanitizer_result racecheck.txt").output, "1 2\tError: Race reported between Write access at k+0x1a0\n");
+    const RunResult r = lib(dir, "sanitizer_result died.txt");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(r.output, "");
+}
+
+TEST(GpuCheck, SummaryTableSaysWhatDidNotRun) {
+    ScratchDir dir;
+    // A check that did not run (budget spent) leaves the whole incomplete, not ok.
+    RunResult r = lib(dir, "row_add a.tsv GPU ok H100 && row_add a.tsv curves 'not run' 'budget' && summary_table a.tsv");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(lines_of(r.output).back(), "| overall | incomplete | 2 checks, 1 not run |");
+    // Out of time and interrupted are failures, named apart.
+    r = lib(dir, "row_add b.tsv tests 'out of time' x && row_add b.tsv build FAIL y && row_add b.tsv sanitizer interrupted z && "
+                 "row_add b.tsv resume 'not run' w && summary_table b.tsv");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(lines_of(r.output).back(), "| overall | FAIL | failed: build; out of time: tests; interrupted: sanitizer, 1 not run |");
+}
+
+// The toolkit line comes first: nvcc's version and the three things the build includes from the
+// toolkit, read from a fake toolkit folder here (CUDA 13's layout: cub under include/cccl/).
+TEST(GpuCheck, ToolkitLineNamesNvccAndItsHeaders) {
+    ScratchDir dir;
+    namespace fs = std::filesystem;
+    for (const char* d : {"cuda/bin", "cuda/include/cccl/cub", "cuda/include/nvtx3"}) fs::create_directories(dir / d);
+    write_text(dir / "cuda/include/cublasLt.h", "\n");
+    make_executable(dir / "cuda/bin/nvcc", "#!/usr/bin/env bash\necho 'Cuda compilation tools, release 13.0, V13.0.88'\n");
+    RunResult r = lib(dir, "PATH=\"$PWD/cuda/bin:$PATH\" toolkit_line");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "nvcc 13.0 (V13.0.88) at " + dir / "cuda/bin/nvcc" + "; " + dir / "cuda/include" +
+                            ": cublasLt.h yes, cub/ yes (cccl/cub), nvtx3/ yes\n");
+    fs::remove_all(dir / "cuda/include/nvtx3");
+    r = lib(dir, "PATH=\"$PWD/cuda/bin:$PATH\" toolkit_line");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_TRUE(contains(r.output, "nvtx3/ NO")) << r.output;
+}
+
+// This machine, or any, with nvidia-smi failing as it does without a driver: nothing is built or
+// run, the table comes last and the script fails, saying why.
 TEST(GpuCheck, WithoutAGpuTheScriptPrintsItsTableLastAndFails) {
     ScratchDir dir;
     std::filesystem::create_directories(dir / "bin");
@@ -294,13 +434,14 @@ TEST(GpuCheck, WithoutAGpuTheScriptPrintsItsTableLastAndFails) {
     make_executable(dir / "bin/make", "#!/usr/bin/env bash\necho \"$*\" >> '" + dir / "make_was_called" + "'\n");
     const RunResult r = run_command("PATH='" + dir / "bin" + "':\"$PATH\" OUT='" + dir / "out" + "' bash dev/gpu_check.sh");
     EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(r.output.rfind("nvcc", 0), 0u) << "the toolkit line comes first:\n" << r.output;
     EXPECT_TRUE(contains(r.output, "no GPU (NVIDIA-SMI has failed because it couldn't communicate")) << r.output;
     EXPECT_FALSE(std::filesystem::exists(dir / "make_was_called")) << "built without a GPU";
     const std::vector<std::string> lines = lines_of(r.output);
     ASSERT_FALSE(lines.empty());
-    EXPECT_EQ(lines.back(), "| overall | FAIL | failed: GPU, 7 skipped |") << r.output;
+    EXPECT_EQ(lines.back(), "| overall | FAIL | failed: GPU, 8 skipped |") << r.output;
     EXPECT_TRUE(contains(row(r.output, "GPU"), "| FAIL | no GPU: NVIDIA-SMI has failed")) << r.output;
-    for (const char* label : {"build", "GPU tests (Cuda*)", "curves: GPU bf16 vs CPU", "resume on the GPU", "benchmark"})
+    for (const char* label : {"build (sm_90)", "GPU tests (Cuda*)", "memcheck (CudaOps*)", "curves: GPU bf16 vs CPU", "resume on the GPU"})
         EXPECT_EQ(row(r.output, label), std::string("| ") + label + " | skipped | no GPU |") << r.output;
     // The table is the output's end, and $OUT/summary.md holds it.
     const std::string summary = read_all(dir / "out/summary.md");
@@ -309,109 +450,139 @@ TEST(GpuCheck, WithoutAGpuTheScriptPrintsItsTableLastAndFails) {
     EXPECT_TRUE(std::filesystem::exists(dir / "out/a_build.log"));
 }
 
+// ---- dev/gpu_bundle.sh and the dry run (GPU_CHECK_DRY_RUN=1) ----
+
 namespace {
 
-// A scratch copy of the scripts beside fakes of everything the GPU machine provides.
-struct FakeGpuMachine {
-    ScratchDir dir;
-    FakeGpuMachine() {
-        namespace fs = std::filesystem;
-        for (const char* d : {"dev", "bin", "build", "docs"}) fs::create_directories(dir / d);
-        for (const char* f : {"dev/gpu_check.sh", "dev/gpu_check_lib.sh"}) fs::copy_file(f, dir / f);
-        write_text(dir / "docs/benchmarks.md", "# Benchmarks\n");
-        make_executable(dir / "bin/nvidia-smi", R"SH(#!/usr/bin/env bash
-if [ "${1:-}" = -L ]; then echo "GPU 0: Fake H100 80GB HBM3 (UUID: GPU-0000)"; else echo "Fake H100 80GB HBM3, 1.0, 81559 MiB, 1980 MHz"; fi
-)SH");
-        make_executable(dir / "bin/make", "#!/usr/bin/env bash\necho \"fake make $*\"\n");
-        make_executable(dir / "bin/nvcc", "#!/usr/bin/env bash\necho \"fake nvcc\"\n");
-        // dev/bench_gpu.py --tsv FILE: the figures of a good run.
-        make_executable(dir / "bin/python3", R"SH(#!/usr/bin/env bash
-while [ $# -gt 0 ]; do [ "$1" = --tsv ] && tsv=$2; shift; done
-printf 'preset\tlayers\thidden\tbatch\tours_tps\tours_mfu\ttorch_tps\ttorch_mfu\ttorch_mode\n' > "$tsv"
-printf 'mini\t4\t256\t64\t1600000\t0.12\t1000000\t0.075\tcompiled\n' >> "$tsv"
-printf 'L12-H768\t12\t768\t32\t330000\t0.55\t250000\t0.42\tcompiled\n' >> "$tsv"
-)SH");
-        // train_mlm: log.jsonl, checkpoints and latest as the real one writes them; losses
-        // (8 - 0.01 step) for train, (6 - 0.001 step) for eval, times FAKE_BF16_FACTOR (1.01) on
-        // the GPU in bf16. Each call's arguments go to $FAKE_ARGV_LOG.
-        make_executable(dir / "train_mlm", R"SH(#!/usr/bin/env bash
-echo "$*" >> "$FAKE_ARGV_LOG"
-out="" steps=0 every=0 device=auto precision=bf16 resume=""
-while [ $# -gt 0 ]; do
-    case $1 in
-        --out) out=$2; shift ;;
-        --steps) steps=$2; shift ;;
-        --eval-every) every=$2; shift ;;
-        --device) device=$2; shift ;;
-        --precision) precision=$2; shift ;;
-        --resume) resume=$2; shift ;;
-        --overwrite) ;;
-        *) shift ;;
-    esac
-    shift
-done
-[ -z "$resume" ] || out=$resume
-mkdir -p "$out"
-first=1
-if [ -n "$resume" ]; then first=$(($(cat "$out/latest") + 1)); else rm -f "$out/log.jsonl"; fi
-factor=1
-if [ "$device" = cuda ]; then
-    [ "$precision" = fp32 ] || factor=${FAKE_BF16_FACTOR:-1.01}
-    echo "device: cuda (Fake H100, $precision)"
-else
-    echo "device: cpu (fp32)"
-fi
-for ((s = first; s <= steps; s++)); do
-    printf '{"kind":"train","step":%d,"loss":%s,"accuracy":0.1,"lr":1e-3,"grad_norm":1.0,"ms":2.0,"tokens_per_second":2048000.0}\n' \
-        "$s" "$(awk -v s="$s" -v f="$factor" 'BEGIN { printf "%.6f", (8 - 0.01 * s) * f }')" >>"$out/log.jsonl"
-    if [ "$s" = "$steps" ] || { [ "$every" -gt 0 ] && [ $((s % every)) = 0 ]; }; then
-        printf '{"kind":"eval","step":%d,"loss":%s,"accuracy":0.2,"perplexity":400.0}\n' \
-            "$s" "$(awk -v s="$s" -v f="$factor" 'BEGIN { printf "%.6f", (6 - 0.001 * s) * f }')" >>"$out/log.jsonl"
-        echo "weights after step $s" >"$out/$(printf 'ckpt_%08d.bin' "$s")"
-        echo "$s" >"$out/latest"
-    fi
-done
-)SH");
-        // The test binary: GoogleTest output with errors and bounds; FAKE_TEST_FAIL=1 adds a failure.
-        make_executable(dir / "build/test_wellread", R"SH(#!/usr/bin/env bash
-case "$*" in
-*Cuda*)
-    echo "[ RUN      ] CudaModel.MatchesTorch"
-    echo "[bf16] logits: gpu 0.1 0.2 0.3  torch 0.1 0.2 0.3  rel err 4.00e-03 (bound 1e-02)"
-    echo "[bf16] gradients: worst word_embeddings, rel err 6.00e-03 (bound 1e-02)"
-    if [ -n "${FAKE_TEST_FAIL:-}" ]; then
-        echo "[fp32] loss:   gpu 7.1  torch 7.2  rel err 2.00e-05 (bound 1e-05)"
-        echo "[  FAILED  ] CudaModel.MatchesTorch (30 ms)"
-        echo "[  FAILED  ] CudaModel.MatchesTorch"
-        echo "4 passed, 1 failed, 1 skipped"
-        exit 1
-    fi
-    echo "[       OK ] CudaModel.MatchesTorch (30 ms)"
-    echo "5 passed, 0 failed, 1 skipped" ;;
-*Model*) echo "7 passed, 0 failed, 0 skipped" ;;
-esac
-)SH");
+// One bundle for the suite, made from this machine's installed packages (no network): what
+// dev/gpu_bundle.sh makes from the downloaded .deb files, but for its MANIFEST.
+class GpuCheckDryRun : public ::testing::Test {
+  public:
+    static void SetUpTestSuite() {
+        if (std::system("command -v dpkg-query >/dev/null 2>&1") != 0) {
+            skip_reason_ = new std::string("not a Debian-like system: no packages to bundle");
+            return;
+        }
+        scratch_ = new ScratchDir;
+        const RunResult r = run_command("bash dev/gpu_bundle.sh --installed --out '" + *scratch_ / "bundle" + "'");
+        bundle_output_ = new std::string(r.output);
+        bundle_ok_ = r.exit_code == 0;
     }
-    RunResult run(const std::string& env = "") const {
-        return run_command("cd '" + dir.path + "' && PATH='" + dir / "bin" + "':\"$PATH\" OUT='" + dir / "out" + "' FAKE_ARGV_LOG='" +
-                           dir / "argv.log" + "' CUDA_ARCH=90 CURVE_STEPS=30 RESUME_STEPS=5 " + env + " bash dev/gpu_check.sh");
+    static void TearDownTestSuite() {
+        delete scratch_;
+        delete bundle_output_;
+        delete skip_reason_;
+        scratch_ = nullptr, bundle_output_ = nullptr, skip_reason_ = nullptr;
     }
+
+  protected:
+    void SetUp() override {
+        if (skip_reason_) GTEST_SKIP() << *skip_reason_;
+        ASSERT_TRUE(bundle_ok_) << "dev/gpu_bundle.sh --installed failed (this machine built the tests, so it has the packages):\n"
+                                << *bundle_output_;
+    }
+    static std::string bundle() { return *scratch_ / "bundle"; }
+    // The dry run in the repository, its $OUT in `out`, with the settings given and short runs.
+    static RunResult dry_run(const std::string& out, const std::string& env = "", const std::string& args = "") {
+        return run_command(dry_run_command(out, env, args));
+    }
+    static std::string dry_run_command(const std::string& out, const std::string& env, const std::string& args = "") {
+        return "env GPU_CHECK_DRY_RUN=1 GPU_CHECK_BUNDLE='" + bundle() + "' OUT='" + out + "' CURVE_STEPS=30 RESUME_STEPS=5 " + env +
+               " bash dev/gpu_check.sh " + args;
+    }
+
+    static ScratchDir* scratch_;
+    static std::string* bundle_output_;
+    static std::string* skip_reason_;
+    static bool bundle_ok_;
 };
+ScratchDir* GpuCheckDryRun::scratch_ = nullptr;
+std::string* GpuCheckDryRun::bundle_output_ = nullptr;
+std::string* GpuCheckDryRun::skip_reason_ = nullptr;
+bool GpuCheckDryRun::bundle_ok_ = false;
+
+std::vector<int> pids_in(const std::string& path) {
+    std::vector<int> pids;
+    std::istringstream in(read_all(path));
+    for (int pid; in >> pid;) pids.push_back(pid);
+    return pids;
+}
+
+bool running(int pid) {  // alive and not a zombie
+    if (kill(pid, 0) != 0) return false;
+    const std::string stat = read_all("/proc/" + std::to_string(pid) + "/stat");
+    const size_t close = stat.rfind(')');
+    return close == std::string::npos || stat.size() < close + 3 || stat[close + 2] != 'Z';
+}
 
 }  // namespace
 
-TEST(GpuCheck, OnAFakedGpuMachineEveryStageRunsAndIsJudged) {
-    const FakeGpuMachine m;
-    const RunResult r = m.run();
+// The bundle: headers, static archives (nothing to find at run time) and googletest's sources,
+// small enough to travel (the device call carries at most 64 MiB), no .deb and no shared library.
+TEST_F(GpuCheckDryRun, TheBundleHoldsHeadersStaticLibrariesAndSources) {
+    namespace fs = std::filesystem;
+    for (const char* f : {"include/gtest/gtest.h", "include/nlohmann/json.hpp", "include/utf8proc.h", "include/zlib.h", "include/zconf.h",
+                          "lib/libgtest.a", "lib/libutf8proc.a", "lib/libz.a", "src/googletest/src/gtest-all.cc",
+                          "src/googletest/include/gtest/gtest.h", "MANIFEST"})
+        EXPECT_TRUE(fs::is_regular_file(bundle() + "/" + f)) << f;
+    uintmax_t bytes = 0;
+    for (const auto& e : fs::recursive_directory_iterator(bundle())) {
+        const std::string name = e.path().filename().string();
+        EXPECT_FALSE(contains(name, ".so") || contains(name, ".deb")) << e.path();
+        if (e.is_regular_file()) bytes += e.file_size();
+    }
+    EXPECT_LT(bytes, 16u << 20) << "the bundle should be a few MB";
+    const std::string manifest = read_all(bundle() + "/MANIFEST");
+    for (const char* p : {"libgtest-dev ", "googletest ", "libutf8proc-dev ", "zlib1g-dev ", "nlohmann-json3-dev "})
+        EXPECT_TRUE(contains(manifest, std::string("\n") + p)) << p << " in\n" << manifest;
+    EXPECT_TRUE(contains(*bundle_output_, "a program using them built and ran against it alone")) << *bundle_output_;
+}
+
+// From .deb files: each package must be there; the missing ones are named, nothing is made.
+TEST_F(GpuCheckDryRun, TheBundleFromDebFilesNamesAMissingPackage) {
+    ScratchDir dir;
+    std::filesystem::create_directories(dir / "pkg/DEBIAN");
+    std::filesystem::create_directories(dir / "pkg/usr/include/nlohmann");
+    std::filesystem::create_directories(dir / "debs");
+    write_text(dir / "pkg/DEBIAN/control", "Package: nlohmann-json3-dev\nVersion: 1.0\nArchitecture: all\nMaintainer: test <t@t>\n"
+                                           "Description: a stand-in\n");
+    write_text(dir / "pkg/usr/include/nlohmann/json.hpp", "// stand-in\n");
+    const RunResult built = run_command("dpkg-deb -Znone --build '" + dir / "pkg" + "' '" + dir / "debs/json.deb" + "' 2>&1");
+    ASSERT_EQ(built.exit_code, 0) << built.output;
+    const RunResult r = run_command("bash dev/gpu_bundle.sh --debs '" + dir / "debs" + "' --out '" + dir / "bundle" + "'");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, "gpu_bundle: no .deb of libgtest-dev in " + dir / "debs")) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(dir / "bundle"));
+}
+
+// The whole check, rehearsed here: every stage runs and is judged; the prerequisites come from the
+// bundle alone (each header and library path the probe found is under it, although this machine
+// has the same files in /usr); the attention test's errors reach the table.
+TEST_F(GpuCheckDryRun, EveryStageRunsWithTheBundleAlone) {
+    ScratchDir dir;
+    const RunResult r = dry_run(dir / "out", "FAKE_ARGV_LOG='" + dir / "argv.log" + "'");
     EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.rfind("nvcc", 0), 0u) << "the toolkit line comes first:\n" << r.output;
     EXPECT_EQ(lines_of(r.output).back(), "| overall | ok | 10 checks |") << r.output;
-    EXPECT_EQ(row(r.output, "GPU"), "| GPU | ok | Fake H100 80GB HBM3 |");
-    EXPECT_TRUE(contains(row(r.output, "build (sm_90)"), "| ok |")) << r.output;
+    EXPECT_EQ(row(r.output, "GPU"), "| GPU | ok | Stub GPU 80GB |");
+    EXPECT_EQ(row(r.output, "build prerequisites"), "| build prerequisites | ok | gtest, nlohmann/json, utf8proc, zlib: all from the bundle bundle |");
+    const std::string build_log = read_all(dir / "out/a_build.log");
+    for (const char* h : {"gtest/gtest.h", "nlohmann/json.hpp", "utf8proc.h", "zlib.h"})
+        EXPECT_TRUE(contains(build_log, std::string(h) + ": " + bundle() + "/include/" + h)) << h << ":\n" << build_log;
+    for (const char* l : {"gtest", "utf8proc", "z"})
+        EXPECT_TRUE(contains(build_log, std::string("-l") + l + ": " + bundle() + "/lib/../lib/lib" + l + ".a")) << l << ":\n" << build_log;
+
     EXPECT_EQ(row(r.output, "GPU tests (Cuda*)"), "| GPU tests (Cuda*) | ok | 5 passed, 0 failed, 1 skipped |");
-    EXPECT_EQ(row(r.output, "CPU model tests (Model*)"), "| CPU model tests (Model*) | ok | 7 passed, 0 failed, 0 skipped |");
+    // The stub prints 30 errors: model 2, classifier 2, attention 2 x (4 + 4 + 4), ops 2.
     EXPECT_EQ(row(r.output, "worst GPU test errors"),
-              "| worst GPU test errors | ok | 6.00e-03 (bound 1e-02) in CudaModel.MatchesTorch: [bf16] gradients: worst "
-              "word_embeddings; 0 of 2 reported errors above their bounds |");
+              "| worst GPU test errors | ok | 6.00e-03 (bound 1e-02) in CudaModel.Bf16MatchesPyTorchWithinBf16Bounds: [bf16] gradients: "
+              "worst word_embeddings; 0 of 30 reported errors above their bounds |");
+    EXPECT_TRUE(contains(read_all(dir / "out/b_tests.log"),
+                         "5.50e-03 (bound 1e-02) in CudaAttention/1.MatchesCpuForwardAndBackward: CudaAttention bf16 worst: dqkv"));
+    EXPECT_EQ(row(r.output, "memcheck (CudaOps*)"), "| memcheck (CudaOps*) | ok | 0 errors, 0 warnings; tests: 1 passed, 0 failed, 0 skipped |");
+    EXPECT_EQ(row(r.output, "racecheck (CudaAttention*, small sizes)"),
+              "| racecheck (CudaAttention*, small sizes) | ok | 0 errors, 0 warnings; tests: 2 passed, 0 failed, 0 skipped |");
+    EXPECT_TRUE(contains(read_all(dir / "out/c_sanitizer.log"), "CudaAttention: WR_GPU_TEST_SMALL=1")) << "racecheck at small sizes";
     // bf16: every loss 1% above the CPU's; 30 steps, evaluations every 10.
     EXPECT_TRUE(contains(row(r.output, "curves: GPU bf16 vs CPU"),
                          "| ok | final val loss 6.029700 vs 5.970000: 1.00% (tolerance 3.00%); train losses at 30 steps"))
@@ -421,12 +592,10 @@ TEST(GpuCheck, OnAFakedGpuMachineEveryStageRunsAndIsJudged) {
         << r.output;
     EXPECT_EQ(row(r.output, "resume on the GPU"), "| resume on the GPU | ok | yes: losses identical: 10 train steps, 2 evaluations, "
                                                   "and the same ckpt_00000010.bin (resumed after step 5) |");
-    EXPECT_TRUE(contains(row(r.output, "bench mini (L4-H256), B 64"), "| ok | ours 1.60M tok/s, MFU 12.0%")) << r.output;
-    EXPECT_TRUE(contains(row(r.output, "bench L12-H768, B 32"), "MFU 55.0%")) << r.output;
 
     // The curve runs: the same flags on both devices, but for device, precision, threads and folder.
     std::vector<std::string> curve_runs;
-    for (std::string line : lines_of(read_all(m.dir / "argv.log")))
+    for (std::string line : lines_of(read_all(dir / "argv.log")))
         if (contains(line, "--steps 30 ")) {
             for (const char* flag : {"--device ", "--precision ", "--threads ", "--out "}) {
                 const size_t at = line.find(flag);
@@ -436,36 +605,126 @@ TEST(GpuCheck, OnAFakedGpuMachineEveryStageRunsAndIsJudged) {
             }
             curve_runs.push_back(line);
         }
-    ASSERT_EQ(curve_runs.size(), 3u) << read_all(m.dir / "argv.log");
+    ASSERT_EQ(curve_runs.size(), 3u) << read_all(dir / "argv.log");
     EXPECT_EQ(curve_runs[1], curve_runs[0]);
     EXPECT_EQ(curve_runs[2], curve_runs[0]);
     EXPECT_TRUE(contains(curve_runs[0], "--seed 1")) << curve_runs[0];
 
     // $OUT: at most 8 plain files with plain names (what comes back from the GPU machine).
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(m.dir / "out")) {
+    for (const auto& e : std::filesystem::directory_iterator(dir / "out")) {
         EXPECT_TRUE(e.is_regular_file()) << e.path();
         names.push_back(e.path().filename().string());
         EXPECT_EQ(names.back().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"),
                   std::string::npos);
     }
     EXPECT_LE(names.size(), 8u);
-    for (const char* f : {"summary.md", "a_build.log", "b_tests.log", "c_curves.log", "d_resume.log", "e_bench.log", "benchmarks.md"})
-        EXPECT_TRUE(std::filesystem::exists(m.dir / (std::string("out/") + f))) << f;
-    EXPECT_TRUE(contains(read_all(m.dir / "out/b_tests.log"), "4.00e-03 (bound 1e-02) in CudaModel.MatchesTorch"));
+    for (const char* f : {"summary.md", "a_build.log", "b_tests.log", "c_sanitizer.log", "d_curves.log", "e_resume.log", "details.tar.gz"})
+        EXPECT_TRUE(std::filesystem::exists(dir / (std::string("out/") + f))) << f;
 }
 
-// A bf16 curve 5% off and a failing GPU test: both are reported, the stages after them still run,
-// and the script fails.
-TEST(GpuCheck, OnAFakedGpuMachineFailuresAreCollected) {
-    const FakeGpuMachine m;
-    const RunResult r = m.run("FAKE_BF16_FACTOR=1.05 FAKE_TEST_FAIL=1");
+// A bundle without one header fails the build at once, with one line naming it (this machine's
+// /usr/include/utf8proc.h does not count: the build must not need it); nothing runs after it.
+TEST_F(GpuCheckDryRun, ABundleLackingAHeaderFailsAtOnceNamingIt) {
+    ScratchDir dir;
+    ASSERT_EQ(run_command("cp -R '" + bundle() + "' '" + dir / "partial" + "' && rm '" + dir / "partial/include/utf8proc.h" + "'").exit_code, 0);
+    const RunResult r = run_command("env GPU_CHECK_DRY_RUN=1 GPU_CHECK_BUNDLE='" + dir / "partial" + "' OUT='" + dir / "out" +
+                                    "' bash dev/gpu_check.sh");
     EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_EQ(row(r.output, "GPU tests (Cuda*)"), "| GPU tests (Cuda*) | FAIL | 4 passed, 1 failed, 1 skipped: CudaModel.MatchesTorch |");
-    EXPECT_TRUE(contains(row(r.output, "worst GPU test errors"), "| FAIL | 2.00e-05 (bound 1e-05)")) << r.output;
+    EXPECT_TRUE(contains(row(r.output, "build prerequisites"), "| FAIL | found outside " + dir / "partial" + ": utf8proc.h (")) << r.output;
+    EXPECT_EQ(row(r.output, "GPU tests (Cuda*)"), "| GPU tests (Cuda*) | not run | nothing to run: the build failed (see a_build.log) |");
+    EXPECT_EQ(lines_of(r.output).back(), "| overall | FAIL | failed: build prerequisites, 7 not run |") << r.output;
+}
+
+// A libgtest.a that does not link (here: an empty archive) is compiled again from the bundle's
+// sources (here a one-function stand-in for gtest-all.cc, to stay fast), and the build goes on.
+TEST_F(GpuCheckDryRun, AGtestThatDoesNotLinkIsCompiledFromTheBundleSources) {
+    ScratchDir dir;
+    ASSERT_EQ(run_command("cp -R '" + bundle() + "' '" + dir / "b" + "' && rm '" + dir / "b/lib/libgtest.a" + "' && ar rc '" +
+                          dir / "b/lib/libgtest.a" + "'")
+                  .exit_code,
+              0);
+    write_text(dir / "b/src/googletest/src/gtest-all.cc", "#include <string>\nnamespace testing { std::string TempDir() { return \"/tmp/\"; } }\n");
+    const RunResult r = run_command("env GPU_CHECK_DRY_RUN=1 GPU_CHECK_BUNDLE='" + dir / "b" + "' OUT='" + dir / "out" +
+                                    "' CURVE_STEPS=30 RESUME_STEPS=5 bash dev/gpu_check.sh");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(row(r.output, "build prerequisites"), "| ok | gtest, nlohmann/json, utf8proc, zlib: all from the bundle b "
+                                                               "(libgtest.a compiled here from its sources: the prebuilt one did not link)"))
+        << r.output;
+}
+
+// A stage that overruns its share of the budget is stopped at its limit (its program killed, not
+// left behind) with a row saying so; the stages after it are not run, for want of budget.
+TEST_F(GpuCheckDryRun, AStageOverrunningTheBudgetIsStoppedWithARow) {
+    ScratchDir dir;
+    const auto t0 = std::chrono::steady_clock::now();
+    const RunResult r = dry_run(dir / "out", "GPU_CHECK_BUDGET=16 GPU_CHECK_MIN_S=1 FAKE_TEST_SLEEP=60 FAKE_PIDS='" + dir / "pids" + "'");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_LT(seconds, 30) << "a budget of 16 s";
+    EXPECT_TRUE(contains(row(r.output, "GPU tests (Cuda*)"), "| out of time | stopped at the limit, ")) << r.output;
+    EXPECT_TRUE(contains(row(r.output, "compute-sanitizer"), "| not run | the budget was spent: ")) << r.output;
+    EXPECT_TRUE(contains(row(r.output, "resume on the GPU"), "| not run | the budget was spent: ")) << r.output;
+    EXPECT_EQ(lines_of(r.output).back(), "| overall | FAIL | out of time: GPU tests (Cuda*), 3 not run |") << r.output;
+    EXPECT_EQ(read_all(dir / "out/summary.md").substr(0, 19), "## dev/gpu_check.sh");
+    const std::vector<int> pids = pids_in(dir / "pids");
+    ASSERT_EQ(pids.size(), 1u);
+    EXPECT_FALSE(running(pids[0])) << "the stopped test binary is still running";
+}
+
+// TERM in the middle of a stage: the stage's program is stopped, the table and the logs are in
+// $OUT (the stage interrupted, the rest not run), and the script ends at once with 128 + 15.
+TEST_F(GpuCheckDryRun, TermInTheMiddleStillWritesTheTable) {
+    ScratchDir dir;
+    const pid_t pid = wr::testing::spawn(dry_run_command(dir / "out", "FAKE_TEST_SLEEP=60 FAKE_PIDS='" + dir / "pids" + "'"), dir / "output.txt");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (pids_in(dir / "pids").empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_FALSE(pids_in(dir / "pids").empty()) << "the tests stage never started:\n" << read_all(dir / "output.txt");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto t0 = std::chrono::steady_clock::now();
+    kill(pid, SIGTERM);
+    EXPECT_EQ(wr::testing::wait_exit(pid, 20), 143) << read_all(dir / "output.txt");
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10);
+    const std::string summary = read_all(dir / "out/summary.md");
+    EXPECT_TRUE(contains(row(summary, "build (sm_90)"), "| ok |")) << summary;
+    EXPECT_TRUE(contains(row(summary, "GPU tests"), "| interrupted | TERM after ")) << summary;
+    EXPECT_EQ(row(summary, "compute-sanitizer"), "| compute-sanitizer | not run | interrupted (TERM) before it started |") << summary;
+    EXPECT_EQ(lines_of(summary).back(), "| overall | FAIL | interrupted: GPU tests, 3 not run |") << summary;
+    EXPECT_TRUE(std::filesystem::exists(dir / "out/details.tar.gz"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "out/b_tests.log"));
+    EXPECT_TRUE(contains(read_all(dir / "output.txt"), "| overall | FAIL |")) << "the table is printed too";
+    EXPECT_FALSE(running(pids_in(dir / "pids")[0])) << "the interrupted test binary is still running";
+}
+
+// A bf16 curve 5% off, a failing GPU test and a race: each is reported, the stages after them
+// still run, and the script fails.
+TEST_F(GpuCheckDryRun, FailuresAreCollected) {
+    ScratchDir dir;
+    const RunResult r = dry_run(dir / "out", "FAKE_BF16_FACTOR=1.05 FAKE_TEST_FAIL=1 FAKE_SANITIZER_FINDING=racecheck");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(row(r.output, "GPU tests (Cuda*)"), "| GPU tests (Cuda*) | FAIL | 5 passed, 1 failed, 1 skipped: CudaModel.Fp32MatchesPyTorch |");
+    EXPECT_TRUE(contains(row(r.output, "worst GPU test errors"), "| FAIL | 2.00e-05 (bound 1e-05) in CudaModel.Fp32MatchesPyTorch")) << r.output;
+    EXPECT_TRUE(contains(row(r.output, "memcheck (CudaOps*)"), "| ok |")) << r.output;
+    EXPECT_TRUE(contains(row(r.output, "racecheck (CudaAttention*, small sizes)"),
+                         "| FAIL | 1 errors, 0 warnings; tests: 2 passed, 0 failed, 0 skipped; first: Error: Race reported between"))
+        << r.output;
     EXPECT_TRUE(contains(row(r.output, "curves: GPU bf16 vs CPU"), "| FAIL | final val loss 6.268500 vs 5.970000: 5.00%")) << r.output;
     EXPECT_TRUE(contains(row(r.output, "curves: GPU fp32 vs CPU"), "| ok |")) << r.output;
     EXPECT_TRUE(contains(row(r.output, "resume on the GPU"), "| ok | yes")) << r.output;
-    EXPECT_TRUE(contains(row(r.output, "bench mini (L4-H256), B 64"), "| ok |")) << r.output;
-    EXPECT_EQ(lines_of(r.output).back(), "| overall | FAIL | failed: GPU tests (Cuda*), worst GPU test errors, curves: GPU bf16 vs CPU |");
+    EXPECT_EQ(lines_of(r.output).back(), "| overall | FAIL | failed: GPU tests (Cuda*), worst GPU test errors, "
+                                         "racecheck (CudaAttention*, small sizes), curves: GPU bf16 vs CPU |");
+}
+
+// The second command: the build (make all, when not yet built) and the benchmark.
+TEST_F(GpuCheckDryRun, TheBenchmarkIsTheSecondCommand) {
+    ScratchDir dir;
+    const RunResult r = dry_run(dir / "out", "", "bench");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(row(r.output, "bench mini (L4-H256), B 64"), "| ok | ours 1.60M tok/s, MFU 12.0%")) << r.output;
+    EXPECT_TRUE(contains(row(r.output, "bench L12-H768, B 32"), "MFU 55.0%")) << r.output;
+    EXPECT_EQ(row(r.output, "GPU tests (Cuda*)"), "") << "the checks are the first command's";
+    EXPECT_EQ(lines_of(r.output).back(), "| overall | ok | 5 checks |") << r.output;
+    for (const char* f : {"summary.md", "a_build.log", "f_bench.log", "details.tar.gz"})
+        EXPECT_TRUE(std::filesystem::exists(dir / (std::string("out/") + f))) << f;
 }
