@@ -511,7 +511,8 @@ struct Config {
 };
 
 // Lets `kernel` take `bytes` of dynamic shared memory (more than 48 KiB needs an opt-in), or throws
-// wr::Error if the device has less.
+// wr::Error if the device has less. The opt-in belongs to the current device's context: the
+// callers run it once per device (OncePerDevice).
 template <typename Kernel>
 void allow_shared_memory(Kernel kernel, size_t bytes, const char* name) {
     int device = 0, limit = 0;
@@ -549,8 +550,8 @@ void launch_forward(T* out, float* lse, const T* qkv, const int* lengths, int B,
     constexpr int BQ = Config<HS>::kForwardBQ, BK = Config<HS>::kForwardBK;
     const auto kernel = attention_forward_kernel<T, HS, BQ, BK>;
     const size_t bytes = ForwardSmem<T, HS, BQ, BK>::kBytes;
-    static const bool ready = (allow_shared_memory(kernel, bytes, "the forward kernel"), true);
-    (void)ready;
+    static OncePerDevice ready;
+    ready([&] { allow_shared_memory(kernel, bytes, "the forward kernel"); });
     const dim3 grid(ceil_div(shape.T, BQ), B * shape.NH);
     kernel<<<grid, kThreads, bytes, stream()>>>(out, lse, qkv, lengths, shape);
     WR_CUDA_CHECK_LAUNCH();
@@ -568,8 +569,8 @@ void launch_backward(T* dqkv, const T* dout, const T* out, const T* qkv, const f
         constexpr int BK = Config<HS>::kKeyValueBK, BQ = Config<HS>::kKeyValueBQ;
         const auto kernel = attention_backward_dkdv_kernel<T, HS, BK, BQ>;
         const size_t bytes = KeyValueSmem<T, HS, BK, BQ>::kBytes;
-        static const bool ready = (allow_shared_memory(kernel, bytes, "the dk/dv kernel"), true);
-        (void)ready;
+        static OncePerDevice ready;
+        ready([&] { allow_shared_memory(kernel, bytes, "the dk/dv kernel"); });
         const dim3 grid(ceil_div(shape.T, BK), B * shape.NH);
         kernel<<<grid, kThreads, bytes, stream()>>>(dqkv, dout, qkv, lse, row_dot, lengths, shape);
         WR_CUDA_CHECK_LAUNCH();
@@ -578,8 +579,8 @@ void launch_backward(T* dqkv, const T* dout, const T* out, const T* qkv, const f
         constexpr int BQ = Config<HS>::kQueryBQ, BK = Config<HS>::kQueryBK;
         const auto kernel = attention_backward_dq_kernel<T, HS, BQ, BK>;
         const size_t bytes = QuerySmem<T, HS, BQ, BK>::kBytes;
-        static const bool ready = (allow_shared_memory(kernel, bytes, "the dq kernel"), true);
-        (void)ready;
+        static OncePerDevice ready;
+        ready([&] { allow_shared_memory(kernel, bytes, "the dq kernel"); });
         const dim3 grid(ceil_div(shape.T, BQ), B * shape.NH);
         kernel<<<grid, kThreads, bytes, stream()>>>(dqkv, dout, qkv, lse, row_dot, lengths, shape);
         WR_CUDA_CHECK_LAUNCH();

@@ -1,6 +1,7 @@
 // kernels/cuda_common.cuh: what every CUDA op in kernels/*.cu shares: error checks that throw
-// wr::Error, the one stream and cuBLASLt handle of the process, a reusable scratch buffer, the
-// float <-> bf16 conversions, warp and block reductions, and a small owning device array.
+// wr::Error, the stream, cuBLASLt handle and reusable scratch buffer of each device, setup done
+// once per device, the float <-> bf16 conversions, warp and block reductions, a small owning
+// device array and a page-locked host array.
 //
 // Conventions of the CUDA ops (in addition to kernels/common.h, which all of them follow):
 //   - Each CUDA op sits beside its CPU op, in namespace wr::cuda, with the same name and the same
@@ -19,7 +20,9 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <mutex>
 #include <string>
+#include <utility>
 
 namespace wr::cuda {
 
@@ -39,7 +42,14 @@ std::string device_unavailable_reason();
 inline bool device_available() { return device_unavailable_reason().empty(); }
 std::string device_name();  // "NVIDIA H100 80GB HBM3", for logs and benchmark tables
 
-// The one stream every op runs on, the cuBLASLt handle and its workspace (created on first use).
+// Per-device state. A process may drive several GPUs (one thread or one model per device, as
+// data-parallel training will): everything below belongs to the CURRENT device (cudaSetDevice),
+// created the first time an op runs there, never torn down (the process exit releases it).
+constexpr int kMaxDevices = 64;
+int current_device();         // cudaGetDevice, checked to be below kMaxDevices
+int multiprocessor_count();   // the current device's SM count (asked once per device)
+
+// The stream every op of the current device runs on, its cuBLASLt handle and workspace.
 cudaStream_t stream();
 cublasLtHandle_t cublaslt();
 void* cublaslt_workspace();
@@ -47,8 +57,37 @@ constexpr size_t kCublasLtWorkspaceBytes = 32u << 20;
 
 // Scratch device memory for the inside of one op call (partial sums and the like): valid until
 // the next scratch() call. Grows when asked for more; never shrinks. Ops run one after another
-// on one stream, so one buffer serves them all.
+// on the device's one stream, so one buffer per device serves them all.
 void* scratch(size_t bytes);
+
+// Setup that must happen once on every device (a kernel's shared-memory opt-in, which belongs to
+// the device's context): a static OncePerDevice runs it the first time it is called on each device.
+//   static OncePerDevice ready;
+//   ready([&] { WR_CUDA_CHECK(cudaFuncSetAttribute(kernel, ...)); });
+class OncePerDevice {
+  public:
+    template <typename F>
+    void operator()(F&& setup) {
+        std::call_once(done_[current_device()], std::forward<F>(setup));
+    }
+
+  private:
+    std::once_flag done_[kMaxDevices];
+};
+
+// Makes `device` current for its lifetime and restores the previous device after (the GPU model
+// holds one so that its calls run on its own device whatever the thread's current one is).
+class DeviceGuard {
+  public:
+    explicit DeviceGuard(int device);
+    ~DeviceGuard();
+    DeviceGuard(const DeviceGuard&) = delete;
+    DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+  private:
+    int previous_ = 0;
+    bool changed_ = false;
+};
 
 void synchronize();  // waits for the stream; reports an asynchronous kernel error
 
