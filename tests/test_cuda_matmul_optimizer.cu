@@ -2,7 +2,8 @@
 // (kernels/optimizer.cu) against their CPU versions (kernels/matmul.cpp, kernels/optimizer.cpp).
 //   - matmul forward, with and without bias, in fp32 and bf16, for odd and model-sized shapes:
 //     relative error <= op_tolerance<T>() (1e-5 fp32, 1e-2 bf16), outputs NaN-poisoned first so
-//     an unwritten element fails;
+//     an unwritten element fails; biases at offsets off 16-byte boundaries (widths 60 and 100);
+//     the plan cache bounded over more shapes than it holds;
 //   - matmul backward from gradients that start at random values (so += is checked, not =), the
 //     bias gradient alone (and run twice: identical bits), null gradients left alone;
 //   - the gradient norm (one float rounding of the CPU's double: rel err <= 2e-7), clipping
@@ -84,6 +85,65 @@ TYPED_TEST(CudaMatmul, ForwardMatchesCpu) {
                          worst);
         }
     print_worst("CudaMatmul.ForwardMatchesCpu", precision_name<T>(), worst, op_tolerance<T>());
+}
+
+// Biases that are views at odd offsets of a flat buffer (a stacked [L, OC] bias's layer 1 for
+// OC = 60 or 100, or one element in): the epilogue may not take them (a kernel that reads the
+// bias 16 bytes at a time would fault), so they are added after the product. Widths 60 and 100
+// as the GPU model tests use; inputs and outputs at odd offsets too.
+TYPED_TEST(CudaMatmul, ForwardWithUnalignedBiasMatchesCpu) {
+    WR_REQUIRE_GPU();
+    using T = TypeParam;
+    double worst = 0;
+    uint32_t seed = 50;
+    for (const Shape& s : {Shape{37, 60, 60}, Shape{64, 100, 100}, Shape{19, 60, 240}, Shape{128, 100, 400}})
+        for (int64_t shift : {1, 2, 4, 60, 100}) {  // elements: 2 to 400 bytes past an aligned start
+            const auto inp = round_through<T>(random_vector((size_t)s.N * s.IC, seed++));
+            const auto weight = round_through<T>(random_vector((size_t)s.OC * s.IC, seed++, 1.0f / std::sqrt((float)s.IC)));
+            const auto bias = round_through<T>(random_vector((size_t)s.OC, seed++));
+            std::vector<float> want((size_t)s.N * s.OC);
+            wr::matmul_forward(want.data(), inp.data(), weight.data(), bias.data(), s.N, s.IC, s.OC);
+
+            std::vector<float> flat_bias((size_t)shift, 0.0f);  // the bias `shift` elements into a buffer
+            flat_bias.insert(flat_bias.end(), bias.begin(), bias.end());
+            auto d_inp = to_device<T>(inp), d_weight = to_device<T>(weight), d_flat_bias = to_device<T>(flat_bias);
+            auto d_out = poisoned<T>(want.size());
+            cuda::matmul_forward(d_out.data(), d_inp.data(), d_weight.data(), d_flat_bias.data() + shift, s.N, s.IC, s.OC);
+            cuda::synchronize();  // a misaligned access would surface here as a CUDA error
+            expect_close(to_host(d_out), want, op_tolerance<T>(), shape_name(s) + " bias at +" + std::to_string(shift), worst);
+        }
+    print_worst("CudaMatmul.ForwardWithUnalignedBiasMatchesCpu", precision_name<T>(), worst, op_tolerance<T>());
+}
+
+// More distinct shapes than the plan cache holds: it stays at its cap (descriptors of forgotten
+// plans freed), and a shape whose plan was forgotten is planned again and still right.
+TYPED_TEST(CudaMatmul, PlanCacheStaysBoundedAndReplans) {
+    WR_REQUIRE_GPU();
+    using T = TypeParam;
+    const int IC = 64, OC = 64;
+    const auto weight = round_through<T>(random_vector((size_t)OC * IC, 70, 0.125f));
+    auto d_weight = to_device<T>(weight);
+    double worst = 0;
+    auto check = [&](int N) {
+        const auto inp = round_through<T>(random_vector((size_t)N * IC, 71 + N));
+        std::vector<float> want((size_t)N * OC);
+        wr::matmul_forward(want.data(), inp.data(), weight.data(), nullptr, N, IC, OC);
+        auto d_inp = to_device<T>(inp);
+        auto d_out = poisoned<T>(want.size());
+        cuda::matmul_forward<T>(d_out.data(), d_inp.data(), d_weight.data(), nullptr, N, IC, OC);
+        expect_close(to_host(d_out), want, op_tolerance<T>(), "N=" + std::to_string(N), worst);
+    };
+    check(1);
+    for (int N = 2; N <= (int)cuda::kMaxMatmulPlans + 40; N++) {
+        const auto inp = std::vector<float>((size_t)N * IC, 0.5f);
+        auto d_inp = to_device<T>(inp);
+        auto d_out = to_device<T>(std::vector<float>((size_t)N * OC, 0.0f));
+        cuda::matmul_forward<T>(d_out.data(), d_inp.data(), d_weight.data(), nullptr, N, IC, OC);
+        EXPECT_LE(cuda::matmul_plans_cached(), cuda::kMaxMatmulPlans) << "after N=" << N;
+    }
+    cuda::synchronize();
+    check(1);  // its plan was the least recently used: forgotten, made again
+    print_worst("CudaMatmul.PlanCacheStaysBoundedAndReplans", precision_name<T>(), worst, op_tolerance<T>());
 }
 
 TYPED_TEST(CudaMatmul, BackwardAccumulatesAsCpu) {
