@@ -192,4 +192,60 @@ class DeviceArray {
     int64_t n_ = 0;
 };
 
+// ---- Page-locked host memory (move-only). ----
+// Copies between it and the device are truly asynchronous (pageable memory is staged by the
+// driver first, and a device-to-host copy into it blocks). The owner must make sure no copy
+// still reads or writes it before it is refilled or grown (an Event recorded after the copy).
+template <typename T>
+class PinnedArray {
+  public:
+    PinnedArray() = default;
+    ~PinnedArray() { release(); }
+    PinnedArray(PinnedArray&& o) noexcept : ptr_(o.ptr_), n_(o.n_) { o.ptr_ = nullptr, o.n_ = 0; }
+    PinnedArray& operator=(PinnedArray&& o) noexcept {
+        if (this != &o) release(), ptr_ = o.ptr_, n_ = o.n_, o.ptr_ = nullptr, o.n_ = 0;
+        return *this;
+    }
+    PinnedArray(const PinnedArray&) = delete;
+    PinnedArray& operator=(const PinnedArray&) = delete;
+
+    // Room for at least n elements; grows (contents not kept) when n is more than it holds.
+    T* reserve(int64_t n) {
+        if (n > n_) {
+            release();
+            const int64_t grown = n < 64 ? 64 : n;
+            WR_CUDA_CHECK(cudaMallocHost((void**)&ptr_, sizeof(T) * (size_t)grown));
+            n_ = grown;
+        }
+        return ptr_;
+    }
+    T* data() { return ptr_; }
+    int64_t capacity() const { return n_; }
+
+  private:
+    void release() {
+        if (ptr_) cudaFreeHost(ptr_);
+        ptr_ = nullptr, n_ = 0;
+    }
+    T* ptr_ = nullptr;
+    int64_t n_ = 0;
+};
+
+// ---- An event on the current device's stream (no timing), move-only. ----
+class Event {
+  public:
+    Event() { WR_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+    ~Event() {
+        if (event_) cudaEventDestroy(event_);
+    }
+    Event(const Event&) = delete;
+    Event& operator=(const Event&) = delete;
+    void record() { WR_CUDA_CHECK(cudaEventRecord(event_, stream())); }
+    // Waits until the work before the last record() is done (at once if never recorded).
+    void wait() { WR_CUDA_CHECK(cudaEventSynchronize(event_)); }
+
+  private:
+    cudaEvent_t event_ = nullptr;
+};
+
 }  // namespace wr::cuda
