@@ -989,10 +989,11 @@ int run_mlm_train(const MlmTrainOptions& o) {
         }
         batches.make(picked.data(), o.batch, b);
         engine.zero_grads();
-        const MlmResult r = engine.forward_mlm(inputs_of(b), /*train=*/true,
-                                               splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
+        engine.train_forward_mlm(inputs_of(b), splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
         engine.backward_mlm();
-        const Optimizer::StepInfo info = engine.step(optimizer);
+        const StepResults results = engine.step(optimizer);
+        const Optimizer::StepInfo& info = results.info;
+        const MlmResult& r = results.mlm.at(0);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         log.train_step(optimizer.steps_done, total_steps, r.loss, (double)r.agree / std::max(b.batch.M(), 1), info.lr, info.grad_norm, ms,

@@ -248,6 +248,10 @@ size_t matmul_plans_cached() {
     const std::lock_guard<std::mutex> lock(plans_mutex());
     return plan_cache().size();
 }
+size_t matmul_plans_made() {  // every plan is inserted once, new (a key found is never replaced)
+    const std::lock_guard<std::mutex> lock(plans_mutex());
+    return plan_cache().size() + plan_cache().evicted();
+}
 
 template <typename T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N, int IC, int OC) {

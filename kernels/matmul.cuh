@@ -25,9 +25,11 @@ void matmul_backward(T* dinp, float* dweight, float* dbias, const T* dout, const
                      int OC);
 
 // The cuBLASLt plans kept (all devices together; at most kMaxMatmulPlans, least recently used
-// forgotten first): for tests and diagnostics.
+// forgotten first), and the plans made since the process started (each a heuristic query): for
+// tests and diagnostics.
 constexpr size_t kMaxMatmulPlans = 256;
 size_t matmul_plans_cached();
+size_t matmul_plans_made();
 
 // dbias[OC] += sum_n dout[n, OC]: per-block partial sums over row chunks, then the chunks in order.
 template <typename T>
