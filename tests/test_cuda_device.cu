@@ -2,11 +2,12 @@
 // own stream, cuBLASLt handle, scratch buffer and SM count, and setup that belongs to a device's
 // context (the attention kernels' shared-memory opt-in) happens once on each device: the
 // attention forward and a bias matmul run on every device present and give the same bits as on
-// device 0. DeviceGuard switches the current device and restores it. With one GPU only device 0
+// device 0 (within bf16 tolerance on a different model of GPU). DeviceGuard switches the current device and restores it. With one GPU only device 0
 // is checked (the test says so). Skips where no GPU is present.
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "kernels/attention.cuh"
@@ -44,6 +45,7 @@ TEST(CudaDevice, EveryDeviceHasItsOwnStateAndRunsTheOps) {
     int count = 0;
     WR_CUDA_CHECK(cudaGetDeviceCount(&count));
     std::vector<float> first;
+    std::string first_name;
     std::vector<cudaStream_t> streams;
     for (int d = 0; d < count && d < wr::cuda::kMaxDevices; d++) {
         const wr::cuda::DeviceGuard guard(d);
@@ -56,8 +58,14 @@ TEST(CudaDevice, EveryDeviceHasItsOwnStateAndRunsTheOps) {
         streams.push_back(wr::cuda::stream());
         EXPECT_EQ(wr::cuda::stream(), streams.back()) << "device " << d << ": the stream is made once";
         const std::vector<float> got = run_ops();
-        if (d == 0) first = got;
-        else EXPECT_EQ(got, first) << "device " << d << " computes other bits than device 0";
+        if (d == 0) {
+            first = got;
+        } else if (wr::cuda::device_name() == first_name) {  // the same model of GPU: the same kernels, the same bits
+            EXPECT_EQ(got, first) << "device " << d << " computes other bits than device 0";
+        } else {
+            EXPECT_LE(wr::testing::relative_error(got, first), wr::testing::op_tolerance<bf16>()) << "device " << d;
+        }
+        if (d == 0) first_name = wr::cuda::device_name();
     }
     std::printf("[ devices  ] %d device(s) checked%s\n", count,
                 count == 1 ? " (one GPU: the state of a second device is not exercised)" : "");
