@@ -798,18 +798,19 @@ int run_mlm_train(const MlmTrainOptions& o) {
             profile::Range batch_range("batch");
             batches.make(picked.data(), o.batch, b);
         }
-        MlmResult r;
         {
             profile::Range forward_backward("forward_backward");
             engine.zero_grads();
-            r = engine.forward_mlm(inputs_of(b), /*train=*/true, splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
+            engine.train_forward_mlm(inputs_of(b), splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(optimizer.steps_done + 1))));
             engine.backward_mlm();
         }
-        Optimizer::StepInfo info;
+        StepResults results;
         {
             profile::Range optimizer_range("optimizer");
-            info = engine.step(optimizer);
+            results = engine.step(optimizer);
         }
+        const Optimizer::StepInfo& info = results.info;
+        const MlmResult& r = results.mlm.at(0);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         log.train_step(optimizer.steps_done, total_steps, r.loss, (double)r.agree / std::max(b.batch.M(), 1), info.lr, info.grad_norm, ms,

@@ -260,21 +260,21 @@ int run(int argc, char** argv) {
                 batches.next(batch, consumed);
             }
             profile::Range forward_backward("forward_backward");
-            const MlmResult r = engine->forward_mlm({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
-                                                   batch.M(), batch.masked_positions.data(), batch.masked_targets.data()},
-                                                  /*train=*/true, mix_seed(o.seed, step, micro));
+            engine->train_forward_mlm({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
+                                       batch.M(), batch.masked_positions.data(), batch.masked_targets.data()},
+                                      mix_seed(o.seed, step, micro));
             engine->backward_mlm();
-            loss_sum += r.loss;
-            correct += r.correct;
             masked += batch.M();
             tokens += batch.token_count();
         }
         if (o.grad_accum > 1) engine->average_grads(o.grad_accum);  // each micro-batch's gradient is of its mean loss
-        Optimizer::StepInfo info;
+        StepResults results;
         {
             profile::Range optimizer_range("optimizer");
-            info = engine->step(optimizer);
+            results = engine->step(optimizer);  // the micro-batches' losses come back with the norm
         }
+        const Optimizer::StepInfo& info = results.info;
+        for (const MlmResult& r : results.mlm) loss_sum += r.loss, correct += r.correct;
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         log.train_step(optimizer.steps_done, total_steps, loss_sum / o.grad_accum, (double)correct / std::max<int64_t>(masked, 1), info.lr,

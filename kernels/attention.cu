@@ -52,6 +52,13 @@
 // Precision in bf16: q, k, v, dout are bf16 as stored; P (times dropout) and dS are rounded to
 // bf16 before their products, as flash attention does; all sums are fp32.
 //
+// Head sizes. The kernels are built for HS = 32, 64 and 128 (template parameters: tile shapes and
+// register arrays depend on them). Any other head size up to 128 (an imported or custom width:
+// C = 60 with one head, C = 100 with two) runs through the padded path at the end of the file:
+// qkv (and out, dout) are copied into arrays whose heads have the next built size, the extra
+// channels zero, which leaves every product unchanged; the results are copied back. The same path
+// serves qkv or dout pointers that are not 16-byte aligned. It costs the copies, nothing else.
+//
 // A faster version would keep S and P in registers in the documented mma.sync (or Hopper wgmma)
 // fragment layouts instead of the round trip through shared memory that WMMA's opaque fragments
 // force here; double-buffer the k/v (and q/dout) tiles with cp.async or the TMA copy engine so
@@ -62,6 +69,7 @@
 
 #include <mma.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -511,7 +519,8 @@ struct Config {
 };
 
 // Lets `kernel` take `bytes` of dynamic shared memory (more than 48 KiB needs an opt-in), or throws
-// wr::Error if the device has less.
+// wr::Error if the device has less. The opt-in belongs to the current device's context: the
+// callers run it once per device (OncePerDevice).
 template <typename Kernel>
 void allow_shared_memory(Kernel kernel, size_t bytes, const char* name) {
     int device = 0, limit = 0;
@@ -523,23 +532,32 @@ void allow_shared_memory(Kernel kernel, size_t bytes, const char* name) {
     WR_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
 }
 
+// The head size the kernels run for head size HS: HS itself for 32, 64 and 128, else the next of
+// them (the heads are padded with zeros: see the padded path below); 0 when HS is over 128.
+int kernel_head_size(int HS) { return HS <= 32 ? 32 : HS <= 64 ? 64 : HS <= 128 ? 128 : 0; }
+
 // The checks both directions share. Returns HS.
-int check_arguments(const char* op, int B, int T_, int C, int NH, std::initializer_list<const void*> vector_read) {
+int check_arguments(const char* op, int B, int T_, int C, int NH) {
     const std::string where = std::string("attention_") + op + " (CUDA): ";
     if (B < 0 || T_ < 0 || NH <= 0 || C <= 0 || C % NH != 0)
         throw Error(where + "bad shape B=" + std::to_string(B) + " T=" + std::to_string(T_) + " C=" + std::to_string(C) +
                     " NH=" + std::to_string(NH) + " (C must be a positive multiple of NH)");
     const int HS = C / NH;
-    if (HS != 32 && HS != 64 && HS != 128)
-        throw Error(where + "head size C / NH = " + std::to_string(HS) + " is not supported (the kernels are built for 32, 64 and 128)");
+    if (kernel_head_size(HS) == 0)
+        throw Error(where + "head size C / NH = " + std::to_string(HS) + " is not supported (at most 128)");
     if ((int64_t)B * NH > 65535)
         throw Error(where + "B * NH = " + std::to_string((int64_t)B * NH) + " is over the grid's limit of 65535");
-    for (const void* p : vector_read)
-        if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
-            throw Error(where + "qkv and dout must be 16-byte aligned (their rows are read 16 bytes at a time)");
     return HS;
 }
 
+// Whether the kernels can read the arrays in place: a head size they are built for, and qkv and
+// dout 16-byte aligned (their rows are read 16 bytes at a time; rows of 3C and C elements then
+// stay aligned, as C = NH * HS is a multiple of 32). Otherwise the padded path copies them.
+bool runs_in_place(int HS, std::initializer_list<const void*> vector_read) {
+    return kernel_head_size(HS) == HS && all_aligned16(vector_read);
+}
+
+// The scale is 1 / sqrt(HS) of the real head size, also when the kernels run on padded heads.
 Shape make_shape(int T_, int C, int NH, float dropout_p, uint64_t seed) {
     return Shape{T_, NH, 1.0f / std::sqrt((float)(C / NH)), dropout_p, dropout_scale(dropout_p), dropout_key(seed)};
 }
@@ -549,18 +567,18 @@ void launch_forward(T* out, float* lse, const T* qkv, const int* lengths, int B,
     constexpr int BQ = Config<HS>::kForwardBQ, BK = Config<HS>::kForwardBK;
     const auto kernel = attention_forward_kernel<T, HS, BQ, BK>;
     const size_t bytes = ForwardSmem<T, HS, BQ, BK>::kBytes;
-    static const bool ready = (allow_shared_memory(kernel, bytes, "the forward kernel"), true);
-    (void)ready;
+    static OncePerDevice ready;
+    ready([&] { allow_shared_memory(kernel, bytes, "the forward kernel"); });
     const dim3 grid(ceil_div(shape.T, BQ), B * shape.NH);
     kernel<<<grid, kThreads, bytes, stream()>>>(out, lse, qkv, lengths, shape);
     WR_CUDA_CHECK_LAUNCH();
 }
 
+// row_dot: [B * NH * T] floats of device memory the caller provides.
 template <typename T, int HS>
 void launch_backward(T* dqkv, const T* dout, const T* out, const T* qkv, const float* lse, const int* lengths, int B,
-                     const Shape& shape) {
+                     const Shape& shape, float* row_dot) {
     const int64_t rows = (int64_t)B * shape.NH * shape.T;
-    float* row_dot = static_cast<float*>(scratch(sizeof(float) * (size_t)rows));
     attention_row_dot_kernel<T, HS><<<ceil_div(rows, kWarps), kThreads, 0, stream()>>>(row_dot, dout, out, B, shape);
     WR_CUDA_CHECK_LAUNCH();
 
@@ -568,8 +586,8 @@ void launch_backward(T* dqkv, const T* dout, const T* out, const T* qkv, const f
         constexpr int BK = Config<HS>::kKeyValueBK, BQ = Config<HS>::kKeyValueBQ;
         const auto kernel = attention_backward_dkdv_kernel<T, HS, BK, BQ>;
         const size_t bytes = KeyValueSmem<T, HS, BK, BQ>::kBytes;
-        static const bool ready = (allow_shared_memory(kernel, bytes, "the dk/dv kernel"), true);
-        (void)ready;
+        static OncePerDevice ready;
+        ready([&] { allow_shared_memory(kernel, bytes, "the dk/dv kernel"); });
         const dim3 grid(ceil_div(shape.T, BK), B * shape.NH);
         kernel<<<grid, kThreads, bytes, stream()>>>(dqkv, dout, qkv, lse, row_dot, lengths, shape);
         WR_CUDA_CHECK_LAUNCH();
@@ -578,36 +596,132 @@ void launch_backward(T* dqkv, const T* dout, const T* out, const T* qkv, const f
         constexpr int BQ = Config<HS>::kQueryBQ, BK = Config<HS>::kQueryBK;
         const auto kernel = attention_backward_dq_kernel<T, HS, BQ, BK>;
         const size_t bytes = QuerySmem<T, HS, BQ, BK>::kBytes;
-        static const bool ready = (allow_shared_memory(kernel, bytes, "the dq kernel"), true);
-        (void)ready;
+        static OncePerDevice ready;
+        ready([&] { allow_shared_memory(kernel, bytes, "the dq kernel"); });
         const dim3 grid(ceil_div(shape.T, BQ), B * shape.NH);
         kernel<<<grid, kThreads, bytes, stream()>>>(dqkv, dout, qkv, lse, row_dot, lengths, shape);
         WR_CUDA_CHECK_LAUNCH();
     }
 }
 
+// The kernels of head size HSK (32, 64 or 128) on arrays whose heads have that size.
+template <typename T>
+void forward_heads(int HSK, T* out, float* lse, const T* qkv, const int* lengths, int B, const Shape& shape) {
+    if (HSK == 32) launch_forward<T, 32>(out, lse, qkv, lengths, B, shape);
+    else if (HSK == 64) launch_forward<T, 64>(out, lse, qkv, lengths, B, shape);
+    else launch_forward<T, 128>(out, lse, qkv, lengths, B, shape);
+}
+template <typename T>
+void backward_heads(int HSK, T* dqkv, const T* dout, const T* out, const T* qkv, const float* lse, const int* lengths, int B,
+                    const Shape& shape, float* row_dot) {
+    if (HSK == 32) launch_backward<T, 32>(dqkv, dout, out, qkv, lse, lengths, B, shape, row_dot);
+    else if (HSK == 64) launch_backward<T, 64>(dqkv, dout, out, qkv, lse, lengths, B, shape, row_dot);
+    else launch_backward<T, 128>(dqkv, dout, out, qkv, lse, lengths, B, shape, row_dot);
+}
+
+// ---- The padded path: head sizes without kernels of their own, and unaligned arrays ----
+// A [rows, G * HS] array (G groups of HS channels: the 3 NH heads of qkv, or the NH of out) is
+// copied to a [rows, G * HSK] array whose groups have HSK >= HS channels, the HS real ones first
+// and zeros after. Zero channels change nothing: they add 0 to every q . k and to every dot
+// product of the backward, and their out, dq, dk and dv come out 0 (the scale stays the real
+// 1 / sqrt(HS)). So the padded run gives the unpadded result exactly, at the cost of the copies.
+
+// dst[r, g * HSK + c] = c < HS ? src[r, g * HS + c] : 0. One thread per element of dst.
+template <typename T>
+__global__ void pad_heads_kernel(T* dst, const T* src, int64_t rows, int groups, int HS, int HSK) {
+    const int64_t n = rows * groups * HSK;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = i / ((int64_t)groups * HSK);
+        const int rest = (int)(i % ((int64_t)groups * HSK)), g = rest / HSK, c = rest % HSK;
+        dst[i] = c < HS ? src[r * groups * HS + (int64_t)g * HS + c] : from_float<T>(0.0f);
+    }
+}
+
+// dst[r, g * HS + c] (+)= src[r, g * HSK + c] for c < HS. One thread per element of dst.
+template <bool kAccumulate, typename T>
+__global__ void unpad_heads_kernel(T* dst, const T* src, int64_t rows, int groups, int HS, int HSK) {
+    const int64_t n = rows * groups * HS;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = i / ((int64_t)groups * HS);
+        const int rest = (int)(i % ((int64_t)groups * HS)), g = rest / HS, c = rest % HS;
+        const T v = src[r * groups * HSK + (int64_t)g * HSK + c];
+        dst[i] = kAccumulate ? from_float<T>(to_float(dst[i]) + to_float(v)) : v;
+    }
+}
+
+unsigned copy_blocks(int64_t n) { return std::min<unsigned>(ceil_div(n, 256), 65535u * 8u); }
+
+template <typename T>
+void pad_heads(T* dst, const T* src, int64_t rows, int groups, int HS, int HSK) {
+    pad_heads_kernel<<<copy_blocks(rows * groups * HSK), 256, 0, stream()>>>(dst, src, rows, groups, HS, HSK);
+    WR_CUDA_CHECK_LAUNCH();
+}
+template <bool kAccumulate, typename T>
+void unpad_heads(T* dst, const T* src, int64_t rows, int groups, int HS, int HSK) {
+    unpad_heads_kernel<kAccumulate><<<copy_blocks(rows * groups * HS), 256, 0, stream()>>>(dst, src, rows, groups, HS, HSK);
+    WR_CUDA_CHECK_LAUNCH();
+}
+
+// Carves 256-byte aligned arrays out of one scratch() allocation: a sizing pass, then pointers.
+struct ScratchParts {
+    size_t bytes = 0;
+    template <typename X>
+    size_t add(int64_t n) {
+        const size_t at = bytes;
+        bytes = (bytes + sizeof(X) * (size_t)n + 255) / 256 * 256;
+        return at;
+    }
+};
+
 }  // namespace
 
 template <typename T>
 void attention_forward(T* out, float* lse, const T* qkv, const int* lengths, int B, int T_, int C, int NH, float dropout_p,
                        uint64_t seed) {
-    const int HS = check_arguments("forward", B, T_, C, NH, {qkv});
+    const int HS = check_arguments("forward", B, T_, C, NH);
     if (B == 0 || T_ == 0) return;
     const Shape shape = make_shape(T_, C, NH, dropout_p, seed);
-    if (HS == 32) launch_forward<T, 32>(out, lse, qkv, lengths, B, shape);
-    else if (HS == 64) launch_forward<T, 64>(out, lse, qkv, lengths, B, shape);
-    else launch_forward<T, 128>(out, lse, qkv, lengths, B, shape);
+    const int HSK = kernel_head_size(HS);
+    if (runs_in_place(HS, {qkv})) return forward_heads(HSK, out, lse, qkv, lengths, B, shape);
+    // qkv [N, 3C] -> [N, 3 NH HSK]; out [N, NH HSK] -> [N, C].
+    const int64_t N = (int64_t)B * T_, CK = (int64_t)NH * HSK;
+    ScratchParts parts;
+    const size_t at_qkv = parts.add<T>(N * 3 * CK), at_out = parts.add<T>(N * CK);
+    char* base = static_cast<char*>(scratch(parts.bytes));
+    T *qkv_k = reinterpret_cast<T*>(base + at_qkv), *out_k = reinterpret_cast<T*>(base + at_out);
+    pad_heads(qkv_k, qkv, N, 3 * NH, HS, HSK);
+    forward_heads(HSK, out_k, lse, qkv_k, lengths, B, shape);
+    unpad_heads<false>(out, out_k, N, NH, HS, HSK);
 }
 
 template <typename T>
 void attention_backward(T* dqkv, const T* dout, const T* out, const T* qkv, const float* lse, const int* lengths, int B, int T_,
                         int C, int NH, float dropout_p, uint64_t seed) {
-    const int HS = check_arguments("backward", B, T_, C, NH, {qkv, dout});
+    const int HS = check_arguments("backward", B, T_, C, NH);
     if (!dqkv || B == 0 || T_ == 0) return;
     const Shape shape = make_shape(T_, C, NH, dropout_p, seed);
-    if (HS == 32) launch_backward<T, 32>(dqkv, dout, out, qkv, lse, lengths, B, shape);
-    else if (HS == 64) launch_backward<T, 64>(dqkv, dout, out, qkv, lse, lengths, B, shape);
-    else launch_backward<T, 128>(dqkv, dout, out, qkv, lse, lengths, B, shape);
+    const int HSK = kernel_head_size(HS);
+    const int64_t rows = (int64_t)B * NH * T_;
+    if (runs_in_place(HS, {qkv, dout})) {
+        float* row_dot = static_cast<float*>(scratch(sizeof(float) * (size_t)rows));
+        return backward_heads(HSK, dqkv, dout, out, qkv, lse, lengths, B, shape, row_dot);
+    }
+    // qkv, out, dout padded; the gradient into a zeroed padded dqkv, then added to dqkv. Padding
+    // keys get 0 there, so their dqkv is left as it was (x + 0 = x).
+    const int64_t N = (int64_t)B * T_, CK = (int64_t)NH * HSK;
+    ScratchParts parts;
+    const size_t at_qkv = parts.add<T>(N * 3 * CK), at_dqkv = parts.add<T>(N * 3 * CK), at_out = parts.add<T>(N * CK),
+                 at_dout = parts.add<T>(N * CK), at_rows = parts.add<float>(rows);
+    char* base = static_cast<char*>(scratch(parts.bytes));
+    T *qkv_k = reinterpret_cast<T*>(base + at_qkv), *dqkv_k = reinterpret_cast<T*>(base + at_dqkv);
+    T *out_k = reinterpret_cast<T*>(base + at_out), *dout_k = reinterpret_cast<T*>(base + at_dout);
+    float* row_dot = reinterpret_cast<float*>(base + at_rows);
+    pad_heads(qkv_k, qkv, N, 3 * NH, HS, HSK);
+    pad_heads(out_k, out, N, NH, HS, HSK);
+    pad_heads(dout_k, dout, N, NH, HS, HSK);
+    WR_CUDA_CHECK(cudaMemsetAsync(dqkv_k, 0, sizeof(T) * (size_t)(N * 3 * CK), stream()));
+    backward_heads(HSK, dqkv_k, dout_k, out_k, qkv_k, lse, lengths, B, shape, row_dot);
+    unpad_heads<true>(dqkv, dqkv_k, N, 3 * NH, HS, HSK);
 }
 
 template void attention_forward<float>(float*, float*, const float*, const int*, int, int, int, int, float, uint64_t);

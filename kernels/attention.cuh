@@ -5,7 +5,8 @@
 // get probability 0 as on the CPU; every query row, padded or not, is computed as on the CPU.
 // Dropout on the probabilities uses the mask of kernels/dropout.h with the flat index of
 // [B, NH, T, T], exactly as kernels/attention.cpp does, so the two paths drop the same entries.
-// See docs/cuda.md for why this kernel and not cuDNN's fused attention.
+// Head sizes C / NH up to 128 (32, 64 and 128 in place; others on heads padded with zeros, see
+// attention.cu). See docs/cuda.md for why this kernel and not cuDNN's fused attention.
 #pragma once
 #include "kernels/cuda_common.cuh"
 

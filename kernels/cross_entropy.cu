@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <string>
 
+#include "common/util.h"
 #include "kernels/cross_entropy.cuh"
 #include "kernels/cross_entropy.h"
 
@@ -41,11 +43,13 @@ __device__ __forceinline__ SoftmaxState combine(const SoftmaxState& a, const Sof
 }
 
 // losses[m], correct[m], and with kBackward the row of logits replaced by its gradient.
+// Row m is logits[m * ld, m * ld + V); the ld - V elements after it are padding (gradient 0).
 template <bool kBackward, typename T>
-__global__ void cross_entropy_kernel(T* logits, float* losses, int* correct, const int* targets, int V, float dloss_scale) {
+__global__ void cross_entropy_kernel(T* logits, float* losses, int* correct, const int* targets, int V, int ld,
+                                     float dloss_scale) {
     __shared__ SoftmaxState warp_states[32];
     const int m = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    T* row = logits + (int64_t)m * V;
+    T* row = logits + (int64_t)m * ld;
     const int y = targets[m];
     if (y == kIgnoreIndex) {  // the whole block returns here: loss 0, not correct, zero gradient
         if (threadIdx.x == 0) {
@@ -53,7 +57,7 @@ __global__ void cross_entropy_kernel(T* logits, float* losses, int* correct, con
             if (correct) correct[m] = 0;
         }
         if constexpr (kBackward)
-            for (int v = threadIdx.x; v < V; v += blockDim.x) row[v] = from_float<T>(0.0f);
+            for (int v = threadIdx.x; v < ld; v += blockDim.x) row[v] = from_float<T>(0.0f);
         return;
     }
     // Read before the barrier below, so before any thread overwrites the row in pass 2.
@@ -97,6 +101,7 @@ __global__ void cross_entropy_kernel(T* logits, float* losses, int* correct, con
             if (v == y) g -= dloss_scale;
             row[v] = from_float<T>(g);
         }
+        for (int v = V + threadIdx.x; v < ld; v += blockDim.x) row[v] = from_float<T>(0.0f);
     }
 }
 
@@ -104,19 +109,21 @@ __global__ void cross_entropy_kernel(T* logits, float* losses, int* correct, con
 
 template <typename T>
 void cross_entropy_forward_backward(T* logits, float* losses, int* correct, const int* targets, int M, int V,
-                                    float dloss_scale, bool backward) {
+                                    float dloss_scale, bool backward, int ld) {
     if (M <= 0 || V <= 0) return;
+    if (ld == 0) ld = V;
+    if (ld < V) throw Error("cross_entropy_forward_backward (CUDA): row stride " + std::to_string(ld) + " is below V = " + std::to_string(V));
     // A multiple of 32 (whole warps), no more threads than elements up to kMaxThreads.
     const int threads = std::min(kMaxThreads, (int)ceil_div(V, 32) * 32);
     if (backward)
-        cross_entropy_kernel<true><<<M, threads, 0, stream()>>>(logits, losses, correct, targets, V, dloss_scale);
+        cross_entropy_kernel<true><<<M, threads, 0, stream()>>>(logits, losses, correct, targets, V, ld, dloss_scale);
     else
-        cross_entropy_kernel<false><<<M, threads, 0, stream()>>>(logits, losses, correct, targets, V, dloss_scale);
+        cross_entropy_kernel<false><<<M, threads, 0, stream()>>>(logits, losses, correct, targets, V, ld, dloss_scale);
     WR_CUDA_CHECK_LAUNCH();
 }
 
-template void cross_entropy_forward_backward<float>(float*, float*, int*, const int*, int, int, float, bool);
-template void cross_entropy_forward_backward<bf16>(bf16*, float*, int*, const int*, int, int, float, bool);
+template void cross_entropy_forward_backward<float>(float*, float*, int*, const int*, int, int, float, bool, int);
+template void cross_entropy_forward_backward<bf16>(bf16*, float*, int*, const int*, int, int, float, bool, int);
 
 // ---- Squared error of a regression head: element-wise, grid-stride. ----
 

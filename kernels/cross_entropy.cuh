@@ -2,7 +2,8 @@
 //   - softmax cross-entropy, fused so that the probabilities are never stored. One block per row:
 //     a pass for the max and the sum of exp (online), then, when a gradient is asked for, a pass
 //     that overwrites the logits with dloss_scale * (softmax - onehot) in place. Ignored rows
-//     (target -100) get loss 0 and a zero gradient row.
+//     (target -100) get loss 0, are never correct, and get a zero gradient row (the GPU model
+//     pads the MLM head's rows with them). Rows may be padded (ld > V): the padding is ignored.
 //   - the squared error of a regression head (one output per row), element-wise.
 //   - the soft-target cross-entropy of distillation at temperature tau, one warp per row of K
 //     logits (small K: the classifier's outputs).
@@ -15,9 +16,12 @@ namespace wr::cuda {
 // losses[M] (float); correct[M] = 1 where argmax(logits row) == target (first maximum on ties,
 // as std::max_element), else 0 (may be null). With `backward`, logits[M,V] is overwritten by
 // dloss_scale * (softmax - onehot): it becomes d loss / d logits (NOT accumulated: it replaces).
+// Rows are ld >= V elements apart (0: V). The ld - V elements after each row's V (the GPU
+// decoder's padded outputs) are not logits: outside the max, the softmax and the loss, and with
+// `backward` set to 0 (so the padded decoder rows get no gradient).
 template <typename T>
 void cross_entropy_forward_backward(T* logits, float* losses, int* correct, const int* targets, int M, int V,
-                                    float dloss_scale, bool backward);
+                                    float dloss_scale, bool backward, int ld = 0);
 
 // Mean squared error, per row (the mean, sum_b losses[b] / B, is the caller's: a device op
 // returns nothing to the host):

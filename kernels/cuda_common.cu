@@ -1,6 +1,7 @@
-// kernels/cuda_common.cu: the process-wide CUDA state behind kernels/cuda_common.cuh: error
-// reporting, device detection, the stream, the cuBLASLt handle and workspace, and the scratch
-// buffer. Created lazily on first use, never torn down (the process exit releases them).
+// kernels/cuda_common.cu: the CUDA state behind kernels/cuda_common.cuh: error reporting, device
+// detection (once per process), and per device the stream, the cuBLASLt handle and workspace, the
+// scratch buffer and the SM count. Created lazily on first use on each device, never torn down
+// (the process exit releases them).
 #include "kernels/cuda_common.cuh"
 
 #include <algorithm>
@@ -44,19 +45,32 @@ std::string device_name() {
     return prop.name;
 }
 
+int current_device() {
+    if (!device_available()) throw Error("CUDA requested but unusable: " + device_unavailable_reason());
+    int device = 0;
+    WR_CUDA_CHECK(cudaGetDevice(&device));
+    if (device < 0 || device >= kMaxDevices)
+        throw Error("CUDA device " + std::to_string(device) + ": this build keeps state for devices 0.." + std::to_string(kMaxDevices - 1));
+    return device;
+}
+
 namespace {
+// The state of one device, made the first time an op runs on it.
 struct Context {
     cudaStream_t stream = nullptr;
     cublasLtHandle_t lt = nullptr;
     void* workspace = nullptr;
     void* scratch = nullptr;
     size_t scratch_bytes = 0;
+    int multiprocessors = 0;
 };
 Context& context() {
-    static Context c;
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (!device_available()) throw Error("CUDA requested but unusable: " + device_unavailable_reason());
+    static Context contexts[kMaxDevices];
+    static std::once_flag once[kMaxDevices];
+    const int device = current_device();
+    Context& c = contexts[device];
+    std::call_once(once[device], [&] {  // a failure leaves the flag unset: the next call tries again
+        WR_CUDA_CHECK(cudaDeviceGetAttribute(&c.multiprocessors, cudaDevAttrMultiProcessorCount, device));
         WR_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
         WR_CUDA_CHECK(cublasLtCreate(&c.lt));
         WR_CUDA_CHECK(cudaMalloc(&c.workspace, kCublasLtWorkspaceBytes));
@@ -65,6 +79,7 @@ Context& context() {
 }
 }  // namespace
 
+int multiprocessor_count() { return context().multiprocessors; }
 cudaStream_t stream() { return context().stream; }
 cublasLtHandle_t cublaslt() { return context().lt; }
 void* cublaslt_workspace() { return context().workspace; }
@@ -80,6 +95,17 @@ void* scratch(size_t bytes) {
         WR_CUDA_CHECK(cudaMalloc(&c.scratch, c.scratch_bytes));
     }
     return c.scratch;
+}
+
+DeviceGuard::DeviceGuard(int device) {
+    WR_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) {
+        WR_CUDA_CHECK(cudaSetDevice(device));
+        changed_ = true;
+    }
+}
+DeviceGuard::~DeviceGuard() {
+    if (changed_) cudaSetDevice(previous_);  // no throw from a destructor; a failure shows at the next call
 }
 
 void synchronize() { WR_CUDA_CHECK(cudaStreamSynchronize(stream())); }

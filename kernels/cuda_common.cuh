@@ -1,6 +1,7 @@
 // kernels/cuda_common.cuh: what every CUDA op in kernels/*.cu shares: error checks that throw
-// wr::Error, the one stream and cuBLASLt handle of the process, a reusable scratch buffer, the
-// float <-> bf16 conversions, warp and block reductions, and a small owning device array.
+// wr::Error, the stream, cuBLASLt handle and reusable scratch buffer of each device, setup done
+// once per device, the float <-> bf16 conversions, warp and block reductions, a small owning
+// device array and a page-locked host array.
 //
 // Conventions of the CUDA ops (in addition to kernels/common.h, which all of them follow):
 //   - Each CUDA op sits beside its CPU op, in namespace wr::cuda, with the same name and the same
@@ -19,7 +20,9 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <mutex>
 #include <string>
+#include <utility>
 
 namespace wr::cuda {
 
@@ -39,7 +42,14 @@ std::string device_unavailable_reason();
 inline bool device_available() { return device_unavailable_reason().empty(); }
 std::string device_name();  // "NVIDIA H100 80GB HBM3", for logs and benchmark tables
 
-// The one stream every op runs on, the cuBLASLt handle and its workspace (created on first use).
+// Per-device state. A process may drive several GPUs (one thread or one model per device, as
+// data-parallel training will): everything below belongs to the CURRENT device (cudaSetDevice),
+// created the first time an op runs there, never torn down (the process exit releases it).
+constexpr int kMaxDevices = 64;
+int current_device();         // cudaGetDevice, checked to be below kMaxDevices
+int multiprocessor_count();   // the current device's SM count (asked once per device)
+
+// The stream every op of the current device runs on, its cuBLASLt handle and workspace.
 cudaStream_t stream();
 cublasLtHandle_t cublaslt();
 void* cublaslt_workspace();
@@ -47,8 +57,37 @@ constexpr size_t kCublasLtWorkspaceBytes = 32u << 20;
 
 // Scratch device memory for the inside of one op call (partial sums and the like): valid until
 // the next scratch() call. Grows when asked for more; never shrinks. Ops run one after another
-// on one stream, so one buffer serves them all.
+// on the device's one stream, so one buffer per device serves them all.
 void* scratch(size_t bytes);
+
+// Setup that must happen once on every device (a kernel's shared-memory opt-in, which belongs to
+// the device's context): a static OncePerDevice runs it the first time it is called on each device.
+//   static OncePerDevice ready;
+//   ready([&] { WR_CUDA_CHECK(cudaFuncSetAttribute(kernel, ...)); });
+class OncePerDevice {
+  public:
+    template <typename F>
+    void operator()(F&& setup) {
+        std::call_once(done_[current_device()], std::forward<F>(setup));
+    }
+
+  private:
+    std::once_flag done_[kMaxDevices];
+};
+
+// Makes `device` current for its lifetime and restores the previous device after (the GPU model
+// holds one so that its calls run on its own device whatever the thread's current one is).
+class DeviceGuard {
+  public:
+    explicit DeviceGuard(int device);
+    ~DeviceGuard();
+    DeviceGuard(const DeviceGuard&) = delete;
+    DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+  private:
+    int previous_ = 0;
+    bool changed_ = false;
+};
 
 void synchronize();  // waits for the stream; reports an asynchronous kernel error
 
@@ -151,6 +190,62 @@ class DeviceArray {
     }
     T* ptr_ = nullptr;
     int64_t n_ = 0;
+};
+
+// ---- Page-locked host memory (move-only). ----
+// Copies between it and the device are truly asynchronous (pageable memory is staged by the
+// driver first, and a device-to-host copy into it blocks). The owner must make sure no copy
+// still reads or writes it before it is refilled or grown (an Event recorded after the copy).
+template <typename T>
+class PinnedArray {
+  public:
+    PinnedArray() = default;
+    ~PinnedArray() { release(); }
+    PinnedArray(PinnedArray&& o) noexcept : ptr_(o.ptr_), n_(o.n_) { o.ptr_ = nullptr, o.n_ = 0; }
+    PinnedArray& operator=(PinnedArray&& o) noexcept {
+        if (this != &o) release(), ptr_ = o.ptr_, n_ = o.n_, o.ptr_ = nullptr, o.n_ = 0;
+        return *this;
+    }
+    PinnedArray(const PinnedArray&) = delete;
+    PinnedArray& operator=(const PinnedArray&) = delete;
+
+    // Room for at least n elements; grows (contents not kept) when n is more than it holds.
+    T* reserve(int64_t n) {
+        if (n > n_) {
+            release();
+            const int64_t grown = n < 64 ? 64 : n;
+            WR_CUDA_CHECK(cudaMallocHost((void**)&ptr_, sizeof(T) * (size_t)grown));
+            n_ = grown;
+        }
+        return ptr_;
+    }
+    T* data() { return ptr_; }
+    int64_t capacity() const { return n_; }
+
+  private:
+    void release() {
+        if (ptr_) cudaFreeHost(ptr_);
+        ptr_ = nullptr, n_ = 0;
+    }
+    T* ptr_ = nullptr;
+    int64_t n_ = 0;
+};
+
+// ---- An event on the current device's stream (no timing), move-only. ----
+class Event {
+  public:
+    Event() { WR_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+    ~Event() {
+        if (event_) cudaEventDestroy(event_);
+    }
+    Event(const Event&) = delete;
+    Event& operator=(const Event&) = delete;
+    void record() { WR_CUDA_CHECK(cudaEventRecord(event_, stream())); }
+    // Waits until the work before the last record() is done (at once if never recorded).
+    void wait() { WR_CUDA_CHECK(cudaEventSynchronize(event_)); }
+
+  private:
+    cudaEvent_t event_ = nullptr;
 };
 
 }  // namespace wr::cuda

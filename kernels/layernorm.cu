@@ -28,17 +28,6 @@ namespace {
 constexpr int kForwardWarps = 8;   // rows per block in the forward pass
 constexpr int kBackwardWarps = 4;  // warps per block in the backward pass (each has 2C floats of shared memory)
 
-
-int sm_count() {
-    static const int count = [] {
-        int device = 0, n = 0;
-        WR_CUDA_CHECK(cudaGetDevice(&device));
-        WR_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-        return n;
-    }();
-    return count;
-}
-
 // dropout(v) for flat element index i, as kernels/dropout.h: keep ? v * scale : 0, the product
 // rounded before any add (__fmul_rn), as the CPU's separate dropout op does; p <= 0 is v itself.
 __device__ __forceinline__ float dropout_value(float v, uint64_t key, int64_t i, float p, float scale) {
@@ -231,7 +220,7 @@ void launch_layernorm_backward_k(T* da, T* db, float* dweight, float* dbias, con
     if (params) {  // at most one wave of blocks, each looping over its rows: fewer partials to add
         int per_sm = 0;
         WR_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
-        blocks = std::min(blocks, std::max(per_sm, 1) * sm_count());
+        blocks = std::min(blocks, std::max(per_sm, 1) * multiprocessor_count());
     }
     const int rows_per_block = (int)ceil_div(N, blocks);
     blocks = (int)ceil_div(N, rows_per_block);  // no block without rows

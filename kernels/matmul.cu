@@ -25,20 +25,32 @@
 // fp32 alpha/beta: bf16 products are exact in fp32, and fp32 operands are NOT rounded to TF32.
 //
 // Plans: a matmul descriptor, three layouts and the algorithm cuBLASLt's heuristic picks are
-// made once per distinct product (shape, transposes, types, bias or not, pointer alignments) and
-// kept for the life of the process; the heuristic query costs more than many of the GEMMs. The
-// pointer alignments are part of the key because an algorithm chosen for 16-byte aligned operands
-// may not run on less aligned ones (views into the flat parameter buffer, odd row lengths), and
-// the heuristic is told each operand's actual alignment. One algorithm per plan also keeps
-// results identical from call to call (cuBLASLt is deterministic for a fixed algorithm).
+// made once per distinct product (device, shape, transposes, types, bias or not, pointer
+// alignments) and reused; the heuristic query costs more than many of the GEMMs. They are kept in
+// a least-recently-used cache of kMaxMatmulPlans (a run whose shapes keep changing does not grow it
+// without end; a forgotten plan's descriptors are destroyed). The pointer alignments are part of
+// the key because an algorithm chosen for 16-byte aligned operands may not run on less aligned
+// ones (views into the flat parameter buffer, odd row lengths), and the heuristic is told each
+// operand's actual alignment (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_{A,B,C,D}_BYTES). One algorithm
+// per plan also keeps results identical from call to call (cuBLASLt is deterministic for a fixed
+// algorithm).
+//
+// The bias. The preferences above do not cover the epilogue's bias pointer, so the heuristic may
+// pick a kernel that reads the bias 16 bytes at a time and faults with a misaligned address on a
+// bias that is not 16-byte aligned (a sticky error: the process's CUDA context is lost). Biases are
+// views into the flat parameter buffer (a layer's slice of a stacked [L, F] bias starts l * F
+// elements in), so they need not be. The epilogue is used only for a 16-byte aligned bias; any
+// other bias is added by a kernel of our own after the product (bias_add_kernel), which rounds the
+// product to T before adding (the epilogue adds in fp32): a difference of one rounding in bf16.
 #include "kernels/matmul.cuh"
 
+#include <algorithm>
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <string>
 #include <tuple>
 
+#include "common/lru_cache.h"
 #include "common/util.h"
 
 namespace wr::cuda {
@@ -58,6 +70,7 @@ uint32_t alignment_of(const void* p) {
 // One column-major product D[m,n] = op(A)[m,k] @ op(B)[k,n] (+ D when accumulating)
 // (+ bias[m] on every column), with packed operands; also the key of its cached plan.
 struct Gemm {
+    int device = 0;
     bool trans_a = false, trans_b = false;
     int m = 0, n = 0, k = 0;
     cudaDataType_t ab_type = CUDA_R_32F, d_type = CUDA_R_32F;
@@ -65,11 +78,11 @@ struct Gemm {
     uint32_t align_a = 0, align_b = 0, align_d = 0, align_bias = 0;
 
     auto key() const {
-        return std::tie(trans_a, trans_b, m, n, k, ab_type, d_type, has_bias, align_a, align_b, align_d, align_bias);
+        return std::tie(device, trans_a, trans_b, m, n, k, ab_type, d_type, has_bias, align_a, align_b, align_d, align_bias);
     }
     bool operator<(const Gemm& o) const { return key() < o.key(); }
     std::string describe() const {
-        return "m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+        return "device " + std::to_string(device) + ": m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
                (trans_a ? " A^T" : " A") + (trans_b ? " B^T" : " B") + (ab_type == CUDA_R_16BF ? " bf16" : " fp32") +
                (d_type == CUDA_R_16BF ? "->bf16" : "->fp32") + (has_bias ? " +bias" : "") +
                " align " + std::to_string(align_a) + "/" + std::to_string(align_b) + "/" + std::to_string(align_d) +
@@ -77,10 +90,33 @@ struct Gemm {
     }
 };
 
+// The descriptors and algorithm of one product; owns the descriptors (destroyed with it).
 struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;  // d serves as C too
     cublasLtMatmulAlgo_t algo{};
+
+    Plan() = default;
+    Plan(Plan&& o) noexcept { *this = std::move(o); }
+    Plan& operator=(Plan&& o) noexcept {
+        if (this != &o) {
+            release();
+            desc = o.desc, a = o.a, b = o.b, d = o.d, algo = o.algo;
+            o.desc = nullptr, o.a = o.b = o.d = nullptr;
+        }
+        return *this;
+    }
+    Plan(const Plan&) = delete;
+    Plan& operator=(const Plan&) = delete;
+    ~Plan() { release(); }
+
+  private:
+    void release() {  // host objects: no device work to wait for
+        if (desc) cublasLtMatmulDescDestroy(desc);
+        for (cublasLtMatrixLayout_t layout : {a, b, d})
+            if (layout) cublasLtMatrixLayoutDestroy(layout);
+        desc = nullptr, a = b = d = nullptr;
+    }
 };
 
 template <typename V>
@@ -131,22 +167,42 @@ Plan make_plan(const Gemm& g, const void* bias) {
     return p;
 }
 
-// D = op(A) @ op(B) + (accumulate ? D : 0) + bias, through the cached plan of its shape.
+// The plans of every device, and the lock that guards them and the bias pointer inside a plan's
+// descriptor. Never destroyed, as the device contexts.
+std::mutex& plans_mutex() {
+    static std::mutex& mutex = *new std::mutex;
+    return mutex;
+}
+LruCache<Gemm, Plan>& plan_cache() {
+    static LruCache<Gemm, Plan>& plans = *new LruCache<Gemm, Plan>(kMaxMatmulPlans);
+    return plans;
+}
+
+// out[n, j] += bias[j] for a row-major out[N, OC] (the column-major D[OC, N] of the product):
+// the bias of a product whose bias pointer is not 16-byte aligned. Grid-stride over the elements.
+template <typename T>
+__global__ void bias_add_kernel(T* out, const T* bias, int64_t N, int OC) {
+    const int64_t n = N * OC;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        out[i] = from_float<T>(to_float(out[i]) + to_float(bias[i % OC]));
+}
+
+// D = op(A) @ op(B) + (accumulate ? D : 0), through the cached plan of its shape on the current
+// device; `bias` (may be null) is only ever a 16-byte aligned pointer here (see the file top).
 void run_gemm(Gemm g, const void* A, const void* B, void* D, bool accumulate, const void* bias) {
+    g.device = current_device();
     g.has_bias = bias != nullptr;
     g.align_a = alignment_of(A), g.align_b = alignment_of(B), g.align_d = alignment_of(D);
     g.align_bias = g.has_bias ? alignment_of(bias) : 0;
 
-    static std::mutex mutex;  // the plans, and the bias pointer inside a plan's descriptor
-    static std::map<Gemm, Plan> plans;
-    const std::lock_guard<std::mutex> lock(mutex);
-    auto it = plans.find(g);
-    if (it == plans.end()) it = plans.emplace(g, make_plan(g, bias)).first;
-    const Plan& p = it->second;
-    if (g.has_bias) set_desc(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+    const std::lock_guard<std::mutex> lock(plans_mutex());
+    LruCache<Gemm, Plan>& plans = plan_cache();
+    Plan* p = plans.find(g);
+    if (!p) p = &plans.insert(g, make_plan(g, bias));
+    if (g.has_bias) set_desc(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
 
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    WR_CUDA_CHECK(cublasLtMatmul(cublaslt(), p.desc, &alpha, A, p.a, B, p.b, &beta, D, p.d, D, p.d, &p.algo,
+    WR_CUDA_CHECK(cublasLtMatmul(cublaslt(), p->desc, &alpha, A, p->a, B, p->b, &beta, D, p->d, D, p->d, &p->algo,
                                  cublaslt_workspace(), kCublasLtWorkspaceBytes, stream()));
 }
 
@@ -188,6 +244,15 @@ __global__ void bias_add_chunks_kernel(float* dbias, const float* partial, int c
 
 }  // namespace
 
+size_t matmul_plans_cached() {
+    const std::lock_guard<std::mutex> lock(plans_mutex());
+    return plan_cache().size();
+}
+size_t matmul_plans_made() {  // every plan is inserted once, new (a key found is never replaced)
+    const std::lock_guard<std::mutex> lock(plans_mutex());
+    return plan_cache().size() + plan_cache().evicted();
+}
+
 template <typename T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N, int IC, int OC) {
     if (N <= 0 || OC <= 0) return;
@@ -195,7 +260,13 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N,
     Gemm g;
     g.trans_a = true, g.trans_b = false, g.m = OC, g.n = N, g.k = IC;
     g.ab_type = g.d_type = data_type<T>();
-    run_gemm(g, weight, inp, out, /*accumulate=*/false, bias);
+    const bool epilogue_bias = bias != nullptr && alignment_of(bias) >= 16;
+    run_gemm(g, weight, inp, out, /*accumulate=*/false, epilogue_bias ? bias : nullptr);
+    if (bias && !epilogue_bias) {
+        const int64_t n = (int64_t)N * OC;
+        bias_add_kernel<<<std::min<unsigned>(ceil_div(n, 256), 65535u * 8u), 256, 0, stream()>>>(out, bias, N, OC);
+        WR_CUDA_CHECK_LAUNCH();
+    }
 }
 
 template <typename T>

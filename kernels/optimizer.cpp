@@ -72,6 +72,22 @@ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t
     }
 }
 
+UpdateSpans update_spans(const DecayRanges& decay_ranges, int64_t n) {
+    check_decay_ranges(decay_ranges, n);
+    UpdateSpans spans;
+    const auto add = [&](int64_t begin, int64_t end, bool decay) {
+        if (end > begin) spans.push_back({begin, end, decay});
+    };
+    int64_t at = 0;
+    for (const ParamRange& r : decay_ranges) {
+        add(at, r.begin, false);
+        add(r.begin, r.end, true);
+        at = r.end;
+    }
+    add(at, n, false);
+    return spans;
+}
+
 double global_grad_norm(const float* grads, int64_t n) {
     if (n <= 0) return 0.0;
     const int64_t chunks = (n + kNormChunk - 1) / kNormChunk;

@@ -1,7 +1,8 @@
 // kernels/optimizer.cu: the optimizer step on the GPU (interface: optimizer.cuh; the math and the
-// CPU version: optimizer.h / optimizer.cpp, which this file mirrors). Three element-wise passes
-// over the flat fp32 buffers: the gradient norm (a deterministic two-kernel reduction), clipping,
-// and AdamW. The norm never leaves the device: clipping and AdamW read it there.
+// CPU version: optimizer.h / optimizer.cpp, which this file mirrors). Two passes over the flat
+// fp32 buffers: the gradient norm (a deterministic two-kernel reduction), then one kernel that
+// clips, runs AdamW and writes the bf16 copy. The norm never leaves the device: the AdamW kernel
+// reads it there.
 #include "kernels/optimizer.cuh"
 
 #include <algorithm>
@@ -14,9 +15,6 @@ namespace wr::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-// Blocks for a grid-stride loop over n elements.
-unsigned elementwise_blocks(int64_t n) { return std::min<unsigned>(ceil_div(n, kThreads), 65535u * 8u); }
 
 // ---- global gradient norm ----
 
@@ -63,19 +61,7 @@ __global__ void norm_total_kernel(float* norm, const double* chunk_sums, int64_t
     if (threadIdx.x == 0) norm[0] = (float)sqrt(total);
 }
 
-// ---- clipping ----
-
-// grads *= (float)(max_norm / (norm + 1e-6)) when that is < 1 and the norm is finite.
-__global__ void clip_kernel(float* grads, int64_t n, const float* norm, double max_norm) {
-    const double total_norm = norm[0];
-    const double scale = max_norm / (total_norm + 1e-6);
-    if (!isfinite(total_norm) || !(scale < 1.0)) return;
-    const float s = (float)scale;
-    for (int64_t i = blockIdx.x * (int64_t)kThreads + threadIdx.x; i < n; i += (int64_t)gridDim.x * kThreads)
-        grads[i] *= s;
-}
-
-// ---- AdamW ----
+// ---- AdamW, with clipping and the bf16 copy ----
 
 // The per-step scalars, computed on the host in double and rounded to float once (as the CPU).
 struct AdamWScalars {
@@ -85,35 +71,46 @@ struct AdamWScalars {
     float eps;
 };
 
-// The AdamW update of elements [begin, end), parameters first multiplied by `keep` (1 - lr * wd
-// where they decay, else 1). The element math is the CPU's adamw_span, expression for expression
-// (both compilers may fuse a multiply and an add into one FMA, so the two agree to about an ulp,
-// not bit for bit). Does nothing when `norm` is given and not finite.
-__global__ void adamw_kernel(float* params, const float* grads, float* m, float* v, int64_t begin, int64_t end,
-                             float keep, AdamWScalars s, const float* norm) {
-    if (norm != nullptr && !isfinite(norm[0])) return;
-    for (int64_t i = begin + blockIdx.x * (int64_t)kThreads + threadIdx.x; i < end; i += (int64_t)gridDim.x * kThreads) {
-        const float g = grads[i];
+// The spans of one launch, passed by value (kernel parameters): span k is [begin[k], end[k])
+// with decay factor keep[k], worked on by blocks first_block[k] .. first_block[k + 1] - 1.
+constexpr int kMaxSpans = 64;
+struct SpanTable {
+    int count;
+    int64_t begin[kMaxSpans], end[kMaxSpans];
+    float keep[kMaxSpans];
+    unsigned first_block[kMaxSpans + 1];
+};
+
+// The AdamW update of every span's elements; parameters first multiplied by the span's `keep`
+// (1 - lr * wd where it decays, else 1). The element math is the CPU's adamw_span, expression for
+// expression, on the clipped gradient (both compilers may fuse a multiply and an add into one
+// FMA, so the two agree to about an ulp, not bit for bit). Each block finds its span in the
+// table (a few comparisons) and grid-strides over it with the span's blocks. Does nothing when
+// `norm` is given and not finite.
+__global__ void adamw_kernel(float* params, bf16* params_bf16, const float* grads, float* m, float* v, SpanTable t,
+                             AdamWScalars s, const float* norm, double max_norm) {
+    float clip = 1.0f;  // clip_grad_norm's factor: max_norm / (norm + 1e-6) in double, rounded to float
+    if (norm != nullptr) {
+        const double total_norm = norm[0];
+        if (!isfinite(total_norm)) return;
+        const double scale = max_norm / (total_norm + 1e-6);
+        if (max_norm > 0.0 && scale < 1.0) clip = (float)scale;
+    }
+    int k = 0;
+    while (k + 1 < t.count && blockIdx.x >= t.first_block[k + 1]) k++;
+    const int64_t stride = (int64_t)(t.first_block[k + 1] - t.first_block[k]) * kThreads;
+    const float keep = t.keep[k];
+    for (int64_t i = t.begin[k] + (int64_t)(blockIdx.x - t.first_block[k]) * kThreads + threadIdx.x; i < t.end[k]; i += stride) {
+        const float g = grads[i] * clip;  // the CPU's grads[i] *= (float)scale (times 1: unchanged)
         const float p = params[i] * keep;
         const float m_new = m[i] + s.one_minus_beta1 * (g - m[i]);
         const float v_new = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
         const float denom = sqrtf(v_new) / s.bias_correction2_sqrt + s.eps;
-        params[i] = p + s.neg_step_size * m_new / denom;
+        const float p_new = p + s.neg_step_size * m_new / denom;
+        params[i] = p_new;
         m[i] = m_new;
         v[i] = v_new;
-    }
-}
-
-// The CPU's check of the decay ranges: sorted, not overlapping, inside [0, n).
-void check_decay_ranges(const DecayRanges& ranges, int64_t n) {
-    int64_t previous_end = 0;
-    for (size_t i = 0; i < ranges.size(); i++) {
-        const ParamRange& r = ranges[i];
-        if (r.begin < previous_end || r.end < r.begin || r.end > n)
-            throw Error("cuda::adamw_update: decay range " + std::to_string(i) + " [" + std::to_string(r.begin) + ", " +
-                        std::to_string(r.end) + ") is out of order, overlaps the previous one or leaves [0, " +
-                        std::to_string(n) + ")");
-        previous_end = r.end;
+        if (params_bf16) params_bf16[i] = __float2bfloat16_rn(p_new);
     }
 }
 
@@ -132,16 +129,12 @@ void global_grad_norm(float* norm, const float* grads, int64_t n) {
     WR_CUDA_CHECK_LAUNCH();
 }
 
-void clip_grad_norm(float* grads, int64_t n, const float* norm, double max_norm) {
-    if (n <= 0) return;
-    clip_kernel<<<elementwise_blocks(n), kThreads, 0, stream()>>>(grads, n, norm, max_norm);
-    WR_CUDA_CHECK_LAUNCH();
-}
-
-void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, const DecayRanges& decay_ranges,
-                  const AdamWConfig& c, int64_t step, const float* norm) {
+void adamw_update(float* params, bf16* params_bf16, const float* grads, float* m, float* v, const UpdateSpans& spans,
+                  const AdamWConfig& c, int64_t step, const float* norm, double max_norm) {
     if (step < 1) throw Error("cuda::adamw_update: step is " + std::to_string(step) + ", it counts from 1");
-    check_decay_ranges(decay_ranges, n);
+    if ((int)spans.size() > kMaxSpans)
+        throw Error("cuda::adamw_update: " + std::to_string(spans.size()) + " spans, more than the " + std::to_string(kMaxSpans) +
+                    " one launch takes");
     const double bias_correction1 = 1.0 - std::pow(c.beta1, (double)step);
     const double bias_correction2 = 1.0 - std::pow(c.beta2, (double)step);
     AdamWScalars s;
@@ -153,20 +146,25 @@ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t
     s.eps = (float)c.eps;
     const float decay_keep = (float)(1.0 - c.lr * c.weight_decay);
 
-    auto span = [&](int64_t begin, int64_t end, float keep) {
-        if (end <= begin) return;
-        adamw_kernel<<<elementwise_blocks(end - begin), kThreads, 0, stream()>>>(params, grads, m, v, begin, end, keep,
-                                                                                 s, norm);
-        WR_CUDA_CHECK_LAUNCH();
-    };
-    // The buffer alternates: a gap that does not decay, a range that does, ..., a final gap.
-    int64_t at = 0;
-    for (const ParamRange& r : decay_ranges) {
-        span(at, r.begin, 1.0f);
-        span(r.begin, r.end, decay_keep);
-        at = r.end;
+    SpanTable t{};
+    unsigned blocks = 0;
+    int64_t previous_end = 0;
+    for (const UpdateSpan& span : spans) {
+        if (span.begin < previous_end || span.end < span.begin)
+            throw Error("cuda::adamw_update: span [" + std::to_string(span.begin) + ", " + std::to_string(span.end) +
+                        ") is out of order, overlaps the previous one or is reversed");
+        previous_end = span.end;
+        if (span.end == span.begin) continue;
+        t.begin[t.count] = span.begin, t.end[t.count] = span.end;
+        t.keep[t.count] = span.decay ? decay_keep : 1.0f;
+        t.first_block[t.count] = blocks;
+        blocks += std::min<unsigned>(ceil_div(span.end - span.begin, kThreads), 65535u);  // more elements: grid-stride
+        t.count++;
     }
-    span(at, n, 1.0f);
+    t.first_block[t.count] = blocks;
+    if (blocks == 0) return;
+    adamw_kernel<<<blocks, kThreads, 0, stream()>>>(params, params_bf16, grads, m, v, t, s, norm, max_norm);
+    WR_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace wr::cuda

@@ -25,6 +25,18 @@ struct ParamRange {
 // model builds this list once from its named parameter views. An empty list: no decay anywhere.
 using DecayRanges = std::vector<ParamRange>;
 
+// The parts of a flat buffer an update touches, each with whether it decays: the form the GPU's
+// AdamW takes (its parameter buffer has zero padding between tensors, which it must never touch:
+// model/device_layout.h). Sorted, not overlapping; elements outside every span are left alone.
+struct UpdateSpan {
+    int64_t begin = 0, end = 0;
+    bool decay = false;
+};
+using UpdateSpans = std::vector<UpdateSpan>;
+// The spans of the whole buffer [0, n) under `decay_ranges` (checked as adamw_update checks them):
+// the gaps (no decay) and the ranges (decay) in order, empty ones left out.
+UpdateSpans update_spans(const DecayRanges& decay_ranges, int64_t n);
+
 // Hyperparameters in double, like PyTorch's Python floats, so that 1 - beta1 and friends round
 // exactly as there (0.9f would make 1 - beta1 = 0.0999999762).
 struct AdamWConfig {

@@ -102,7 +102,9 @@ struct BertWeightsOf {
     T *pool_w, *pool_b, *cls_w, *cls_b;                                  // [C,C] [C] [K,C] [K]      (classifier)
     // The head the layout does not have is null.
 
-    static BertWeightsOf view(const ParamLayout& layout, T* base) {
+    // `layout`: a ParamLayout, or anything with the same find_optional (the GPU's DeviceLayout).
+    template <typename Layout>
+    static BertWeightsOf view(const Layout& layout, T* base) {
         auto at = [&](const char* name) {
             const TensorSpec* t = layout.find_optional(name);
             return t ? base + t->offset : nullptr;

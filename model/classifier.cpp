@@ -265,18 +265,19 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
             train.next_batch(batch);
             in = make_inputs(batch);
         }
-        ClsResult r;
         {
             profile::Range forward_backward("forward_backward");
             engine.zero_grads();
-            r = engine.forward_classify(in, /*train=*/true, step_seed(loop.seed, optimizer.steps_done));
+            engine.train_forward_classify(in, step_seed(loop.seed, optimizer.steps_done));
             engine.backward_classify();
         }
-        Optimizer::StepInfo info;
+        StepResults results;
         {
             profile::Range optimizer_range("optimizer");
-            info = engine.step(optimizer);
+            results = engine.step(optimizer);  // the forward's result comes back with the norm
         }
+        const Optimizer::StepInfo& info = results.info;
+        const ClsResult& r = results.cls.at(0);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         const double accuracy = task.regression   ? 0.0

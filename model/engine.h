@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/cpu_isa.h"
@@ -37,7 +38,11 @@
 namespace wr {
 
 // What the training loops ask of the model, on either device. The forward/backward pairs are
-// BertModel's; the batch's arrays are host arrays.
+// BertModel's; the batch's arrays are host arrays. A training step is
+//   zero_grads; (train_forward_* ; backward_*) per micro-batch; [average_grads]; step
+// and step() returns the step's StepResults: the optimizer's StepInfo and each training forward's
+// result, read on the GPU in one copy at the end of the step rather than one wait per forward.
+// forward_mlm / forward_classify return their result at once (evaluation, prediction).
 struct Engine {
     virtual ~Engine() = default;
     virtual const char* name() const = 0;  // "cpu (fp32)", "cuda (NVIDIA H100 80GB HBM3, bf16)"
@@ -46,6 +51,9 @@ struct Engine {
     virtual void backward_mlm() = 0;
     virtual ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t seed) = 0;
     virtual void backward_classify() = 0;
+    // Training forwards (dropout on, masks from `seed`): their results come with step().
+    virtual void train_forward_mlm(const MlmInputs& in, uint64_t seed) = 0;
+    virtual void train_forward_classify(const ClsInputs& in, uint64_t seed) = 0;
     virtual std::vector<float> cls_logits() = 0;  // [B,K] of the last forward_classify
     // forward_classify, then its logits [B,K] on the host (valid until the next classify).
     const float* classify(const ClsInputs& in, bool train, uint64_t seed, ClsResult& result) {
@@ -55,7 +63,7 @@ struct Engine {
     }
     virtual void zero_grads() = 0;
     virtual void average_grads(int micro_batches) = 0;  // grads /= micro_batches
-    virtual Optimizer::StepInfo step(Optimizer& optimizer) = 0;  // counts the step unless skipped
+    virtual StepResults step(Optimizer& optimizer) = 0;  // counts the step unless skipped
     virtual void sync_to_host(Optimizer& optimizer) {}  // weights and AdamW moments into the host model and optimizer
 
   private:
@@ -73,6 +81,7 @@ struct CpuEngine : Engine {
     BertModel& model;
     std::string label;
     int last_rows = 0;  // B of the last forward_classify
+    StepResults pending;  // the training forwards' results since the last step
     CpuEngine(BertModel& m, MatmulPrecision precision) : model(m) {
         model.matmul_precision = precision;
         label = std::string("cpu (") + (precision == MatmulPrecision::bf16 ? "bf16" : "fp32") + ", " +
@@ -86,6 +95,10 @@ struct CpuEngine : Engine {
         return model.forward_classify(in, train, seed);
     }
     void backward_classify() override { model.backward_classify(); }
+    void train_forward_mlm(const MlmInputs& in, uint64_t seed) override { pending.mlm.push_back(forward_mlm(in, true, seed)); }
+    void train_forward_classify(const ClsInputs& in, uint64_t seed) override {
+        pending.cls.push_back(forward_classify(in, true, seed));
+    }
     std::vector<float> cls_logits() override {
         const float* logits = model.cls_logits();
         return std::vector<float>(logits, logits + (int64_t)last_rows * model.config.num_labels);
@@ -94,7 +107,12 @@ struct CpuEngine : Engine {
     void average_grads(int micro_batches) override {
         for (float& g : model.grads) g /= (float)micro_batches;
     }
-    Optimizer::StepInfo step(Optimizer& optimizer) override { return optimizer.step(model.params.data(), model.grads.data()); }
+    StepResults step(Optimizer& optimizer) override {
+        StepResults results = std::move(pending);
+        pending = StepResults();
+        results.info = optimizer.step(model.params.data(), model.grads.data());
+        return results;
+    }
 };
 
 #ifdef __CUDACC__
@@ -112,24 +130,32 @@ struct CudaEngine : Engine {
     const char* name() const override { return label.c_str(); }
     bool on_gpu() const override { return true; }
     MlmResult forward_mlm(const MlmInputs& in, bool train, uint64_t seed) override {
-        if (in.teacher_ids)  // distill refuses --device cuda with --mlm before this; a guard for other callers
-            throw Error("MLM-logit distillation (the top-k soft cross-entropy) has no CUDA kernel yet: run it with --device cpu");
+        refuse_teacher(in);
         return gpu.forward_mlm(in, train, seed);
     }
     void backward_mlm() override { gpu.backward_mlm(); }
     ClsResult forward_classify(const ClsInputs& in, bool train, uint64_t seed) override { return gpu.forward_classify(in, train, seed); }
     void backward_classify() override { gpu.backward_classify(); }
+    void train_forward_mlm(const MlmInputs& in, uint64_t seed) override {
+        refuse_teacher(in);
+        gpu.train_forward_mlm(in, seed);
+    }
+    void train_forward_classify(const ClsInputs& in, uint64_t seed) override { gpu.train_forward_classify(in, seed); }
     std::vector<float> cls_logits() override { return gpu.cls_logits(); }
     void zero_grads() override { gpu.zero_grads(); }
     void average_grads(int micro_batches) override { gpu.average_grads(micro_batches); }
-    Optimizer::StepInfo step(Optimizer& optimizer) override {
-        const Optimizer::StepInfo info = gpu.optimizer_step(optimizer);
-        if (!info.skipped) optimizer.steps_done++;
-        return info;
+    StepResults step(Optimizer& optimizer) override {
+        StepResults results = gpu.optimizer_step(optimizer);
+        if (!results.info.skipped) optimizer.steps_done++;
+        return results;
     }
     void sync_to_host(Optimizer& optimizer) override {
         gpu.get_params(host.params.data());
         gpu.get_moments(optimizer.m.data(), optimizer.v.data());
+    }
+    static void refuse_teacher(const MlmInputs& in) {
+        if (in.teacher_ids)  // distill refuses --device cuda with --mlm before this; a guard for other callers
+            throw Error("MLM-logit distillation (the top-k soft cross-entropy) has no CUDA kernel yet: run it with --device cpu");
     }
 };
 #endif

@@ -3,6 +3,7 @@
 //   OptimizerOptions  the optimizer and schedule flags, declared once for every program
 //   ModelSizeOptions  the model-size flags (--preset, --layers, ...) of a model made from scratch
 //   Optimizer         clip -> learning rate from the schedule -> AdamW, over the flat buffers
+//   StepResults       a step's StepInfo and the results of its training forwards
 //   RunLog            one printed line per step (with the time left) and per evaluation, and the same as JSON lines
 //                     in the output folder (dev/plot_log.py draws them)
 //   StopRequest       Ctrl-C sets a flag; the loop finishes its step, saves, and exits
@@ -81,6 +82,15 @@ class Optimizer {
     DecayRanges decay_ranges_;
     LrSchedule schedule_;
     int skipped_in_a_row_ = 0;
+};
+
+// What one training step reports (Engine::step): the optimizer's StepInfo and the results of the
+// step's training forwards (Engine::train_forward_mlm / train_forward_classify since the last
+// step), in order. On the GPU they are read back together, once, at the end of the step.
+struct StepResults {
+    Optimizer::StepInfo info;
+    std::vector<MlmResult> mlm;
+    std::vector<ClsResult> cls;
 };
 
 class RunLog {

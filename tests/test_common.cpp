@@ -1,10 +1,12 @@
-// tests/test_common.cpp: the shared flag parser, the table reader (TSV, CSV, JSON lines) and the
-// line reader (plain and gzip text, invalid UTF-8).
+// tests/test_common.cpp: the shared flag parser, the table reader (TSV, CSV, JSON lines), the
+// line reader (plain and gzip text, invalid UTF-8) and the least-recently-used cache.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
 
 #include "common/flags.h"
+#include "common/lru_cache.h"
 #include "common/profile.h"
 #include "common/util.h"
 #include "data/table_reader.h"
@@ -363,4 +365,54 @@ TEST(Profile, StepWindowFlag) {
     const RunResult r = wr::testing::run_command("./train_mlm --profile-steps 4:2 --threads 1");
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("--profile-steps"), std::string::npos) << r.output;
+}
+
+// The cache keeps `capacity` entries, forgets the least recently used (a lookup counts as a use),
+// and destroys what it forgets (the GPU's plans free their descriptors that way).
+TEST(LruCache, ForgetsTheLeastRecentlyUsedAndDestroysIt) {
+    auto destroyed = std::make_shared<int>(0);
+    struct Counted {  // counts its destructions, moved-from shells excluded
+        std::shared_ptr<int> counter;
+        int value = 0;
+        Counted(std::shared_ptr<int> c, int v) : counter(std::move(c)), value(v) {}
+        Counted(Counted&&) = default;
+        Counted& operator=(Counted&& o) {
+            if (counter) ++*counter;
+            counter = std::move(o.counter), value = o.value;
+            return *this;
+        }
+        ~Counted() {
+            if (counter) ++*counter;
+        }
+    };
+    LruCache<int, Counted> cache(3);
+    for (int k = 1; k <= 3; k++) cache.insert(k, Counted(destroyed, 10 * k));
+    EXPECT_EQ(cache.size(), 3u);
+    EXPECT_EQ(*destroyed, 0);
+    ASSERT_NE(cache.find(1), nullptr);  // 1 is now the most recent: 2 is the least
+    EXPECT_EQ(cache.find(1)->value, 10);
+    cache.insert(4, Counted(destroyed, 40));
+    EXPECT_EQ(cache.size(), 3u);
+    EXPECT_EQ(cache.evicted(), 1u);
+    EXPECT_EQ(*destroyed, 1);
+    EXPECT_EQ(cache.find(2), nullptr);
+    for (int k : {1, 3, 4}) EXPECT_NE(cache.find(k), nullptr) << k;
+    // Replacing a value keeps the size and destroys the old value.
+    cache.insert(3, Counted(destroyed, 33));
+    EXPECT_EQ(cache.size(), 3u);
+    EXPECT_EQ(*destroyed, 2);
+    EXPECT_EQ(cache.find(3)->value, 33);
+    // Order now (most recent first): 3, 4, 1. Two more entries forget 1 and then 4.
+    cache.insert(5, Counted(destroyed, 50));
+    cache.insert(6, Counted(destroyed, 60));
+    EXPECT_EQ(cache.find(1), nullptr);
+    EXPECT_EQ(cache.find(4), nullptr);
+    for (int k : {3, 5, 6}) EXPECT_NE(cache.find(k), nullptr) << k;
+    EXPECT_EQ(cache.evicted(), 3u);
+    EXPECT_EQ(*destroyed, 4);
+    LruCache<int, int> zero(0);  // a capacity below one keeps one entry
+    zero.insert(1, 1);
+    zero.insert(2, 2);
+    EXPECT_EQ(zero.size(), 1u);
+    EXPECT_NE(zero.find(2), nullptr);
 }

@@ -1,7 +1,9 @@
 // tests/test_cuda_attention.cu: the fused CUDA attention (kernels/attention.cu) against the CPU op
 // (kernels/attention.cpp), in fp32 and bf16, on random qkv over several shapes: T shorter than a
-// tile, T on and off tile boundaries, head sizes 32, 64 and 128, padded lengths (1, mid-tile, on a
-// tile boundary, full) and no lengths at all, dropout off and on. Per case it compares
+// tile, T on and off tile boundaries, head sizes 32, 64 and 128, head sizes the kernels run on
+// zero-padded heads (30, 48, 50, 60, 100: widths 60 and 100 with one and two heads), qkv and dout
+// not 16-byte aligned, padded lengths (1, mid-tile, on a tile boundary, full) and no lengths at
+// all, dropout off and on. Per case it compares
 //   - out (NaN-poisoned before the forward, so an unwritten element fails) with the CPU's out;
 //   - lse with the log-sum-exp of the scores computed here in double;
 //   - the gradient alone (dqkv from zero) with the CPU's, and that two runs give the same bits;
@@ -40,6 +42,7 @@ using wr::testing::to_host;
 struct AttentionCase {
     int B, T, C, NH;
     std::vector<int> lengths;  // empty: pass null (every sequence full)
+    bool unaligned = false;    // qkv and dout one element past a 16-byte boundary
 };
 
 // Tiles are 64 query rows x 64 (forward) or 32 (backward) keys; see kernels/attention.cu.
@@ -51,6 +54,14 @@ const std::vector<AttentionCase> kCases = {
     {3, 200, 128, 2, {200, 64, 1}},    // T not a multiple of 16; a length on a tile boundary
     {3, 128, 128, 4, {128, 97, 1}},    // HS 32
     {3, 70, 256, 2, {70, 40, 1}},      // HS 128
+    // Head sizes without kernels of their own (padded with zeros to 32, 64 or 128).
+    {3, 37, 60, 2, {37, 20, 1}},       // HS 30
+    {2, 70, 60, 1, {70, 33}},          // HS 60
+    {3, 65, 96, 2, {}},                // HS 48
+    {3, 40, 100, 2, {40, 7, 1}},       // HS 50
+    {2, 129, 100, 1, {129, 64}},       // HS 100
+    // Unaligned arrays (a slice at an odd element) run through the same copies.
+    {3, 64, 256, 4, {64, 33, 1}, true},  // HS 64
 };
 
 // WR_GPU_TEST_SMALL=1 (dev/gpu_check.sh, under compute-sanitizer's racecheck, which is slow): only
@@ -67,7 +78,7 @@ std::vector<AttentionCase> cases_to_run() {
 }
 
 std::string describe(const AttentionCase& c, float p) {
-    std::string s = "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " C=" + std::to_string(c.C) +
+    std::string s = std::string(c.unaligned ? "unaligned " : "") + "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " C=" + std::to_string(c.C) +
                     " NH=" + std::to_string(c.NH) + " lengths=";
     if (c.lengths.empty()) s += "null";
     for (size_t b = 0; b < c.lengths.size(); b++) s += (b ? "," : "") + std::to_string(c.lengths[b]);
@@ -121,18 +132,25 @@ Errors check_case(const AttentionCase& cs, float p, uint32_t seed) {
                            seed);
     const std::vector<float> lse_ref = reference_lse(qkv, lengths, B, T_, C, NH);
 
-    // GPU.
-    DeviceArray<T> d_qkv = to_device<T>(qkv), d_dout = to_device<T>(dout);
+    // GPU. Unaligned: qkv and dout start one element into their arrays.
+    const size_t shift = cs.unaligned ? 1 : 0;
+    auto shifted = [&](const std::vector<float>& v) {
+        std::vector<float> x(shift, 0.0f);
+        x.insert(x.end(), v.begin(), v.end());
+        return x;
+    };
+    DeviceArray<T> d_qkv_base = to_device<T>(shifted(qkv)), d_dout_base = to_device<T>(shifted(dout));
+    const T *d_qkv = d_qkv_base.data() + shift, *d_dout = d_dout_base.data() + shift;
     DeviceArray<int> d_lengths;
     if (lengths) d_lengths = to_device_int(cs.lengths);
     const int* d_len = lengths ? d_lengths.data() : nullptr;
     DeviceArray<T> d_out = poisoned<T>(n_out);
     DeviceArray<float> d_lse = poisoned<float>((size_t)B * NH * T_);
-    wr::cuda::attention_forward<T>(d_out.data(), d_lse.data(), d_qkv.data(), d_len, B, T_, C, NH, p, seed);
+    wr::cuda::attention_forward<T>(d_out.data(), d_lse.data(), d_qkv, d_len, B, T_, C, NH, p, seed);
 
     auto backward = [&](const std::vector<float>& start) {
         DeviceArray<T> d_dqkv = to_device<T>(start);
-        wr::cuda::attention_backward<T>(d_dqkv.data(), d_dout.data(), d_out.data(), d_qkv.data(), d_lse.data(), d_len, B,
+        wr::cuda::attention_backward<T>(d_dqkv.data(), d_dout, d_out.data(), d_qkv, d_lse.data(), d_len, B,
                                         T_, C, NH, p, seed);
         return to_host(d_dqkv);
     };
@@ -190,9 +208,9 @@ TYPED_TEST(CudaAttention, MatchesCpuForwardAndBackward) {
 TYPED_TEST(CudaAttention, RejectsUnsupportedHeadSize) {
     WR_REQUIRE_GPU();
     using T = TypeParam;
-    // C / NH = 48: the kernels exist for head sizes 32, 64 and 128 only.
-    EXPECT_THROW(wr::cuda::attention_forward<T>(nullptr, nullptr, nullptr, nullptr, 2, 16, 96, 2, 0.0f, 0), wr::Error);
-    EXPECT_THROW(wr::cuda::attention_backward<T>(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 2, 16, 96, 2, 0.0f, 0),
+    // C / NH = 192: over the largest kernel's 128 (smaller head sizes run on padded heads).
+    EXPECT_THROW(wr::cuda::attention_forward<T>(nullptr, nullptr, nullptr, nullptr, 2, 16, 384, 2, 0.0f, 0), wr::Error);
+    EXPECT_THROW(wr::cuda::attention_backward<T>(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 2, 16, 384, 2, 0.0f, 0),
                  wr::Error);
 }
 

@@ -2,13 +2,15 @@
 // (kernels/optimizer.cu) against their CPU versions (kernels/matmul.cpp, kernels/optimizer.cpp).
 //   - matmul forward, with and without bias, in fp32 and bf16, for odd and model-sized shapes:
 //     relative error <= op_tolerance<T>() (1e-5 fp32, 1e-2 bf16), outputs NaN-poisoned first so
-//     an unwritten element fails;
+//     an unwritten element fails; biases at offsets off 16-byte boundaries (widths 60 and 100);
+//     the plan cache bounded over more shapes than it holds;
 //   - matmul backward from gradients that start at random values (so += is checked, not =), the
 //     bias gradient alone (and run twice: identical bits), null gradients left alone;
-//   - the gradient norm (one float rounding of the CPU's double: rel err <= 2e-7), clipping
-//     (rel err <= 1e-6; unchanged bits when no clipping or a non-finite norm), AdamW over several
-//     steps with decay ranges, fp32 (rel err <= 1e-6: the two sides may fuse different
-//     multiply-adds), and a non-finite norm turning AdamW into a no-op.
+//   - the gradient norm (one float rounding of the CPU's double: rel err <= 2e-7); AdamW with
+//     clipping fused in against the CPU's clip_grad_norm + adamw_update (rel err <= 1e-6: the two
+//     sides may fuse different multiply-adds), its bf16 copy bit for bit, over several steps with
+//     decay spans, elements outside the spans untouched, and a non-finite norm turning it into a
+//     no-op.
 // Each test prints its worst error. Every test skips itself where no GPU is present.
 #include <gtest/gtest.h>
 
@@ -84,6 +86,68 @@ TYPED_TEST(CudaMatmul, ForwardMatchesCpu) {
                          worst);
         }
     print_worst("CudaMatmul.ForwardMatchesCpu", precision_name<T>(), worst, op_tolerance<T>());
+}
+
+// Biases that are views at odd offsets of a flat buffer (a stacked [L, OC] bias's layer 1 for
+// OC = 60 or 100, or one element in): the epilogue may not take them (a kernel that reads the
+// bias 16 bytes at a time would fault), so they are added after the product. Widths 60 and 100
+// as the GPU model tests use; inputs and outputs at odd offsets too.
+TYPED_TEST(CudaMatmul, ForwardWithUnalignedBiasMatchesCpu) {
+    WR_REQUIRE_GPU();
+    using T = TypeParam;
+    double worst = 0;
+    uint32_t seed = 50;
+    for (const Shape& s : {Shape{37, 60, 60}, Shape{64, 100, 100}, Shape{19, 60, 240}, Shape{128, 100, 400}})
+        for (int64_t shift : {1, 2, 4, 60, 100}) {  // elements: 2 to 400 bytes past an aligned start
+            const auto inp = round_through<T>(random_vector((size_t)s.N * s.IC, seed++));
+            const auto weight = round_through<T>(random_vector((size_t)s.OC * s.IC, seed++, 1.0f / std::sqrt((float)s.IC)));
+            const auto bias = round_through<T>(random_vector((size_t)s.OC, seed++));
+            std::vector<float> want((size_t)s.N * s.OC);
+            wr::matmul_forward(want.data(), inp.data(), weight.data(), bias.data(), s.N, s.IC, s.OC);
+
+            std::vector<float> flat_bias((size_t)shift, 0.0f);  // the bias `shift` elements into a buffer
+            flat_bias.insert(flat_bias.end(), bias.begin(), bias.end());
+            auto d_inp = to_device<T>(inp), d_weight = to_device<T>(weight), d_flat_bias = to_device<T>(flat_bias);
+            auto d_out = poisoned<T>(want.size());
+            cuda::matmul_forward(d_out.data(), d_inp.data(), d_weight.data(), d_flat_bias.data() + shift, s.N, s.IC, s.OC);
+            cuda::synchronize();  // a misaligned access would surface here as a CUDA error
+            expect_close(to_host(d_out), want, op_tolerance<T>(), shape_name(s) + " bias at +" + std::to_string(shift), worst);
+        }
+    print_worst("CudaMatmul.ForwardWithUnalignedBiasMatchesCpu", precision_name<T>(), worst, op_tolerance<T>());
+}
+
+// More distinct shapes than the plan cache holds: it stays at its cap (descriptors of forgotten
+// plans freed), and a shape whose plan was forgotten is planned again and still right.
+TYPED_TEST(CudaMatmul, PlanCacheStaysBoundedAndReplans) {
+    WR_REQUIRE_GPU();
+    using T = TypeParam;
+    const int IC = 64, OC = 64;
+    const auto weight = round_through<T>(random_vector((size_t)OC * IC, 70, 0.125f));
+    auto d_weight = to_device<T>(weight);
+    double worst = 0;
+    auto check = [&](int N) {
+        const auto inp = round_through<T>(random_vector((size_t)N * IC, 71 + N));
+        std::vector<float> want((size_t)N * OC);
+        wr::matmul_forward(want.data(), inp.data(), weight.data(), nullptr, N, IC, OC);
+        auto d_inp = to_device<T>(inp);
+        auto d_out = poisoned<T>(want.size());
+        cuda::matmul_forward<T>(d_out.data(), d_inp.data(), d_weight.data(), nullptr, N, IC, OC);
+        expect_close(to_host(d_out), want, op_tolerance<T>(), "N=" + std::to_string(N), worst);
+    };
+    check(1);
+    for (int N = 2; N <= (int)cuda::kMaxMatmulPlans + 40; N++) {
+        const auto inp = std::vector<float>((size_t)N * IC, 0.5f);
+        auto d_inp = to_device<T>(inp);
+        auto d_out = to_device<T>(std::vector<float>((size_t)N * OC, 0.0f));
+        cuda::matmul_forward<T>(d_out.data(), d_inp.data(), d_weight.data(), nullptr, N, IC, OC);
+        EXPECT_LE(cuda::matmul_plans_cached(), cuda::kMaxMatmulPlans) << "after N=" << N;
+    }
+    EXPECT_EQ(cuda::matmul_plans_cached(), cuda::kMaxMatmulPlans);
+    const size_t made = cuda::matmul_plans_made();
+    cuda::synchronize();
+    check(1);  // its plan was the least recently used: forgotten, made again
+    EXPECT_EQ(cuda::matmul_plans_made(), made + 1) << "the forgotten plan of N=1 is made again, once";
+    print_worst("CudaMatmul.PlanCacheStaysBoundedAndReplans", precision_name<T>(), worst, op_tolerance<T>());
 }
 
 TYPED_TEST(CudaMatmul, BackwardAccumulatesAsCpu) {
@@ -200,35 +264,44 @@ TEST(CudaOptimizer, GradNormMatchesCpu) {
     print_worst("CudaOptimizer.GradNormMatchesCpu", "fp32", worst, tolerance);
 }
 
-TEST(CudaOptimizer, ClipMatchesCpu) {
+// The bf16 copy AdamW writes: every element rounded from the updated fp32 parameter.
+std::vector<float> rounded_to_bf16(const std::vector<float>& x) { return round_through<cuda::bf16>(x); }
+
+// Clipping inside AdamW (the factor from the device's norm, the gradients left as they are) against
+// the CPU's clip_grad_norm then adamw_update, for a norm above the limit (clips) and below it
+// (does not); the bf16 copy is the rounding of the updated parameters, bit for bit.
+TEST(CudaOptimizer, ClipInsideAdamWMatchesCpu) {
     WR_REQUIRE_GPU();
-    const double tolerance = 1e-6;  // the scale comes from the float norm here, the double one on the CPU
+    const double tolerance = 1e-6;  // the clip factor comes from the float norm here, the double one on the CPU
     double worst = 0;
     const int64_t n = 2 * wr::kNormChunk + 77;
+    const wr::DecayRanges ranges = {{100, 20000}};
     const auto grads = random_vector((size_t)n, 400, 0.1f);
+    const auto params0 = random_vector((size_t)n, 401, 0.05f);
     const double norm = wr::global_grad_norm(grads.data(), n);
-    for (double max_norm : {norm / 3, norm * 2}) {  // clips; leaves alone
-        auto want = grads;
-        wr::clip_grad_norm(want.data(), n, max_norm);
-        auto d_grads = to_device<float>(grads);
+    wr::AdamWConfig config;
+    for (double max_norm : {norm / 3, norm * 2, 0.0}) {  // clips; leaves alone; clipping off
+        auto want_grads = grads, params = params0;
+        std::vector<float> m((size_t)n, 0.0f), v((size_t)n, 0.0f);
+        if (max_norm > 0) wr::clip_grad_norm(want_grads.data(), n, max_norm);
+        wr::adamw_update(params.data(), want_grads.data(), m.data(), v.data(), n, ranges, config, 1);
+
+        auto d_grads = to_device<float>(grads), d_params = to_device<float>(params0);
+        auto d_m = to_device<float>(std::vector<float>((size_t)n, 0.0f)), d_v = to_device<float>(std::vector<float>((size_t)n, 0.0f));
+        cuda::DeviceArray<cuda::bf16> d_copy(n);
         cuda::DeviceArray<float> d_norm(1);
         cuda::global_grad_norm(d_norm.data(), d_grads.data(), n);
-        cuda::clip_grad_norm(d_grads.data(), n, d_norm.data(), max_norm);
-        const auto got = to_host(d_grads);
-        expect_close(got, want, tolerance, "max_norm=" + std::to_string(max_norm), worst);
-        if (max_norm > norm) EXPECT_EQ(got, grads) << "no clipping must leave the gradients as they are";
+        cuda::adamw_update(d_params.data(), d_copy.data(), d_grads.data(), d_m.data(), d_v.data(), wr::update_spans(ranges, n),
+                           config, 1, d_norm.data(), max_norm);
+        const std::string at = "max_norm=" + std::to_string(max_norm);
+        const auto got_params = to_host(d_params);
+        expect_close(got_params, params, tolerance, at + " params", worst);
+        expect_close(to_host(d_m), m, tolerance, at + " m", worst);
+        expect_close(to_host(d_v), v, tolerance, at + " v", worst);
+        EXPECT_EQ(to_host(d_grads), grads) << at << ": the gradients are read, never written";
+        EXPECT_EQ(to_host(d_copy), rounded_to_bf16(got_params)) << at << ": the bf16 copy";
     }
-
-    // A non-finite norm leaves the gradients as they are (the step is skipped afterwards).
-    auto bad = grads;
-    bad[17] = std::numeric_limits<float>::infinity();
-    auto d_bad = to_device<float>(bad);
-    cuda::DeviceArray<float> d_norm(1);
-    cuda::global_grad_norm(d_norm.data(), d_bad.data(), n);
-    EXPECT_TRUE(std::isinf(read_device_float(d_norm.data())));
-    cuda::clip_grad_norm(d_bad.data(), n, d_norm.data(), 1.0);
-    EXPECT_EQ(to_host(d_bad), bad);
-    print_worst("CudaOptimizer.ClipMatchesCpu", "fp32", worst, tolerance);
+    print_worst("CudaOptimizer.ClipInsideAdamWMatchesCpu", "fp32", worst, tolerance);
 }
 
 TEST(CudaOptimizer, AdamWMatchesCpuOverSteps) {
@@ -255,7 +328,8 @@ TEST(CudaOptimizer, AdamWMatchesCpuOverSteps) {
             cuda::global_grad_norm(d_norm.data(), d_grads.data(), n);
             norm = d_norm.data();
         }
-        cuda::adamw_update(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), n, ranges, config, step, norm);
+        cuda::adamw_update(d_params.data(), nullptr, d_grads.data(), d_m.data(), d_v.data(), wr::update_spans(ranges, n), config,
+                           step, norm, 0.0);
         const std::string at = "step " + std::to_string(step);
         expect_close(to_host(d_params), params, tolerance, at + " params", worst);
         expect_close(to_host(d_m), m, tolerance, at + " m", worst);
@@ -264,10 +338,41 @@ TEST(CudaOptimizer, AdamWMatchesCpuOverSteps) {
     print_worst("CudaOptimizer.AdamWMatchesCpuOverSteps", "fp32", worst, tolerance);
 }
 
+// The GPU layout's padding lies between spans: AdamW never touches it (not even with zero
+// gradients, which eps = 0 would turn into NaN), and spans of many blocks grid-stride correctly.
+TEST(CudaOptimizer, AdamWLeavesElementsOutsideTheSpansAlone) {
+    WR_REQUIRE_GPU();
+    const int64_t n = 65535LL * 256 + 10000;  // the big span needs more than 65535 blocks: grid-stride
+    const wr::UpdateSpans spans = {{64, 1000, true}, {1024, 1030, false}, {2048, n - 5, true}};
+    const auto params0 = random_vector((size_t)n, 800, 0.05f), grads = random_vector((size_t)n, 801, 0.01f);
+    std::vector<float> want = params0, m((size_t)n, 0.0f), v((size_t)n, 0.0f);
+    wr::AdamWConfig config;
+    config.eps = 0.0;
+    for (const wr::UpdateSpan& s : spans)  // the CPU op over each span, as a buffer of its own
+        wr::adamw_update(want.data() + s.begin, grads.data() + s.begin, m.data() + s.begin, v.data() + s.begin, s.end - s.begin,
+                         s.decay ? wr::DecayRanges{{0, s.end - s.begin}} : wr::DecayRanges{}, config, 1);
+    auto d_params = to_device<float>(params0), d_grads = to_device<float>(grads);
+    auto d_m = to_device<float>(std::vector<float>((size_t)n, 0.0f)), d_v = to_device<float>(std::vector<float>((size_t)n, 0.0f));
+    cuda::DeviceArray<cuda::bf16> d_copy = to_device<cuda::bf16>(std::vector<float>((size_t)n, 3.0f));
+    cuda::adamw_update(d_params.data(), d_copy.data(), d_grads.data(), d_m.data(), d_v.data(), spans, config, 1, nullptr, 0.0);
+    const auto got = to_host(d_params), copy = to_host(d_copy);
+    double worst = 0;
+    expect_close(got, want, 1e-6, "params", worst);
+    long touched = 0;
+    int64_t at = 0;
+    for (const wr::UpdateSpan& s : spans) {
+        for (int64_t i = at; i < s.begin; i++) touched += got[(size_t)i] != params0[(size_t)i] || copy[(size_t)i] != 3.0f;
+        at = s.end;
+    }
+    for (int64_t i = at; i < n; i++) touched += got[(size_t)i] != params0[(size_t)i] || copy[(size_t)i] != 3.0f;
+    EXPECT_EQ(touched, 0) << "elements outside the spans changed";
+    print_worst("CudaOptimizer.AdamWLeavesElementsOutsideTheSpansAlone", "fp32", worst, 1e-6);
+}
+
 TEST(CudaOptimizer, NonFiniteNormSkipsAdamW) {
     WR_REQUIRE_GPU();
     const int64_t n = 3000;
-    const wr::DecayRanges ranges = {{0, 1000}};
+    const wr::UpdateSpans spans = wr::update_spans({{0, 1000}}, n);
     const auto params = random_vector((size_t)n, 700), m = random_vector((size_t)n, 701, 0.01f);
     const std::vector<float> v((size_t)n, 1e-4f);
     const auto grads = random_vector((size_t)n, 703);
@@ -275,18 +380,20 @@ TEST(CudaOptimizer, NonFiniteNormSkipsAdamW) {
     for (float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
         auto d_params = to_device<float>(params), d_m = to_device<float>(m), d_v = to_device<float>(v);
         auto d_grads = to_device<float>(grads), d_norm = to_device<float>({bad});
-        cuda::adamw_update(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), n, ranges, config, 2, d_norm.data());
+        auto d_copy = to_device<cuda::bf16>(std::vector<float>((size_t)n, 3.0f));
+        cuda::adamw_update(d_params.data(), d_copy.data(), d_grads.data(), d_m.data(), d_v.data(), spans, config, 2, d_norm.data(), 1.0);
         EXPECT_EQ(to_host(d_params), params) << "norm " << bad;
         EXPECT_EQ(to_host(d_m), m) << "norm " << bad;
         EXPECT_EQ(to_host(d_v), v) << "norm " << bad;
+        EXPECT_EQ(to_host(d_copy), std::vector<float>((size_t)n, 3.0f)) << "norm " << bad;
     }
-    // Bad arguments are refused before anything runs, as on the CPU.
+    // Bad arguments are refused before anything runs.
     auto d_params = to_device<float>(params), d_m = to_device<float>(m), d_v = to_device<float>(v);
     auto d_grads = to_device<float>(grads);
-    EXPECT_THROW(cuda::adamw_update(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), n, ranges, config, 0, nullptr),
+    EXPECT_THROW(cuda::adamw_update(d_params.data(), nullptr, d_grads.data(), d_m.data(), d_v.data(), spans, config, 0, nullptr, 0.0),
                  wr::Error);
-    EXPECT_THROW(cuda::adamw_update(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), n, {{10, 20}, {15, 30}},
-                                    config, 1, nullptr),
+    EXPECT_THROW(cuda::adamw_update(d_params.data(), nullptr, d_grads.data(), d_m.data(), d_v.data(), {{10, 20, true}, {15, 30, false}},
+                                    config, 1, nullptr, 0.0),
                  wr::Error);
     std::printf("[ worst    ] CudaOptimizer.NonFiniteNormSkipsAdamW (fp32): bit-exact no-op\n");
 }

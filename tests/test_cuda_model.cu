@@ -2,8 +2,13 @@
 // fixture the CPU model is tested with, ten training steps on the GPU against ten on the CPU from
 // the same weights and batches, and two GPU runs with the same seed; the classifier head against
 // the CPU model (classes, regression, distillation: logits, losses, counts, every gradient, with
-// dropout on) and a few AdamW steps of fine-tuning against the CPU's. Every test skips where no
-// GPU is present (dev/gpu_check.sh runs them on a GPU machine).
+// dropout on) and a few AdamW steps of fine-tuning against the CPU's. Then what the GPU does
+// differently from the CPU, each against the CPU model: widths 60 and 100 (biases off 16-byte
+// boundaries, head sizes without kernels of their own), masked-row counts padded to 64 (and the
+// cuBLASLt plans they need), the padded decoder (its padding zero before and after a step), one
+// optimizer step with clipping (norm, weights, moments, the bf16 copy), and the results of a
+// step's forwards read back with the step. Every test skips where no GPU is present
+// (dev/gpu_check.sh runs them on a GPU machine).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +24,7 @@
 #include "data/shards.h"
 #include "data/tokenizer.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/matmul.cuh"
 #include "model/bert.h"
 #include "model/bert_cuda.cuh"
 #include "model/training.h"
@@ -123,11 +129,15 @@ struct TenSteps {
         model.set_params(initial.data());
         Optimizer optimizer = make_optimizer(model.layout);
         std::vector<float> losses;
-        for (size_t k = 0; k < batches.size(); k++) {
+        for (size_t k = 0; k < batches.size(); k++) {  // as train_mlm: the loss comes back with the step
             model.zero_grads();
-            losses.push_back(model.forward_mlm(inputs(batches[k]), /*train=*/true, 1000 + k).loss);
+            model.train_forward_mlm(inputs(batches[k]), 1000 + k);
             model.backward_mlm();
-            if (!model.optimizer_step(optimizer).skipped) optimizer.steps_done++;
+            const StepResults r = model.optimizer_step(optimizer);
+            if (!r.info.skipped) optimizer.steps_done++;
+            EXPECT_EQ(r.mlm.size(), 1u);
+            EXPECT_TRUE(r.cls.empty());
+            losses.push_back(r.mlm.empty() ? NAN : r.mlm[0].loss);
         }
         return losses;
     }
@@ -294,11 +304,14 @@ struct ClsSteps {
         model.set_params(initial.data());
         Optimizer optimizer = make_optimizer(model.layout);
         std::vector<float> losses;
-        for (size_t k = 0; k < batches.size(); k++) {
+        for (size_t k = 0; k < batches.size(); k++) {  // as finetune: the loss comes back with the step
             model.zero_grads();
-            losses.push_back(model.forward_classify(inputs(batches[k]), /*train=*/true, 500 + k).loss);
+            model.train_forward_classify(inputs(batches[k]), 500 + k);
             model.backward_classify();
-            if (!model.optimizer_step(optimizer).skipped) optimizer.steps_done++;
+            const StepResults r = model.optimizer_step(optimizer);
+            if (!r.info.skipped) optimizer.steps_done++;
+            EXPECT_EQ(r.cls.size(), 1u);
+            losses.push_back(r.cls.empty() ? NAN : r.cls[0].loss);
         }
         if (final) {
             final->resize((size_t)model.layout.total());
@@ -307,6 +320,86 @@ struct ClsSteps {
         return losses;
     }
 };
+// A model of any width on a batch of ragged sequences (lengths T, 9, 1) with M masked positions
+// spread over the real tokens; random weights (BERT's init, doubled, as ClsCase) shared by both
+// devices. Widths that are not multiples of 8 put biases and per-layer slices off 16-byte
+// boundaries and give head sizes the attention kernels pad.
+struct OddCase {
+    static constexpr int B = 3, T = 21;
+    BertConfig config;
+    std::vector<int32_t> ids, types, lengths = {21, 9, 1}, positions, targets;
+    std::vector<float> initial;
+
+    OddCase(int hidden, int heads, int ffn, int vocab, int M) {
+        config.num_layers = 2, config.hidden = hidden, config.num_heads = heads, config.ffn = ffn, config.vocab_size = vocab;
+        config.max_positions = 32;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                ids.push_back(t == 0 ? 2 : t < lengths[b] ? 3 + (13 * b + 5 * t) % (vocab - 3) : config.pad_id);
+                types.push_back(b == 0 && t >= 11 ? 1 : 0);
+            }
+        for (int t = 0; t < T && (int)positions.size() < M; t++)  // distinct real positions, round the sequences
+            for (int b = 0; b < B && (int)positions.size() < M; b++)
+                if (t < lengths[b]) positions.push_back(b * T + t), targets.push_back((7 * b + 11 * t + 1) % vocab);
+        BertModel init(config);
+        init.init_weights(31);
+        for (float& p : init.params) p *= 2.0f;
+        initial = init.params;
+    }
+    MlmInputs inputs(int M = -1) const {
+        return {B, T, ids.data(), types.data(), lengths.data(), M < 0 ? (int)positions.size() : M, positions.data(), targets.data()};
+    }
+    std::string name() const { return config.describe(); }
+};
+
+// Every tensor of two host-layout buffers within `bound`; prints the worst.
+void expect_tensors_close(const ParamLayout& layout, const std::vector<float>& got, const std::vector<float>& want, double bound,
+                          const std::string& what) {
+    std::string worst;
+    double worst_err = 0;
+    for (const TensorSpec& t : layout.tensors()) {
+        const double err = wr::testing::relative_error(got.data() + t.offset, want.data() + t.offset, t.numel);
+        EXPECT_LE(err, bound) << what << " of " << t.name;
+        if (!(err <= worst_err)) worst_err = err, worst = t.name;
+    }
+    std::printf("%s: worst %s, rel err %.2e (bound %.0e)\n", what.c_str(), worst.c_str(), worst_err, bound);
+}
+
+// A training forward (dropout on) and backward of the MLM head on both devices: loss, logits,
+// correct count, every gradient; the GPU's padding zero. Returns both models for more steps.
+struct MlmPair {
+    BertModel cpu;
+    cuda::BertModelCuda gpu;
+    MlmPair(const OddCase& c, Precision p) : cpu(c.config), gpu(c.config, p) {
+        cpu.params = c.initial;
+        gpu.set_params(c.initial.data());
+    }
+};
+void check_mlm_step(MlmPair& m, const OddCase& c, Precision precision, int M, const std::string& what) {
+    const Bounds bound = bounds_for(precision);
+    const std::string name = std::string("[") + cuda::precision_name(precision) + "] " + what;
+    const MlmInputs in = c.inputs(M);
+    const uint64_t seed = 77;
+    const MlmResult w = m.cpu.forward_mlm(in, /*train=*/true, seed);
+    const MlmResult g = m.gpu.forward_mlm(in, /*train=*/true, seed);
+    EXPECT_LE(relative_difference(g.loss, w.loss), bound.loss) << name << ": loss " << g.loss << ", cpu " << w.loss;
+    if (precision == Precision::fp32) EXPECT_EQ(g.correct, w.correct) << name;
+    const std::vector<float> logits = m.gpu.mlm_logits();
+    const std::vector<float> want(m.cpu.mlm_logits(), m.cpu.mlm_logits() + (size_t)in.M * c.config.vocab_size);
+    ASSERT_EQ(logits.size(), want.size()) << name;
+    const double logits_err = wr::testing::relative_error(logits, want);
+    EXPECT_LE(logits_err, bound.logits) << name << ": logits";
+    std::printf("%s: M %d, loss gpu %.6f cpu %.6f, logits rel err %.2e\n", name.c_str(), in.M, g.loss, w.loss, logits_err);
+    m.cpu.zero_grads();
+    m.cpu.backward_mlm();
+    m.gpu.zero_grads();
+    m.gpu.backward_mlm();
+    std::vector<float> grads((size_t)m.gpu.layout.total());
+    m.gpu.get_grads(grads.data());
+    expect_tensors_close(m.gpu.layout, grads, m.cpu.grads, bound.gradient, name + ": gradients");
+    EXPECT_EQ(m.gpu.padding_max_abs(), 0.0f) << name << ": the device padding (decoder rows, alignment) is not zero";
+}
+
 }  // namespace
 
 TEST(CudaModel, Fp32MatchesPyTorch) {
@@ -438,4 +531,142 @@ TEST(CudaModel, WithoutAGpuTheModelSaysWhy) {
     const std::string reason = cuda::device_unavailable_reason();
     EXPECT_FALSE(reason.empty());
     EXPECT_ERROR_MENTIONS(cuda::BertModelCuda(bert_preset("tiny", 100), Precision::bf16), "--device cuda", reason.c_str());
+}
+
+// Widths 60 and 100: every bias and per-layer slice that is not 16-byte aligned goes through the
+// unfused bias add (no misaligned cuBLASLt epilogue), head sizes 60 and 50 run on padded heads,
+// V = 97 and 1001 on a decoder padded to 128 and 1024 rows. MLM head and classifier, forward and
+// backward, against the CPU.
+TEST(CudaModel, OddWidthsMatchTheCpu) {
+    WR_REQUIRE_GPU();
+    const OddCase cases[] = {OddCase(60, 1, 150, 97, 23), OddCase(100, 2, 333, 1001, 23)};
+    for (const OddCase& c : cases)
+        for (Precision p : {Precision::fp32, Precision::bf16}) {
+            MlmPair pair(c, p);
+            check_mlm_step(pair, c, p, -1, c.name() + " MLM");
+        }
+    for (int hidden : {60, 100}) {
+        ClsCase c(3);
+        c.config.hidden = hidden, c.config.num_heads = hidden == 60 ? 1 : 2, c.config.ffn = hidden == 60 ? 150 : 333;
+        BertModel init(c.config);
+        init.init_weights(21);
+        for (float& x : init.params) x *= 2.0f;
+        c.initial = init.params;
+        for (Precision p : {Precision::fp32, Precision::bf16})
+            check_classifier(c, /*hard=*/true, /*distill=*/true, p, hidden == 60 ? "width 60, 3 classes, distill" : "width 100, 3 classes, distill");
+    }
+}
+
+// The MLM head runs on M rows padded to a multiple of 64 (ignored rows: loss 0, gradient 0): the
+// results match the CPU's for M on and around multiples of 64, and M values that pad to the same
+// count reuse the cuBLASLt plans of the first (no new plan for a new M).
+TEST(CudaModel, MaskedRowsPaddedTo64MatchTheCpuAndReusePlans) {
+    WR_REQUIRE_GPU();
+    const OddCase c(64, 2, 128, 500, 31);  // 31 = every real token of the batch
+    MlmPair pair(c, Precision::fp32);
+    for (int M : {1, 31, 30}) check_mlm_step(pair, c, Precision::fp32, M, "M " + std::to_string(M));
+    // Larger M from a bigger batch: the TenSteps batches (64 tokens x 8, about 15% masked).
+    const TenSteps run;
+    BertModel cpu(run.config);
+    cpu.params = run.initial;
+    cuda::BertModelCuda gpu(run.config, Precision::fp32);
+    gpu.set_params(run.initial.data());
+    const MlmBatch& b = *std::max_element(run.batches.begin(), run.batches.end(),
+                                          [](const MlmBatch& x, const MlmBatch& y) { return x.M() < y.M(); });
+    ASSERT_GE(b.M(), 66);
+    size_t plans_after_65 = 0;
+    for (int M : {64, 65, 66, std::min(b.M(), 128)}) {  // 64; then 65, 66 and up to 128 all pad to 128
+        MlmInputs in = TenSteps::inputs(b);
+        in.M = M;
+        const MlmResult w = cpu.forward_mlm(in, false, 0), g = gpu.forward_mlm(in, false, 0);
+        EXPECT_LE(relative_difference(g.loss, w.loss), 1e-5) << "M " << M;
+        EXPECT_EQ(g.correct, w.correct) << "M " << M;
+        cpu.zero_grads(), gpu.zero_grads();
+        cpu.backward_mlm(), gpu.backward_mlm();
+        std::vector<float> grads((size_t)gpu.layout.total());
+        gpu.get_grads(grads.data());
+        expect_tensors_close(gpu.layout, grads, cpu.grads, 1e-4, "[fp32] M " + std::to_string(M) + ": gradients");
+        if (M == 65) plans_after_65 = cuda::matmul_plans_made();
+        if (M > 65) EXPECT_EQ(cuda::matmul_plans_made(), plans_after_65) << "M " << M << " pads to 128 as 65 does: no new plan";
+    }
+}
+
+// One optimizer step with clipping on (the norm is well above --clip): the GPU's step against the
+// CPU's Optimizer::step (clip_grad_norm, then AdamW) on the same gradients, the GPU's own (which
+// check_mlm_step compared with the CPU model's first): the norm, every weight, both AdamW moments.
+// The bf16 copy written by the AdamW kernel equals a fresh conversion of the new weights (the next
+// forward gives the same bits); the device padding stays zero (never updated).
+TEST(CudaModel, OptimizerStepWithClippingMatchesTheCpu) {
+    WR_REQUIRE_GPU();
+    const OddCase c(100, 2, 333, 1001, 23);
+    const double bound = 1e-6;  // the same fp32 math; the clip factor from a float norm on the GPU, a double one on the CPU
+    for (Precision p : {Precision::fp32, Precision::bf16}) {
+        const std::string name = std::string("[") + cuda::precision_name(p) + "] optimizer step";
+        MlmPair pair(c, p);
+        check_mlm_step(pair, c, p, -1, "before the step");
+        const size_t n = (size_t)pair.cpu.layout.total();
+        std::vector<float> grads(n), want_params = c.initial;
+        pair.gpu.get_grads(grads.data());
+        OptimizerOptions o;
+        o.lr = 1e-3;
+        o.clip = 0.05;
+        Optimizer cpu_opt(o, pair.cpu.layout.total(), pair.cpu.layout.decay_ranges(), 10);
+        Optimizer gpu_opt(o, pair.cpu.layout.total(), pair.cpu.layout.decay_ranges(), 10);
+        const Optimizer::StepInfo want = cpu_opt.step(want_params.data(), grads.data());
+        const StepResults got = pair.gpu.optimizer_step(gpu_opt);
+        ASSERT_FALSE(want.skipped);
+        ASSERT_FALSE(got.info.skipped);
+        EXPECT_GT(want.grad_norm, 4 * o.clip) << "the gradients must be clipped for this test";
+        EXPECT_LE(relative_difference(got.info.grad_norm, want.grad_norm), 2e-7) << name;
+        EXPECT_EQ(got.info.lr, want.lr) << name;
+        std::printf("%s: norm gpu %.7f cpu %.7f (clip %.2f)\n", name.c_str(), got.info.grad_norm, want.grad_norm, o.clip);
+        std::vector<float> params(n), m(n), v(n);
+        pair.gpu.get_params(params.data());
+        pair.gpu.get_moments(m.data(), v.data());
+        expect_tensors_close(pair.cpu.layout, params, want_params, bound, name + ": weights");
+        expect_tensors_close(pair.cpu.layout, m, cpu_opt.m, bound, name + ": first moment");
+        expect_tensors_close(pair.cpu.layout, v, cpu_opt.v, bound, name + ": second moment");
+        EXPECT_EQ(pair.gpu.padding_max_abs(), 0.0f) << name << ": the device padding changed";
+        // The bf16 copy: a model given the new weights converts them itself; both forwards agree bit for bit.
+        cuda::BertModelCuda fresh(c.config, p);
+        fresh.set_params(params.data());
+        const float after = pair.gpu.forward_mlm(c.inputs(), false, 0).loss, again = fresh.forward_mlm(c.inputs(), false, 0).loss;
+        EXPECT_EQ(after, again) << name << ": the AdamW kernel's bf16 copy differs from a conversion of its weights";
+    }
+}
+
+// A step's training forwards leave their results on the device; the step reads them back with the
+// norm, in order, equal (same bits) to forwards that read their result at once. Twenty micro-
+// batches: more than the read-back buffer first holds (it grows keeping what it has).
+TEST(CudaModel, StepResultsComeBackWithTheStep) {
+    WR_REQUIRE_GPU();
+    const TenSteps run;
+    for (Precision p : {Precision::fp32, Precision::bf16}) {
+        cuda::BertModelCuda deferred(run.config, p), direct(run.config, p);
+        deferred.set_params(run.initial.data());
+        direct.set_params(run.initial.data());
+        std::vector<MlmResult> want;
+        deferred.zero_grads();
+        for (int k = 0; k < 20; k++) {
+            const MlmInputs in = TenSteps::inputs(run.batches[(size_t)k % run.batches.size()]);
+            deferred.train_forward_mlm(in, 3000 + k);
+            deferred.backward_mlm();
+            want.push_back(direct.forward_mlm(in, /*train=*/true, 3000 + k));
+        }
+        deferred.average_grads(20);
+        Optimizer optimizer = run.make_optimizer(deferred.layout);
+        const StepResults got = deferred.optimizer_step(optimizer);
+        EXPECT_TRUE(std::isfinite(got.info.grad_norm));
+        EXPECT_TRUE(got.cls.empty());
+        ASSERT_EQ(got.mlm.size(), want.size());
+        for (size_t k = 0; k < want.size(); k++) {
+            EXPECT_EQ(got.mlm[k].loss, want[k].loss) << cuda::precision_name(p) << " micro-batch " << k;
+            EXPECT_EQ(got.mlm[k].correct, want[k].correct) << cuda::precision_name(p) << " micro-batch " << k;
+        }
+        // The next step starts with nothing pending; an evaluation forward in between is read at once.
+        const MlmResult eval = deferred.forward_mlm(TenSteps::inputs(run.batches[0]), false, 0);
+        EXPECT_GT(eval.loss, 0.0f);
+        const StepResults next = deferred.optimizer_step(optimizer);
+        EXPECT_TRUE(next.mlm.empty()) << "results of an earlier step or of an evaluation came back again";
+    }
 }

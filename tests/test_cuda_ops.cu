@@ -553,26 +553,39 @@ TYPED_TEST(CudaOps, CrossEntropy) {
         for (int m = 0; m < s.M; m++) correct[m] = targets[m] != wr::kIgnoreIndex && argmax(m) == targets[m];
 
         auto d_targets = to_device_int(targets);
-        for (bool backward : {false, true}) {
-            auto d_logits = to_device<T>(logits);
-            auto d_losses = poisoned<float>(s.M);
-            auto d_correct = to_device_int(std::vector<int>(s.M, -1));
-            wr::cuda::cross_entropy_forward_backward(d_logits.data(), d_losses.data(), d_correct.data(), d_targets.data(), s.M,
-                                                     s.V, dloss_scale, backward);
-            const char* mode = backward ? "forward+backward" : "forward";
-            this->check(label("cross_entropy losses M=%d V=%d (%s)", s.M, s.V, mode), to_host(d_losses), losses);
-            const std::vector<int> got_correct = download_ints(d_correct);
-            long wrong = 0;
-            for (int m = 0; m < s.M; m++) wrong += got_correct[m] != correct[m];
-            this->check_count(label("cross_entropy M=%d V=%d (%s): wrong `correct` flags", s.M, s.V, mode), wrong, 0);
-            const Vec after = to_host(d_logits);
-            if (backward) {
-                this->check(label("cross_entropy dlogits M=%d V=%d", s.M, s.V), after, dlogits);
-            } else {
-                this->check_count(label("cross_entropy M=%d V=%d (forward): logits changed", s.M, s.V),
-                                  (long)!std::equal(after.begin(), after.end(), logits.begin()), 0);
+        // Rows packed (ld = V), and rows padded to a multiple of 64 plus 64 (the GPU decoder's
+        // layout) whose padding holds large values that would win the softmax if it were read.
+        for (int ld : {s.V, (s.V + 63) / 64 * 64 + 64})
+            for (bool backward : {false, true}) {
+                Vec rows((size_t)s.M * ld, 8192.0f);  // exact in bf16
+                for (int m = 0; m < s.M; m++)
+                    std::copy(logits.begin() + (size_t)m * s.V, logits.begin() + (size_t)(m + 1) * s.V, rows.begin() + (size_t)m * ld);
+                auto d_logits = to_device<T>(rows);
+                auto d_losses = poisoned<float>(s.M);
+                auto d_correct = to_device_int(std::vector<int>(s.M, -1));
+                wr::cuda::cross_entropy_forward_backward(d_logits.data(), d_losses.data(), d_correct.data(), d_targets.data(),
+                                                         s.M, s.V, dloss_scale, backward, ld);
+                const char* mode = backward ? "forward+backward" : "forward";
+                this->check(label("cross_entropy losses M=%d V=%d ld=%d (%s)", s.M, s.V, ld, mode), to_host(d_losses), losses);
+                const std::vector<int> got_correct = download_ints(d_correct);
+                long wrong = 0;
+                for (int m = 0; m < s.M; m++) wrong += got_correct[m] != correct[m];
+                this->check_count(label("cross_entropy M=%d V=%d ld=%d (%s): wrong `correct` flags", s.M, s.V, ld, mode), wrong, 0);
+                const Vec after = to_host(d_logits);
+                if (backward) {
+                    Vec got(n);
+                    long nonzero_padding = 0;
+                    for (int m = 0; m < s.M; m++) {
+                        std::copy(after.begin() + (size_t)m * ld, after.begin() + (size_t)m * ld + s.V, got.begin() + (size_t)m * s.V);
+                        for (int v = s.V; v < ld; v++) nonzero_padding += after[(size_t)m * ld + v] != 0.0f;
+                    }
+                    this->check(label("cross_entropy dlogits M=%d V=%d ld=%d", s.M, s.V, ld), got, dlogits);
+                    this->check_count(label("cross_entropy M=%d V=%d ld=%d: padding gradients not 0", s.M, s.V, ld), nonzero_padding, 0);
+                } else {
+                    this->check_count(label("cross_entropy M=%d V=%d ld=%d (forward): logits changed", s.M, s.V, ld),
+                                      (long)!std::equal(after.begin(), after.end(), rows.begin()), 0);
+                }
             }
-        }
     }
     // `correct` may be null.
     const std::vector<int> targets = {3, wr::kIgnoreIndex};
