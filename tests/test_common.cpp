@@ -1,7 +1,9 @@
-// tests/test_common.cpp: the shared flag parser and the table reader (TSV, CSV, JSON lines).
+// tests/test_common.cpp: the shared flag parser, the table reader (TSV, CSV, JSON lines), the
+// prerequisites script and the named-tensor file reader.
 #include <gtest/gtest.h>
 
 #include "common/flags.h"
+#include "common/tensor_file.h"
 #include "data/table_reader.h"
 #include "data/text_reader.h"
 #include "test_helpers.h"
@@ -152,4 +154,32 @@ TEST(Prerequisites, NamesTheCommandForWhatIsMissing) {
     // The default list is the one .ci/run installs: it holds what the build includes and links.
     r = wr::testing::run_command(no_install + "bash dev/prerequisites.sh");
     EXPECT_EQ(r.exit_code, 0) << "this machine built the tests, so nothing the list names can be missing: " << r.output;
+}
+
+// The named-tensor reader (common/tensor_file.h) on counts that describe more than the file holds:
+// an error naming the tensor, raised before any memory is asked for (the fuzz target found the
+// reader allocating 10^16 floats for a 101-byte file, and a string of the 4 GB a name length
+// claimed); and the edge shapes: no dimensions (one value), a zero dimension (no values).
+TEST(TensorFile, CountsBeyondTheFileAreErrorsNotAllocations) {
+    ScratchDir dir;
+    const std::string path = dir / "t.bin";
+    auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+    auto i64 = [](int64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); };
+    auto f32 = [](float v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+
+    std::string file = "WRTENSOR" + u32(1) + "x" + u32(0) + u32(8);  // float32 "x" of 8 dimensions of 100
+    for (int i = 0; i < 8; i++) file += i64(100);
+    write_file_atomic(path, file + std::string(16, '\0'));
+    EXPECT_ERROR_MENTIONS(TensorFile::load(path), path.c_str(), "x.data", "truncated");
+
+    write_file_atomic(path, "WRTENSOR" + u32(0xffffffffu) + "abc");  // a name of 4 GB
+    EXPECT_ERROR_MENTIONS(TensorFile::load(path), path.c_str(), "name", "truncated");
+
+    write_file_atomic(path, "WRTENSOR" + u32(1) + "s" + u32(0) + u32(0) + f32(2.5f) +  // "s": no dimensions, one value
+                                u32(1) + "e" + u32(1) + u32(2) + i64(0) + i64(5));      // "e": int32 [0, 5], no values
+    const TensorFile t = TensorFile::load(path);
+    EXPECT_EQ(t.f32("s"), std::vector<float>{2.5f});
+    EXPECT_TRUE(t.get("s").shape.empty());
+    EXPECT_TRUE(t.i32("e").empty());
+    EXPECT_EQ(t.get("e").shape, (std::vector<int64_t>{0, 5}));
 }
