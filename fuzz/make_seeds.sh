@@ -32,7 +32,7 @@ words=(the a fox dog reads writes quick lazy brown river stone light quietly nev
             "${words[$(((i * 11) % 20))]}" "${words[$(((i * 13) % 20))]}" "$([ $((i % 3)) = 0 ] && echo negative || echo positive)" $((i % 5)) $((i % 10))
     done
 } >"$work/labeled.tsv"
-grep -v '^$' "$work/corpus.txt" | head -30 >"$work/unlabeled.txt"
+grep -v -m 30 '^$' "$work/corpus.txt" >"$work/unlabeled.txt"
 
 # Vocabulary and shards.
 run ./prepare vocab --input "$work/corpus.txt" --size 120 --out "$work/vocab.txt" --threads 1
