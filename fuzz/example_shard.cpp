@@ -38,7 +38,7 @@ void read_shard(const std::string& bytes) {
         FUZZ_CHECK(header.examples.empty() && header.label_names == set.label_names);
         vocab_size = set.vocab_size;
     });
-    if (!accepted || vocab_size > fuzz::kMaxFuzzVocab) return;
+    if (!accepted || vocab_size < fuzz::kMinFuzzVocab || vocab_size > fuzz::kMaxFuzzVocab) return;
 
     // The same shard made with a vocabulary of its size: its fingerprint put in, checksum resealed.
     const Tokenizer& vocab = fuzz::vocab_of_size(vocab_size);

@@ -138,7 +138,7 @@ inline void seal_logit_cache(std::string& file) {
     put<uint64_t>(b, 64, header.digest());
 }
 
-// A vocabulary of n tokens (5 <= n): the five special tokens at ids 0..4 as `prepare vocab` puts
+// A vocabulary of n tokens (kMinFuzzVocab <= n): the five special tokens at ids 0..4 as `prepare vocab` puts
 // them, then "w5", "w6", ... The last one built is kept (targets ask for the same size repeatedly).
 inline const Tokenizer& vocab_of_size(int n) {
     static std::unique_ptr<Tokenizer> last;
@@ -150,8 +150,8 @@ inline const Tokenizer& vocab_of_size(int n) {
     return *last;
 }
 
-// The largest vocabulary vocab_of_size() is asked for (more than 65536, so that both token widths
-// are covered).
-constexpr int kMaxFuzzVocab = 1 << 17;
+// The vocabulary sizes vocab_of_size() is asked for: from the five special tokens (a real
+// vocabulary has them) to more than 65536, so that both token widths are covered.
+constexpr int kMinFuzzVocab = 5, kMaxFuzzVocab = 1 << 17;
 
 }  // namespace wr::fuzz

@@ -30,7 +30,7 @@ void read_shard(const std::string& bytes) {
         shards.push_back(std::move(shard));
         token_shards_fingerprint(shards);
     });
-    if (!accepted || vocab_size > fuzz::kMaxFuzzVocab) return;
+    if (!accepted || vocab_size < fuzz::kMinFuzzVocab || vocab_size > fuzz::kMaxFuzzVocab) return;
 
     // The same shard made with a vocabulary of its size: its fingerprint put in, checksum resealed.
     const Tokenizer& vocab = fuzz::vocab_of_size(vocab_size);
