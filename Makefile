@@ -155,8 +155,9 @@ FUZZ_BUILD    := $(BUILD)/fuzz
 # that libFuzzer reports it as a finding (UBSan alone prints and goes on).
 FUZZ_FLAGS    := $(BASE_ARCH) -std=c++17 -O1 -g -fno-omit-frame-pointer -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP \
                  -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_LIB_SRC  := common/binary_io.cpp common/metrics.cpp common/tensor_file.cpp common/util.cpp data/loader_state.cpp data/logit_cache.cpp \
-                 data/shards.cpp data/tokenizer.cpp model/bert_config.cpp model/checkpoint.cpp model/task.cpp
+FUZZ_LIB_SRC  := common/binary_io.cpp common/metrics.cpp common/tensor_file.cpp common/util.cpp \
+                 data/loader_state.cpp data/logit_cache.cpp data/shards.cpp data/tokenizer.cpp \
+                 model/bert_config.cpp model/checkpoint.cpp model/task.cpp
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.cpp=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_NAMES    := $(patsubst fuzz/%.cpp,%,$(wildcard fuzz/*.cpp))
 FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/bin/fuzz_%)
