@@ -3,6 +3,8 @@
 #   make test     the GoogleTest suite (tests/), run from the repository root
 #   make bench    the benchmarks in dev/ (they compare against PyTorch / Hugging Face; they refuse
 #                 to write their tables when the machine is not quiet)
+#   make fuzz     libFuzzer targets for every file reader, with their seed corpora (build/fuzz/)
+#   make fuzz-run run each of them for FUZZ_SECONDS (default 20); a finding fails
 #   make clean
 # nvcc is used for the .cu programs when it is on PATH; without it they are built by g++ as
 # CPU-only C++ (no CUDA headers needed). Library code in common/ and data/ is plain C++.
@@ -144,7 +146,57 @@ bench: $(BENCH_BIN) $(BUILD)/bench_matmul.so train_mlm $(DEFAULT)
 	python3 dev/bench_matmul.py
 	python3 dev/bench_train.py --ours ./train_mlm
 
+# Fuzzing (docs/fuzzing.md): one libFuzzer target per reader of a file (fuzz/NAME.cpp ->
+# build/fuzz/bin/fuzz_NAME), built by clang with AddressSanitizer and UndefinedBehaviorSanitizer
+# into build/fuzz/, apart from the g++ build. Only the readers and what they link are compiled
+# again: the model's compute (kernels/, model/bert.cpp) reads no file. clang and its runtimes are
+# prerequisites of `make fuzz` only (dev/prerequisites.sh fuzz).
+FUZZ_CXX      ?= clang++
+FUZZ_BUILD    := $(BUILD)/fuzz
+# -O1 -g: the sanitizers' usual build. -fno-sanitize-recover=all: undefined behaviour aborts, so
+# that libFuzzer reports it as a finding (UBSan alone prints and goes on).
+FUZZ_FLAGS    := $(BASE_ARCH) -std=c++17 -O1 -g -fno-omit-frame-pointer -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP \
+                 -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_LIB_SRC  := common/binary_io.cpp common/metrics.cpp common/tensor_file.cpp common/util.cpp \
+                 data/loader_state.cpp data/logit_cache.cpp data/shards.cpp data/tokenizer.cpp \
+                 model/bert_config.cpp model/checkpoint.cpp model/task.cpp
+FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.cpp=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_NAMES    := $(patsubst fuzz/%.cpp,%,$(wildcard fuzz/*.cpp))
+FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/bin/fuzz_%)
+FUZZ_SEEDS    := $(FUZZ_BUILD)/seeds/.done
+FUZZ_SECONDS  ?= 20
+FUZZ_PREREQUISITES := $(BUILD)/.prerequisites-fuzz
+
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZ_BINS) $(FUZZ_SEEDS)
+
+# Every target for FUZZ_SECONDS in turn (fuzz/run.sh: logs, findings and the growing corpus in
+# build/fuzz/); exit status 1 when any of them found something.
+fuzz-run: fuzz
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+$(FUZZ_PREREQUISITES): dev/prerequisites.sh
+	@bash dev/prerequisites.sh fuzz
+	@mkdir -p $(dir $@) && touch $@
+
+# Objects are instrumented for coverage (fuzzer-no-link); only the link adds libFuzzer's main.
+# They are kept (make would delete them as intermediates of the pattern rules).
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/obj/fuzz/%.o)
+$(FUZZ_BUILD)/obj/%.o: %.cpp | $(FUZZ_PREREQUISITES)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/bin/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/%.o $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ -lutf8proc -lz
+
+# The seed corpora (build/fuzz/seeds/NAME/): valid files written by the programs themselves on a
+# small generated text (fuzz/make_seeds.sh, seconds), plus the text seeds of fuzz/seeds/NAME/.
+$(FUZZ_SEEDS): fuzz/make_seeds.sh $(PROGRAMS) $(wildcard fuzz/seeds/*/*)
+	bash fuzz/make_seeds.sh $(FUZZ_BUILD)/seeds
+	@touch $@
+
 clean:
 	rm -rf $(BUILD) $(PROGRAMS)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

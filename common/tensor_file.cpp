@@ -1,6 +1,7 @@
 // common/tensor_file.cpp: reader and writer of the named-tensor files described in tensor_file.h.
 #include "common/tensor_file.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/util.h"
@@ -25,13 +26,13 @@ TensorFile TensorFile::load(const std::string& path) {
     size_t pos = 8;
     auto take = [&](void* out, size_t n, const std::string& what) {
         if (n > bytes.size() - pos) fail(path, what, "runs past the end of the file (truncated)");
-        std::memcpy(out, bytes.data() + pos, n);
+        if (n > 0) std::memcpy(out, bytes.data() + pos, n);  // an empty vector's data() may be null, which memcpy must not get
         pos += n;
     };
     while (pos < bytes.size()) {
         uint32_t name_len = 0, dtype = 0, ndim = 0;
         take(&name_len, 4, "name length");
-        std::string name(name_len, '\0');
+        std::string name(std::min<size_t>(name_len, bytes.size() - pos), '\0');  // no more than the file holds
         take(name.data(), name_len, "name");
         take(&dtype, 4, name + ".dtype");
         take(&ndim, 4, name + ".ndim");
@@ -43,7 +44,12 @@ TensorFile TensorFile::load(const std::string& path) {
         take(t.shape.data(), 8 * ndim, name + ".shape");
         for (int64_t d : t.shape)
             if (d < 0 || d > (int64_t)bytes.size()) fail(path, name + ".shape", "has an impossible dimension " + std::to_string(d));
-        const size_t n = (size_t)t.numel();
+        // The values must fit in the rest of the file. Counted in 128 bits and capped, so that absurd
+        // dimensions neither overflow nor make the reader ask for memory before this check.
+        unsigned __int128 count = 1;
+        for (int64_t d : t.shape) count = std::min<unsigned __int128>(count * (uint64_t)d, (unsigned __int128)bytes.size() + 1);
+        if (4 * count > bytes.size() - pos) fail(path, name + ".data", "runs past the end of the file (truncated)");
+        const size_t n = (size_t)count;
         if (t.dtype == Tensor::DType::F32) {
             t.f32.resize(n);
             take(t.f32.data(), 4 * n, name + ".data");

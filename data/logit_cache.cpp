@@ -635,7 +635,7 @@ LogitCache read_logit_cache(const std::string& path) {
     cache.logits.resize(count);
     if (h.value_type == LogitValueType::F16)
         for (size_t i = 0; i < count; i++) cache.logits[i] = half_to_float(get<uint16_t>(b, kLogitCacheHeaderBytes + i * 2));
-    else
+    else if (count > 0)  // an empty vector's data() may be null, which memcpy must not get even for 0 bytes
         std::memcpy(cache.logits.data(), b + kLogitCacheHeaderBytes, count * 4);
     for (size_t i = 0; i < count; i++) check_value(path, h, "logits", "example", (int64_t)(i / h.num_labels), cache.logits[i]);
     return cache;

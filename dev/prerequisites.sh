@@ -3,6 +3,10 @@
 # list the Makefile and .ci/run share. Installs the missing ones where it can (as root, with
 # apt-get); elsewhere it stops with the one command that would install them. `make` runs it once
 # before the first compile (the stamp build/.prerequisites), `.ci/run` before `make test`.
+#   dev/prerequisites.sh fuzz   the list plus what `make fuzz` needs (docs/fuzzing.md): clang with
+#                               its sanitizer and libFuzzer runtimes, and LLVM's OpenMP. About 500 MB
+#                               that building and testing do not use, so only `make fuzz` (and so
+#                               .ci/run, which fuzzes) asks for them.
 #   WR_PREREQ_PACKAGES   replaces the list (tests)
 #   WR_PREREQ_NO_INSTALL=1   never installs: only checks and names the command (tests)
 #   WR_PREREQ_BUNDLE=DIR     the libraries come from DIR, a bundle from dev/gpu_bundle.sh that the
@@ -19,6 +23,12 @@ if [ -n "${WR_PREREQ_BUNDLE:-}" ]; then
     exit 1
 fi
 packages=${WR_PREREQ_PACKAGES:-"build-essential libgtest-dev libutf8proc-dev zlib1g-dev nlohmann-json3-dev gzip jq openssl"}
+fuzz_packages="clang libclang-rt-dev libomp-dev"
+case "${1:-}" in
+    "") ;;
+    fuzz) packages="$packages $fuzz_packages" ;;
+    *) echo "usage: dev/prerequisites.sh [fuzz]" >&2; exit 2 ;;
+esac
 
 if ! command -v dpkg >/dev/null 2>&1; then
     echo "prerequisites: not a Debian-like system (no dpkg): make sure these are installed: $packages" >&2

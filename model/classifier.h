@@ -1,6 +1,5 @@
 // model/classifier.h: what finetune and distill share around the classifier head (model/bert.h):
-//   Task           what a classifier checkpoint needs besides its weights to be used on text:
-//                  label names, classes or regression, pairs, maximum length (task.json beside it)
+//   Task           (model/task.h) label names, classes or regression, pairs, maximum length
 //   classifier_from_checkpoint   a classifier model from an MLM checkpoint (fresh head; pooler
 //                  taken over where the checkpoint has one) or from a classifier checkpoint
 //   inputs_of      an example batch as the model's ClsInputs
@@ -21,22 +20,11 @@
 #include "model/bert.h"
 #include "model/checkpoint.h"
 #include "model/engine.h"
+#include "model/task.h"
 #include "model/training.h"
 
 namespace wr {
 
-struct Task {
-    std::vector<std::string> label_names;  // class names in id order; one target name for regression
-    bool regression = false;
-    bool pairs = false;                    // trained on sentence pairs
-    int max_len = 0;                       // the truncation length of the training examples
-
-    int num_labels() const { return regression ? 1 : (int)label_names.size(); }
-};
-
-std::string task_json(const Task& task);
-Task read_task(const std::string& path);                          // what task_json wrote; errors name the file
-std::string task_path_beside(const std::string& checkpoint_path);  // DIR/task.json for DIR/x.bin
 // The task of a labeled shard (an unlabeled one is an error naming the file).
 Task task_of(const ExampleSet& set, const std::string& path);
 

@@ -1,5 +1,6 @@
 // tests/test_common.cpp: the shared flag parser, the table reader (TSV, CSV, JSON lines), the
-// line reader (plain and gzip text, invalid UTF-8) and the least-recently-used cache.
+// line reader (plain and gzip text, invalid UTF-8), the least-recently-used cache, the
+// prerequisites script and the named-tensor file reader.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include "common/flags.h"
 #include "common/lru_cache.h"
 #include "common/profile.h"
+#include "common/tensor_file.h"
 #include "common/util.h"
 #include "data/table_reader.h"
 #include "data/text_reader.h"
@@ -415,4 +417,32 @@ TEST(LruCache, ForgetsTheLeastRecentlyUsedAndDestroysIt) {
     zero.insert(2, 2);
     EXPECT_EQ(zero.size(), 1u);
     EXPECT_NE(zero.find(2), nullptr);
+}
+
+// The named-tensor reader (common/tensor_file.h) on counts that describe more than the file holds:
+// an error naming the tensor, raised before any memory is asked for (the fuzz target found the
+// reader allocating 10^16 floats for a 101-byte file, and a string of the 4 GB a name length
+// claimed); and the edge shapes: no dimensions (one value), a zero dimension (no values).
+TEST(TensorFile, CountsBeyondTheFileAreErrorsNotAllocations) {
+    ScratchDir dir;
+    const std::string path = dir / "t.bin";
+    auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+    auto i64 = [](int64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); };
+    auto f32 = [](float v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+
+    std::string file = "WRTENSOR" + u32(1) + "x" + u32(0) + u32(8);  // float32 "x" of 8 dimensions of 100
+    for (int i = 0; i < 8; i++) file += i64(100);
+    write_file_atomic(path, file + std::string(16, '\0'));
+    EXPECT_ERROR_MENTIONS(TensorFile::load(path), path.c_str(), "x.data", "truncated");
+
+    write_file_atomic(path, "WRTENSOR" + u32(0xffffffffu) + "abc");  // a name of 4 GB
+    EXPECT_ERROR_MENTIONS(TensorFile::load(path), path.c_str(), "name", "truncated");
+
+    write_file_atomic(path, "WRTENSOR" + u32(1) + "s" + u32(0) + u32(0) + f32(2.5f) +  // "s": no dimensions, one value
+                                u32(1) + "e" + u32(1) + u32(2) + i64(0) + i64(5));      // "e": int32 [0, 5], no values
+    const TensorFile t = TensorFile::load(path);
+    EXPECT_EQ(t.f32("s"), std::vector<float>{2.5f});
+    EXPECT_TRUE(t.get("s").shape.empty());
+    EXPECT_TRUE(t.i32("e").empty());
+    EXPECT_EQ(t.get("e").shape, (std::vector<int64_t>{0, 5}));
 }

@@ -1,0 +1,92 @@
+// fuzz/logit_cache_partial.cpp: fuzz target of the logit-cache writer's resume: the input is the
+// PATH.partial a killed `distill cache` left, and LogitCacheWriter opens it (data/logit_cache.cpp:
+// header check, field comparison, which chunks to keep, truncation of the rest, the data checksum
+// continued over them). The writer is opened with the header (and MLM block) the input itself
+// holds, where it has them, so that resuming goes past the comparison of fields. A resumed class
+// cache with few examples missing is then completed (zeros), finished and read back.
+#include <sys/stat.h>
+
+#include "fuzz/fuzz.h"
+
+namespace {
+
+using namespace wr;
+
+constexpr int64_t kMaxAppendedValues = 1 << 16;
+
+// The header and block fields at the input's offsets (docs/formats.md); where the input is too
+// short for them, those of a small class cache.
+LogitCacheHeader header_of(const std::string& bytes, MlmTopKSetup& setup) {
+    LogitCacheHeader h;
+    h.num_labels = 2;
+    h.example_count = 10;
+    h.chunk_size = 4;
+    if (bytes.size() < (size_t)kLogitCacheHeaderBytes) return h;
+    const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+    h.kind = (LogitCacheKind)get<uint32_t>(b, 12);
+    h.value_type = (LogitValueType)get<uint32_t>(b, 16);
+    h.num_labels = get<int32_t>(b, 20);
+    h.example_count = get<int64_t>(b, 24);
+    h.chunk_size = get<int64_t>(b, 32);
+    h.teacher_fingerprint = get<uint64_t>(b, 40);
+    h.transfer_fingerprint = get<uint64_t>(b, 48);
+    if (h.kind == LogitCacheKind::MlmTopK && bytes.size() >= (size_t)kMlmTopKDataStart) {
+        const unsigned char* block = b + kLogitCacheHeaderBytes;
+        setup.vocab_size = get<int32_t>(block, 0);
+        setup.seq_len = get<int32_t>(block, 8);
+        setup.whole_word = get<uint32_t>(block, 12) != 0;
+        setup.sequence_count = get<int64_t>(block, 16);
+        setup.mask_seed = get<uint64_t>(block, 24);
+        setup.mask_fraction = get<double>(block, 32);
+        setup.mask_token_fraction = get<double>(block, 40);
+        setup.random_token_fraction = get<double>(block, 48);
+        setup.vocab_fingerprint = get<uint64_t>(block, 56);
+    }
+    return h;
+}
+
+void resume(const std::string& bytes) {
+    const std::string path = fuzz::scratch_path("cache.bin"), partial = path + ".partial";
+    std::remove(path.c_str());
+    fuzz::write_bytes(partial, bytes);
+    MlmTopKSetup setup;
+    const LogitCacheHeader h = header_of(bytes, setup);
+    const bool mlm = h.kind == LogitCacheKind::MlmTopK;
+    fuzz::accepts([&] {
+        auto writer = mlm ? std::make_unique<LogitCacheWriter>(path, h, setup) : std::make_unique<LogitCacheWriter>(path, h);
+        const int64_t done = writer->examples_done();
+        FUZZ_CHECK(done == writer->examples_resumed() && done >= 0 && done <= h.example_count);
+        FUZZ_CHECK(done == h.example_count || done % h.chunk_size == 0);
+        // PATH.partial now holds the header (and block) and exactly the kept rows.
+        const int64_t row_bytes = mlm ? mlm_topk_row_bytes(h, setup) : (int64_t)h.num_labels * logit_value_bytes(h.value_type);
+        const int64_t data_start = mlm ? kMlmTopKDataStart : kLogitCacheHeaderBytes;
+        struct stat st {};
+        FUZZ_CHECK(stat(partial.c_str(), &st) == 0);
+        FUZZ_CHECK((unsigned __int128)st.st_size == (unsigned __int128)data_start + (unsigned __int128)done * (uint64_t)row_bytes);
+
+        const int64_t missing = h.example_count - done;
+        if (!mlm && missing <= kMaxAppendedValues / h.num_labels) {
+            const std::vector<float> zeros((size_t)(missing * h.num_labels), 0.0f);
+            writer->append(zeros.data(), missing);
+        } else if (missing > 0) {
+            return;
+        }
+        writer->finish();
+        writer.reset();
+        // The values kept from the input may be ones the reader refuses (not finite, rows out of
+        // order), but what the writer wrote around them must be right: length and checksums.
+        try {
+            mlm ? (void)read_mlm_topk_cache(path) : (void)read_logit_cache(path);
+        } catch (const Error& e) {
+            const std::string what = e.what();
+            FUZZ_CHECK(what.find("checksum") == std::string::npos && what.find("file size") == std::string::npos);
+        }
+    });
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    fuzz::with_sealed({reinterpret_cast<const char*>(data), size}, fuzz::seal_logit_cache, resume);
+    return 0;
+}
