@@ -44,8 +44,8 @@ void Checksum::update(const void* data, size_t n) {
         std::memcpy(&w, p, 8);
         mix(w);
     }
-    std::memcpy(pending_ + pending_bytes_, p, n);  // fewer than 8 bytes left; pending_bytes_ is 0 here
-    pending_bytes_ += (int)n;
+    if (n > 0) std::memcpy(pending_ + pending_bytes_, p, n);  // fewer than 8 bytes left; pending_bytes_ is 0 here
+    pending_bytes_ += (int)n;  // (an empty update may come with a null pointer: an empty vector's data())
 }
 
 uint64_t Checksum::digest() const {

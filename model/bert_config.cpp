@@ -1,4 +1,5 @@
-// model/bert_config.cpp: BertConfig's own functions (describe, validate) and the size presets.
+// model/bert_config.cpp: BertConfig's own functions (describe, validate), the size presets and the
+// parameter layout a configuration implies (ParamLayout).
 // Apart from bert.cpp so that what only reads a configuration (the checkpoint reader, and the
 // fuzz targets built from it) links without the model's compute and its kernels.
 #include "model/bert.h"
@@ -66,6 +67,83 @@ std::vector<std::string> bert_preset_names() {
     for (int l = 2; l <= 12; l += 2)
         for (int h : {128, 256, 512, 768}) names.push_back("L" + std::to_string(l) + "-H" + std::to_string(h));
     return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter layout
+
+void ParamLayout::add(const std::string& name, std::vector<int64_t> shape, Kind kind) {
+    TensorSpec t;
+    t.name = name;
+    t.shape = std::move(shape);
+    t.numel = 1;
+    for (int64_t d : t.shape) t.numel *= d;
+    t.offset = total_;
+    t.weight_decay = kind == kMatrix || kind == kEmbedding;
+    t.embedding = kind == kEmbedding || kind == kEmbeddingLayerNorm;
+    t.layernorm_weight = kind == kLayerNormWeight || (kind == kEmbeddingLayerNorm && name.size() > 2 && name.back() == 'w');
+    total_ += t.numel;
+    tensors_.push_back(std::move(t));
+}
+
+ParamLayout::ParamLayout(const BertConfig& c) {
+    const int64_t L = c.num_layers, C = c.hidden, F = c.ffn, V = c.vocab_size;
+    add("embeddings.word", {V, C}, kEmbedding);
+    add("embeddings.position", {c.max_positions, C}, kEmbedding);
+    add("embeddings.token_type", {c.type_vocab, C}, kEmbedding);
+    add("embeddings.ln_w", {C}, kEmbeddingLayerNorm);
+    add("embeddings.ln_b", {C}, kEmbeddingLayerNorm);
+    add("layers.qkv_w", {L, 3 * C, C}, kMatrix);
+    add("layers.qkv_b", {L, 3 * C}, kBias);
+    add("layers.attn_out_w", {L, C, C}, kMatrix);
+    add("layers.attn_out_b", {L, C}, kBias);
+    add("layers.ln1_w", {L, C}, kLayerNormWeight);
+    add("layers.ln1_b", {L, C}, kBias);
+    add("layers.ffn_in_w", {L, F, C}, kMatrix);
+    add("layers.ffn_in_b", {L, F}, kBias);
+    add("layers.ffn_out_w", {L, C, F}, kMatrix);
+    add("layers.ffn_out_b", {L, C}, kBias);
+    add("layers.ln2_w", {L, C}, kLayerNormWeight);
+    add("layers.ln2_b", {L, C}, kBias);
+    if (c.num_labels == 0) {  // BertForMaskedLM's head
+        add("mlm_head.dense_w", {C, C}, kMatrix);
+        add("mlm_head.dense_b", {C}, kBias);
+        add("mlm_head.ln_w", {C}, kLayerNormWeight);
+        add("mlm_head.ln_b", {C}, kBias);
+        add("mlm_head.bias", {V}, kBias);
+    } else {  // BertForSequenceClassification's pooler and classifier
+        add("pooler.dense_w", {C, C}, kMatrix);
+        add("pooler.dense_b", {C}, kBias);
+        add("classifier.w", {c.num_labels, C}, kMatrix);
+        add("classifier.b", {c.num_labels}, kBias);
+    }
+}
+
+const TensorSpec* ParamLayout::find_optional(const std::string& name) const {
+    for (const TensorSpec& t : tensors_)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+const TensorSpec& ParamLayout::find(const std::string& name) const {
+    if (const TensorSpec* t = find_optional(name)) return *t;
+    throw Error("internal: no parameter tensor named '" + name + "'");
+}
+
+int64_t ParamLayout::embedding_count() const {
+    int64_t n = 0;
+    for (const TensorSpec& t : tensors_) n += t.embedding ? t.numel : 0;
+    return n;
+}
+
+DecayRanges ParamLayout::decay_ranges() const {
+    DecayRanges ranges;
+    for (const TensorSpec& t : tensors_) {
+        if (!t.weight_decay) continue;
+        if (!ranges.empty() && ranges.back().end == t.offset) ranges.back().end += t.numel;
+        else ranges.push_back({t.offset, t.offset + t.numel});
+    }
+    return ranges;
 }
 
 }  // namespace wr
