@@ -127,17 +127,6 @@ void encode_header(unsigned char* b, const LogitCacheHeader& h, uint64_t data_ch
     put<uint64_t>(b, kHeaderChecksumAt, c.digest());
 }
 
-LogitCacheHeader decode_header(const unsigned char* b) {
-    LogitCacheHeader h;
-    h.kind = (LogitCacheKind)get<uint32_t>(b, 12);
-    h.value_type = (LogitValueType)get<uint32_t>(b, 16);
-    h.num_labels = get<int32_t>(b, 20);
-    h.example_count = get<int64_t>(b, 24);
-    h.chunk_size = get<int64_t>(b, 32);
-    h.teacher_fingerprint = get<uint64_t>(b, 40);
-    h.transfer_fingerprint = get<uint64_t>(b, 48);
-    return h;
-}
 
 // The MLM block: `b` points at file offset 72.
 void encode_block(unsigned char* b, const MlmTopKSetup& s) {
@@ -157,19 +146,6 @@ void encode_block(unsigned char* b, const MlmTopKSetup& s) {
     put<uint64_t>(b, kBlockChecksumAt, c.digest());
 }
 
-MlmTopKSetup decode_block(const unsigned char* b) {
-    MlmTopKSetup s;
-    s.vocab_size = get<int32_t>(b, 0);
-    s.seq_len = get<int32_t>(b, 8);
-    s.whole_word = get<uint32_t>(b, 12) != 0;
-    s.sequence_count = get<int64_t>(b, 16);
-    s.mask_seed = get<uint64_t>(b, 24);
-    s.mask_fraction = get<double>(b, 32);
-    s.mask_token_fraction = get<double>(b, 40);
-    s.random_token_fraction = get<double>(b, 48);
-    s.vocab_fingerprint = get<uint64_t>(b, 56);
-    return s;
-}
 
 // Length, magic, version, then the header checksum (before the fields, so a flipped bit in a
 // field is reported as corruption rather than as a strange value). `b` holds at least the header.
@@ -222,7 +198,7 @@ MlmTopKSetup read_block(const std::string& path, const unsigned char* block, con
     c.update(block, kBlockChecksumAt);
     if (c.digest() != get<uint64_t>(block, kBlockChecksumAt))
         fail(path, "block_checksum", "does not match the MLM block (bytes 72..135): the file is corrupted");
-    const MlmTopKSetup s = decode_block(block);
+    const MlmTopKSetup s = decode_mlm_topk_setup(block);
     check_block(path, h, s);
     const uint32_t width = get<uint32_t>(block, 4);
     if (s.vocab_size >= 1 && width != (uint32_t)mlm_topk_id_width(s.vocab_size))
@@ -257,6 +233,32 @@ float get_value(const unsigned char* b, size_t offset, LogitValueType type) {
 }
 
 }  // namespace
+
+LogitCacheHeader decode_logit_cache_header(const unsigned char* b) {
+    LogitCacheHeader h;
+    h.kind = (LogitCacheKind)get<uint32_t>(b, 12);
+    h.value_type = (LogitValueType)get<uint32_t>(b, 16);
+    h.num_labels = get<int32_t>(b, 20);
+    h.example_count = get<int64_t>(b, 24);
+    h.chunk_size = get<int64_t>(b, 32);
+    h.teacher_fingerprint = get<uint64_t>(b, 40);
+    h.transfer_fingerprint = get<uint64_t>(b, 48);
+    return h;
+}
+
+MlmTopKSetup decode_mlm_topk_setup(const unsigned char* b) {
+    MlmTopKSetup s;
+    s.vocab_size = get<int32_t>(b, 0);
+    s.seq_len = get<int32_t>(b, 8);
+    s.whole_word = get<uint32_t>(b, 12) != 0;
+    s.sequence_count = get<int64_t>(b, 16);
+    s.mask_seed = get<uint64_t>(b, 24);
+    s.mask_fraction = get<double>(b, 32);
+    s.mask_token_fraction = get<double>(b, 40);
+    s.random_token_fraction = get<double>(b, 48);
+    s.vocab_fingerprint = get<uint64_t>(b, 56);
+    return s;
+}
 
 int64_t mlm_topk_row_bytes(const LogitCacheHeader& h, const MlmTopKSetup& s) {
     return kMlmTopKFixedRowBytes + (int64_t)h.num_labels * (mlm_topk_id_width(s.vocab_size) + logit_value_bytes(h.value_type));
@@ -385,7 +387,7 @@ void LogitCacheWriter::open_partial() {
     }
     if (got != data_start) throw Error(partial_path_ + ": cannot read: " + std::strerror(errno));
     check_header_bytes(partial_path_, old.data(), file_bytes);
-    const LogitCacheHeader had = decode_header(old.data());
+    const LogitCacheHeader had = decode_logit_cache_header(old.data());
     auto differ = [&](const char* field, const std::string& in_file, const std::string& wanted) {
         fail(partial_path_, field, "is " + in_file + " in this unfinished cache, but this run writes " + wanted + ": delete " +
                                        partial_path_ + " to start over, or pass the same teacher, transfer set and options to resume it");
@@ -409,7 +411,7 @@ void LogitCacheWriter::open_partial() {
         if (c.digest() != get<uint64_t>(block, kBlockChecksumAt))
             fail(partial_path_, "block_checksum",
                  "does not match the MLM block (bytes 72..135): the file is corrupted; delete it to start over");
-        const MlmTopKSetup s = decode_block(block);
+        const MlmTopKSetup s = decode_mlm_topk_setup(block);
         const auto num = [](auto v) { return std::to_string(v); };
         if (s.vocab_size != setup_.vocab_size) differ("vocab_size", num(s.vocab_size), num(setup_.vocab_size));
         if (s.seq_len != setup_.seq_len) differ("seq_len", num(s.seq_len), num(setup_.seq_len));
@@ -604,7 +606,7 @@ namespace {
 LogitCacheHeader read_header(const std::string& path, const std::string& file, LogitCacheKind want) {
     const auto* b = reinterpret_cast<const unsigned char*>(file.data());
     check_header_bytes(path, b, file.size());
-    const LogitCacheHeader h = decode_header(b);
+    const LogitCacheHeader h = decode_logit_cache_header(b);
     check_fields(path, h, want);
     return h;
 }

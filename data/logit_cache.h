@@ -236,4 +236,9 @@ MlmTopKCache read_mlm_topk_cache(const std::string& path);
 void check_mlm_topk_cache_matches(const MlmTopKCache& cache, const std::string& shards, uint64_t teacher_fingerprint,
                                   uint64_t shards_fingerprint, uint64_t vocab_fingerprint, int64_t sequence_count);
 
+// The fields of a header (file offset 0) and of an MLM block (offset 72) as they stand, unchecked
+// (the readers check them): for tools that look inside a file, such as the fuzz targets.
+LogitCacheHeader decode_logit_cache_header(const unsigned char* header);
+MlmTopKSetup decode_mlm_topk_setup(const unsigned char* block);
+
 }  // namespace wr

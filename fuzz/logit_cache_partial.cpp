@@ -23,25 +23,9 @@ LogitCacheHeader header_of(const std::string& bytes, MlmTopKSetup& setup) {
     h.chunk_size = 4;
     if (bytes.size() < (size_t)kLogitCacheHeaderBytes) return h;
     const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-    h.kind = (LogitCacheKind)get<uint32_t>(b, 12);
-    h.value_type = (LogitValueType)get<uint32_t>(b, 16);
-    h.num_labels = get<int32_t>(b, 20);
-    h.example_count = get<int64_t>(b, 24);
-    h.chunk_size = get<int64_t>(b, 32);
-    h.teacher_fingerprint = get<uint64_t>(b, 40);
-    h.transfer_fingerprint = get<uint64_t>(b, 48);
-    if (h.kind == LogitCacheKind::MlmTopK && bytes.size() >= (size_t)kMlmTopKDataStart) {
-        const unsigned char* block = b + kLogitCacheHeaderBytes;
-        setup.vocab_size = get<int32_t>(block, 0);
-        setup.seq_len = get<int32_t>(block, 8);
-        setup.whole_word = get<uint32_t>(block, 12) != 0;
-        setup.sequence_count = get<int64_t>(block, 16);
-        setup.mask_seed = get<uint64_t>(block, 24);
-        setup.mask_fraction = get<double>(block, 32);
-        setup.mask_token_fraction = get<double>(block, 40);
-        setup.random_token_fraction = get<double>(block, 48);
-        setup.vocab_fingerprint = get<uint64_t>(block, 56);
-    }
+    h = decode_logit_cache_header(b);
+    if (h.kind == LogitCacheKind::MlmTopK && bytes.size() >= (size_t)kMlmTopKDataStart)
+        setup = decode_mlm_topk_setup(b + kLogitCacheHeaderBytes);
     return h;
 }
 
