@@ -1,0 +1,105 @@
+"""dev/dont_stop/common.py: the stages the "Don't Stop Pretraining" experiments share.
+
+Every stage runs one of the programs with its output in runs/dont_stop/..., and is skipped when
+that output is already complete, so a stopped experiment is rerun as it is. The wall time of each
+stage that ran is recorded in `times` for the results section.
+
+  adapt       continued MLM pretraining (train_mlm --init) for a fixed number of steps or epochs
+  general     the control: the same MLM budget on general text (Wikipedia), shared by every experiment
+  lm_loss     the masked-LM validation loss of a model on held-out text of a domain
+  finetune    one fine-tuning run with --test; returns the test metrics
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DATA = os.path.join(ROOT, "out", "bert-base-uncased")
+RUNS = os.path.join(ROOT, "runs", "dont_stop")
+BASE = os.path.join(ROOT, "out", "minilm", "model.bin")
+# The held-out text of each domain the LM losses are measured on.
+HELD_OUT = {
+    "Wikipedia": f"{DATA}/wikipedia/val_*.bin",
+    "PubMed": f"{DATA}/biomed/val_*.bin",
+    "ChemProt": f"{DATA}/chemprot/mlm/val_*.bin",
+    "IMDB": f"{DATA}/imdb/mlm/val_*.bin",
+}
+MLM_BATCH, MLM_SEQ = 32, 128
+
+
+def run(cmd, log, program="dont_stop"):
+    """Runs CMD with its output in LOG; returns the wall seconds, or exits naming the log."""
+    t0 = time.time()
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "w") as f:
+        r = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        sys.exit(f"{program}: {' '.join(cmd)} failed (exit {r.returncode}); see {log}")
+    return time.time() - t0
+
+
+def records(folder, kind):
+    """The log.jsonl records of KIND in a run folder."""
+    path = os.path.join(folder, "log.jsonl")
+    if not os.path.exists(path):
+        return []
+    return [json.loads(line) for line in open(path) if f'"kind":"{kind}"' in line]
+
+
+def adapt(out, init, train, val, budget, args, times, name):
+    """Continued MLM pretraining from INIT; BUDGET is ("steps", N) or ("epochs", E). Returns the
+    run's best.bin (validation only at the end, so the last weights)."""
+    done = os.path.join(out, "best.bin")
+    if not os.path.exists(done):
+        times[name] = run(["./train_mlm", "--init", init, "--train", train, "--val", val, f"--{budget[0]}", f"{budget[1]:g}",
+                           "--batch", str(MLM_BATCH), "--seq-len", str(MLM_SEQ), "--lr", str(args.mlm_lr),
+                           "--warmup", str(args.mlm_warmup), "--eval-every", "0", "--threads", str(args.threads),
+                           "--out", out, "--overwrite"], out + ".log")
+    return done
+
+
+def steps_of(folder):
+    """How many optimizer steps an MLM run in FOLDER took (its last evaluation's step)."""
+    return records(folder, "eval")[-1]["step"]
+
+
+def general(args, times, steps):
+    """The control model: the base after STEPS MLM steps on Wikipedia (the same budget as an
+    adaptation, on text of no particular domain). One model shared by every experiment."""
+    return adapt(os.path.join(RUNS, "general"), BASE, f"{DATA}/wikipedia/train_*.bin", HELD_OUT["Wikipedia"],
+                 ("steps", steps), args, times, "general MLM (Wikipedia)")
+
+
+def lm_loss(model, domain, tag, threads):
+    """The masked-LM validation loss of MODEL on DOMAIN's held-out text: one step at learning rate
+    0 (weights unchanged) evaluated on every validation batch. Cached under runs/dont_stop/lm_loss/."""
+    out = os.path.join(RUNS, "lm_loss", f"{tag}_{domain}")
+    if not records(out, "eval"):
+        run(["./train_mlm", "--init", model, "--train", HELD_OUT[domain], "--val", HELD_OUT[domain], "--steps", "1",
+             "--lr", "0", "--warmup", "0", "--batch", "8", "--seq-len", str(MLM_SEQ), "--threads", str(threads),
+             "--out", out, "--overwrite"], out + ".log")
+    return records(out, "eval")[-1]["loss"]
+
+
+def finetune(out, model, task, args, seed, times, name, extra=()):
+    """Fine-tunes MODEL on TASK (DATA/TASK/{train,dev,test}.bin, or a dict of those three paths)
+    with --test; returns the test record's metrics."""
+    shards = task if isinstance(task, dict) else {s: f"{DATA}/{task}/{s}.bin" for s in ("train", "dev", "test")}
+    if not records(out, "test"):
+        times[name] = run(["./finetune", "--init", model, "--train", shards["train"], "--dev", shards["dev"],
+                           "--test", shards["test"], "--batch", "32", "--bucket", "--seed", str(seed),
+                           "--threads", str(args.threads), "--out", out, "--overwrite", *extra], out + ".log")
+    return records(out, "test")[-1]["metrics"]
+
+
+def mean_sd(values, scale=100):
+    """'mean ± sd' of VALUES (times SCALE), with one decimal."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{scale * statistics.mean(values):.1f} ± {scale * sd:.1f}"
+
+
+def stage_times(times):
+    return "; ".join(f"{k} {v / 60:.1f} min" for k, v in times.items()) or "(every stage reused from runs/)"
