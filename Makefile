@@ -31,6 +31,16 @@ CXXFLAGS ?= -O3
 # result (no reassociation, no contraction).
 CXXFLAGS += $(BASE_ARCH) -ffp-contract=off -fno-trapping-math -fno-math-errno -std=c++17 -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDLIBS   := -lutf8proc -lz -fopenmp
+# MPI (optional): where `mpicxx` is found (Open MPI: dev/prerequisites.sh mpi), common/distributed.cpp
+# is compiled with WR_MPI and every program links libmpi, so `mpirun -np R ./train_mlm ...` trains
+# data-parallel (docs/distributed.md); elsewhere the programs are single-process, nothing else
+# changes. Only that one file includes <mpi.h>.
+MPICXX   := $(shell command -v mpicxx 2>/dev/null)
+ifneq ($(MPICXX),)
+MPI_CFLAGS := -DWR_MPI $(shell $(MPICXX) --showme:compile 2>/dev/null)
+MPI_LIBS   := $(patsubst %,-L%,$(shell $(MPICXX) --showme:libdirs 2>/dev/null)) -lmpi
+endif
+LDLIBS   += $(MPI_LIBS)
 # GCC 12 miscompiles 256-bit constants copied with AVX-512 moves (docs/decisions.md): files built
 # for AVX-512 copy and store at most 128 bits at a time where the compiler has these flags.
 NARROW_MOVES   := $(shell $(CXX) -mmove-max=128 -mstore-max=128 -E -x c++ /dev/null >/dev/null 2>&1 && echo -mmove-max=128 -mstore-max=128)
@@ -59,6 +69,13 @@ CUDA_ARCH   ?= 90
 NVCCFLAGS   ?= -O3 -arch=sm_$(CUDA_ARCH) -lineinfo
 NVCCFLAGS   += -std=c++17 -I. -MMD -MP -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter
 CUDA_LIBS   := -lcublasLt -lcublas
+# NCCL (the GPUs' gradient all-reduce, kernels/nccl.cu) where nccl.h sits beside nvcc's headers.
+ifneq ($(NVCC),)
+ifneq ($(wildcard $(dir $(NVCC))../include/nccl.h),)
+NVCCFLAGS   += -DWR_NCCL
+CUDA_LIBS   += -lnccl
+endif
+endif
 ifneq ($(NVCC),)
 CUDA_SRC    := $(wildcard kernels/*.cu model/*.cu)
 CUDA_OBJ    := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.cu.o)
@@ -87,6 +104,7 @@ $(BUILD)/obj/%_$(1).o: %_$(1).cpp | $$(PREREQUISITES)
 	$$(CXX) $$(CXXFLAGS) $$(ISA_$(1)) -c $$< -o $$@
 endef
 $(foreach isa,generic avx2 avx512 avx512bf16 amx,$(eval $(call isa_rule,$(isa))))
+$(BUILD)/obj/common/distributed.o: CXXFLAGS += $(MPI_CFLAGS)
 
 $(BUILD)/obj/%.cu.o: %.cu | $(PREREQUISITES)
 	@mkdir -p $(dir $@)
@@ -106,7 +124,7 @@ prepare: $(BUILD)/obj/data/prepare.o $(LIB)
 ifneq ($(NVCC),)
 $(CU_PROGRAMS): %: %.cu $(CUDA_LIB) $(LIB)
 	@mkdir -p $(BUILD)/obj
-	$(NVCC) $(NVCCFLAGS) -MF $(BUILD)/obj/$@.d $< $(CUDA_LIB) $(LIB) -o $@ $(CUDA_LIBS) -lutf8proc -lz
+	$(NVCC) $(NVCCFLAGS) -MF $(BUILD)/obj/$@.d $< $(CUDA_LIB) $(LIB) -o $@ $(CUDA_LIBS) -lutf8proc -lz $(MPI_LIBS)
 else
 $(CU_PROGRAMS): %: %.cu $(LIB)
 	$(CXX) $(CXXFLAGS) -x c++ $< -x none $(LIB) -o $@ $(LDLIBS)
@@ -119,7 +137,7 @@ $(DEFAULT): prepare
 
 ifneq ($(NVCC),)
 $(TEST_BIN): $(TEST_OBJ) $(CUDA_LIB) $(LIB)
-	$(NVCC) $(NVCCFLAGS) $^ -o $@ $(CUDA_LIBS) -lutf8proc -lz -lgtest -lpthread
+	$(NVCC) $(NVCCFLAGS) $^ -o $@ $(CUDA_LIBS) -lutf8proc -lz -lgtest -lpthread $(MPI_LIBS)
 else
 $(TEST_BIN): $(TEST_OBJ) $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) -lgtest -lpthread
@@ -157,7 +175,7 @@ FUZZ_BUILD    := $(BUILD)/fuzz
 # that libFuzzer reports it as a finding (UBSan alone prints and goes on).
 FUZZ_FLAGS    := $(BASE_ARCH) -std=c++17 -O1 -g -fno-omit-frame-pointer -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP \
                  -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_LIB_SRC  := common/binary_io.cpp common/metrics.cpp common/tensor_file.cpp common/util.cpp \
+FUZZ_LIB_SRC  := common/binary_io.cpp common/distributed.cpp common/metrics.cpp common/tensor_file.cpp common/util.cpp \
                  data/loader_state.cpp data/logit_cache.cpp data/shards.cpp data/tokenizer.cpp \
                  model/bert_config.cpp model/checkpoint.cpp model/task.cpp
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.cpp=$(FUZZ_BUILD)/obj/%.o)

@@ -42,6 +42,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/distributed.h"
 #include "common/flags.h"
 #include "common/metrics.h"
 #include "common/random.h"
@@ -324,7 +325,7 @@ int run_train(const TrainOptions& o) {
     if (student.config.max_positions < teacher.model.config.max_positions && transfer_set.max_len > student.config.max_positions)
         fail(o.transfer, "max_len", "examples may be longer than the student's " + std::to_string(student.config.max_positions) + " positions");
     ExampleBatcherOptions bo;
-    bo.batch_size = o.batch, bo.seed = o.seed, bo.bucket = o.bucket;
+    bo.batch_size = o.batch * world().size, bo.seed = o.seed, bo.bucket = o.bucket;  // the global batch (data-parallel: rows per rank)
     ExampleBatcher train(use_labels ? std::move(transfer_set) : tokens_only(std::move(transfer_set)), o.transfer, vocab, K,
                          student.config.max_positions, bo);
     std::unique_ptr<ExampleBatcher> dev;
@@ -378,6 +379,7 @@ int run_train(const TrainOptions& o) {
     const ClassifierLoopResult result = train_classifier(*engine, student, optimizer, train, dev.get(), task, vocab, loop, make_inputs,
                                                          dev ? &teacher_dev_logits : nullptr);
     if (result.stopped) return 130;
+    if (!world().root()) return 0;  // rank 0 reports
     const Evaluation& best = result.best;
     if (dev) {
         char details[96] = "";  // a resumed run whose best came before it knows only the score
@@ -878,6 +880,7 @@ int run(int argc, char** argv) {
                                        "masked positions (resumable; CPU only)");
         o.add_flags(f);
         f.parse(argc, argv, 2);
+        require_one_process("distill cache --mlm");
         return run_mlm_cache(o);
     }
     if (command == "train" && wants_mlm(argc, argv)) {
@@ -886,6 +889,7 @@ int run(int argc, char** argv) {
                                        "temperature; CPU only)");
         o.add_flags(f);
         f.parse(argc, argv, 2);
+        require_one_process("distill train --mlm");
         o.note_given(f, "distill train --mlm");
         return run_mlm_train(o);
     }
@@ -894,6 +898,7 @@ int run(int argc, char** argv) {
         Flags f("distill cache", "run a teacher classifier over a transfer set once and write its logits (resumable)");
         o.add_flags(f);
         f.parse(argc, argv, 2);
+        require_one_process("distill cache");
         return run_cache(o);
     }
     if (command == "train") {

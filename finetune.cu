@@ -27,6 +27,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/distributed.h"
 #include "common/flags.h"
 #include "common/metrics.h"
 #include "common/random.h"
@@ -252,6 +253,7 @@ int run(int argc, char** argv) {
         if (!header) throw Error("<command line>: --eval-only and --predict need a classifier checkpoint (--init)");
         if (header->kind != CheckpointKind::Classifier)
             fail(o.init, "kind", "is an MLM checkpoint; --eval-only and --predict need a classifier (from finetune)");
+        require_one_process(o.predicting() ? "finetune --predict" : "finetune --eval-only");
         const Task task = read_task(task_path_beside(o.init));
         BertModel model = classifier_from_checkpoint(*header, o.init, vocab, header->num_labels, classifier_init(o));
         check_metric(o.best_metric, classifier_metrics(task.regression));
@@ -278,7 +280,7 @@ int run(int argc, char** argv) {
     BertModel model = header ? classifier_from_checkpoint(*header, o.init, vocab, num_labels, classifier_init(o))
                              : random_classifier(o.size, vocab, num_labels, classifier_init(o));
     ExampleBatcherOptions bo;
-    bo.batch_size = o.batch;
+    bo.batch_size = o.batch * world().size;  // the global batch; each rank trains on its rows (data-parallel)
     bo.seed = o.seed;
     bo.bucket = o.bucket;
     ExampleBatcher train(std::move(train_set), o.train, vocab, num_labels, model.config.max_positions, bo);
@@ -308,13 +310,14 @@ int run(int argc, char** argv) {
                 (long long)train.example_count(), num_labels, task.regression ? "output (regression)" : "classes",
                 task.pairs ? ", sentence pairs" : "", o.dev.empty() ? "none" : o.dev.c_str());
     std::printf("steps %lld (from %lld; %.2f epochs of %lld batches of %d) | lr %.2e, warmup %lld | best by %s | %d threads | out %s\n",
-                (long long)total_steps, (long long)optimizer.steps_done, o.epochs, (long long)train.batches_per_epoch(), o.batch, opt.lr,
+                (long long)total_steps, (long long)optimizer.steps_done, o.epochs, (long long)train.batches_per_epoch(), bo.batch_size, opt.lr,
                 (long long)opt.warmup, o.best_metric.c_str(), omp_get_max_threads(), o.out.c_str());
     std::printf("device: %s\n", engine->name());
 
     const ClassifierLoopResult result = train_classifier(*engine, model, optimizer, train, dev.get(), task, vocab, loop,
                                                          [&](const ExampleBatch& b) { return inputs_of(b, task.regression, true); });
     if (result.stopped) return 130;
+    if (!world().root()) return 0;  // rank 0 reports, tests and writes
     const Evaluation& best = result.best;
     const double sign = o.best_metric == "loss" ? -1 : 1;
     if (dev)

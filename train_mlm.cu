@@ -6,6 +6,8 @@
 //               --vocab out/wr30k/vocab.txt --preset mini --out runs/mini
 //   ./train_mlm --init runs/mini/best.bin --train 'out/wr30k/imdb/mlm/train_*.bin' ...   (DAPT/TAPT)
 //   ./train_mlm --resume runs/mini    exact continuation after a stop or Ctrl-C, with the run's flags
+//   mpirun -np 2 ./train_mlm ...      data-parallel: each rank trains on its rows of the global batch
+//                                     (--batch per rank x ranks x --grad-accum), docs/distributed.md
 //
 // One step: gradient accumulation over micro-batches (forward, backward), then clipping, the
 // learning rate from the schedule and AdamW (model/training.h). Evaluation on the validation
@@ -22,6 +24,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/distributed.h"
 #include "common/flags.h"
 #include "common/random.h"
 #include "common/util.h"
@@ -143,12 +146,13 @@ struct Evaluation {
     double loss = NAN, accuracy = NAN;
 };
 
+// Data-parallel: rank r evaluates batches r, r + R, ... and the sums are added over the ranks.
 Evaluation evaluate(Engine& model, const MlmBatcher& val, int64_t max_batches) {
     MlmBatch batch;
-    double loss_sum = 0;
-    int64_t correct = 0, masked = 0;
+    double sums[3] = {0, 0, 0};  // loss x masked, correct, masked
+    double &loss_sum = sums[0], &correct = sums[1], &masked = sums[2];
     const int64_t n = max_batches > 0 ? std::min(max_batches, val.validation_batch_count()) : val.validation_batch_count();
-    for (int64_t k = 0; k < n; k++) {
+    for (int64_t k = world().rank; k < n; k += world().size) {
         val.validation_batch(k, batch);
         const MlmResult r = model.forward_mlm(
             {batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(), batch.M(),
@@ -158,11 +162,13 @@ Evaluation evaluate(Engine& model, const MlmBatcher& val, int64_t max_batches) {
         correct += r.correct;
         masked += batch.M();
     }
-    return {loss_sum / std::max<int64_t>(masked, 1), (double)correct / std::max<int64_t>(masked, 1)};
+    all_reduce_sum(sums, 3);
+    return {loss_sum / std::max(masked, 1.0), correct / std::max(masked, 1.0)};
 }
 
+// The dropout seed of a micro-batch (each rank draws from its own stream: rank_seed).
 uint64_t mix_seed(uint64_t seed, int64_t step, int micro) {
-    return splitmix64_mix(seed ^ (kGoldenGamma * (uint64_t)(step * 1024 + micro + 1)));
+    return splitmix64_mix(rank_seed(seed, world().rank) ^ (kGoldenGamma * (uint64_t)(step * 1024 + micro + 1)));
 }
 
 int run(int argc, char** argv) {
@@ -183,8 +189,9 @@ int run(int argc, char** argv) {
     }
     const bool from_checkpoint = resuming || !o.init.empty();
 
+    const World& w = world();
     MlmBatcherOptions batch_options;
-    batch_options.batch_size = o.batch;
+    batch_options.batch_size = o.batch * w.size;  // the global micro-batch; each rank trains on its rows
     batch_options.seq_len = o.seq_len;
     batch_options.seed = o.seed;
     batch_options.whole_word = o.whole_word;
@@ -198,7 +205,7 @@ int run(int argc, char** argv) {
 
     if (o.target_batch_tokens > 0)
         o.grad_accum = (int)std::max<int64_t>(1, (o.target_batch_tokens + (int64_t)o.batch * o.seq_len - 1) / ((int64_t)o.batch * o.seq_len));
-    const int64_t sequences_per_step = (int64_t)o.batch * o.grad_accum;
+    const int64_t sequences_per_step = (int64_t)o.batch * w.size * o.grad_accum;
     const int64_t total_steps = o.epochs > 0 ? (int64_t)std::ceil(o.epochs * train.sequence_count() / sequences_per_step) : o.steps;
     if (total_steps < 1) throw Error("<command line>: --steps / --epochs give no step to train");
     Optimizer optimizer(o.optimizer, model.layout.total(), model.layout.decay_ranges(), total_steps);
@@ -221,9 +228,10 @@ int run(int argc, char** argv) {
                 (long long)model.layout.total(), (long long)model.layout.embedding_count(), (long long)model.layout.non_embedding_count());
     std::printf("data: %lld training sequences of up to %d tokens from %zu shards; %lld validation batches\n",
                 (long long)train.sequence_count(), o.seq_len, train.shards().size(), val ? (long long)val->validation_batch_count() : 0LL);
-    std::printf("steps %lld (from %lld) | batch %d x %d accumulation = %lld sequences | lr %.2e, warmup %lld, %s | %d threads | out %s\n",
-                (long long)total_steps, (long long)optimizer.steps_done, o.batch, o.grad_accum, (long long)sequences_per_step,
-                o.optimizer.lr, (long long)o.optimizer.warmup, o.optimizer.schedule.c_str(), omp_get_max_threads(), o.out.c_str());
+    std::printf("steps %lld (from %lld) | batch %d x %d rank%s x %d accumulation = %lld sequences | lr %.2e, warmup %lld, %s | %d threads%s "
+                "| out %s\n", (long long)total_steps, (long long)optimizer.steps_done, o.batch, w.size, w.size == 1 ? "" : "s", o.grad_accum,
+                (long long)sequences_per_step, o.optimizer.lr, (long long)o.optimizer.warmup, o.optimizer.schedule.c_str(),
+                omp_get_max_threads(), w.size == 1 ? "" : " per rank", o.out.c_str());
     std::printf("device: %s\n", engine->name());
     const Baseline baseline = unigram_baseline(train, c.vocab_size);
     std::printf("unigram baseline: loss %.3f, accuracy %.3f (predicting token frequencies without context)\n", baseline.loss,
@@ -244,7 +252,7 @@ int run(int argc, char** argv) {
             std::printf("new best validation loss %.4f: %s/best.bin\n", e.loss, o.out.c_str());
     };
 
-    MlmBatch batch;
+    MlmBatch global, rows;  // the global micro-batch and this rank's rows of it
     Evaluation last_eval;
     while (optimizer.steps_done < total_steps) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -252,35 +260,51 @@ int run(int argc, char** argv) {
         profile::step_begins(step + 1);
         profile::Range step_range("step");
         engine->zero_grads();
-        double loss_sum = 0;
-        int64_t correct = 0, masked = 0, tokens = 0;
+        int64_t masked = 0, tokens = 0;
+        std::vector<float> shares;  // each micro-batch's part of the global batch's masked positions on this rank
         for (int micro = 0; micro < o.grad_accum; micro++) {
             {
                 profile::Range batch_range("batch");
-                batches.next(batch, consumed);
+                batches.next(global, consumed);
+                if (w.size > 1) {
+                    const RankRows mine = rank_rows(global.B, w);
+                    global.rows(mine.first, mine.count, rows);
+                }
             }
+            const MlmBatch& batch = w.size > 1 ? rows : global;
             profile::Range forward_backward("forward_backward");
-            engine->train_forward_mlm({batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
-                                       batch.M(), batch.masked_positions.data(), batch.masked_targets.data()},
-                                      mix_seed(o.seed, step, micro));
+            MlmInputs in{batch.B, batch.T, batch.input_ids.data(), batch.token_types.data(), batch.lengths.data(),
+                         batch.M(), batch.masked_positions.data(), batch.masked_targets.data()};
+            // The loss is a mean over the global micro-batch's masked positions: this rank's gradient
+            // counts for its share of them, and the ranks' gradients add up (all_reduce_grads).
+            in.grad_scale = shares.emplace_back(w.size > 1 ? (float)batch.M() / (float)std::max(global.M(), 1) : 1.0f);
+            engine->train_forward_mlm(in, mix_seed(o.seed, step, micro));
             engine->backward_mlm();
-            masked += batch.M();
-            tokens += batch.token_count();
+            masked += global.M();
+            tokens += global.token_count();
         }
         if (o.grad_accum > 1) engine->average_grads(o.grad_accum);  // each micro-batch's gradient is of its mean loss
+        if (w.size > 1) {
+            profile::Range all_reduce_range("all_reduce");
+            engine->all_reduce_grads();
+        }
         StepResults results;
         {
             profile::Range optimizer_range("optimizer");
             results = engine->step(optimizer);  // the micro-batches' losses come back with the norm
         }
         const Optimizer::StepInfo& info = results.info;
-        for (const MlmResult& r : results.mlm) loss_sum += r.loss, correct += r.correct;
+        double sums[2] = {0, 0};  // the micro-batches' global mean losses, summed; correct predictions
+        for (size_t k = 0; k < results.mlm.size(); k++) sums[0] += shares[k] * (double)results.mlm[k].loss, sums[1] += results.mlm[k].correct;
+        all_reduce_sum(sums, 2);
+        const double loss_sum = sums[0], correct = sums[1];
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
-        log.train_step(optimizer.steps_done, total_steps, loss_sum / o.grad_accum, (double)correct / std::max<int64_t>(masked, 1), info.lr,
+        log.train_step(optimizer.steps_done, total_steps, loss_sum / o.grad_accum, correct / std::max<int64_t>(masked, 1), info.lr,
                        info.grad_norm, ms, tokens / (ms / 1000.0));
 
-        const bool last = optimizer.steps_done == total_steps, stopping = StopRequest::requested();
+        // Every rank stops at the same step (a Ctrl-C may reach them at different moments).
+        const bool last = optimizer.steps_done == total_steps, stopping = w.size > 1 ? any_rank(StopRequest::requested()) : StopRequest::requested();
         const bool eval_now = val && (last || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0));
         Evaluation e;
         if (eval_now) {

@@ -1,6 +1,8 @@
 // common/util.cpp: implementation of the shared helpers declared in util.h.
 #include "common/util.h"
 
+#include "common/distributed.h"
+
 #include <glob.h>
 #include <dirent.h>
 #include <signal.h>
@@ -188,20 +190,37 @@ int run_program(const char* program, int (*run)(int, char**), int argc, char** a
     if (choose_openmp_wait_policy()) {
         execv("/proc/self/exe", argv);  // returns only when it failed: then go on with the runtime's default
     }
+    try {
+        init_world();
+    } catch (const Error& e) {
+        std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+        return 1;
+    }
+    const World& w = world();
+    // Rank 0 speaks for the run; the other ranks print only their errors (named by rank).
+    if (!w.root() && !std::freopen("/dev/null", "w", stdout)) std::fprintf(stderr, "%s: rank %d: cannot silence stdout\n", program, w.rank);
+    const std::string who = w.size > 1 ? std::string(program) + " (rank " + std::to_string(w.rank) + " of " + std::to_string(w.size) + ")" : program;
     double load = 0;
     if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
         if (std::fscanf(f, "%lf", &load) != 1) load = 0;
         std::fclose(f);
     }
     const std::string note = busy_machine_note(load, (int)sysconf(_SC_NPROCESSORS_ONLN));
-    if (!note.empty()) std::fprintf(stderr, "%s: %s\n", program, note.c_str());
+    if (!note.empty() && w.root()) std::fprintf(stderr, "%s: %s\n", program, note.c_str());
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     try {
-        return run(argc, argv);
+        const int status = run(argc, argv);
+        finalize_world();
+        return status;
     } catch (const Error& e) {
-        std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+        std::fprintf(stderr, "%s: error: %s\n", who.c_str(), e.what());
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());
+        std::fprintf(stderr, "%s: internal error: %s\n", who.c_str(), e.what());
+    }
+    if (w.size > 1) {  // the other ranks would wait for this one forever: end them all
+        std::fprintf(stderr, "%s: stopping every rank; the checkpoints written so far are complete\n", who.c_str());
+        std::fflush(stderr);
+        abort_world(1);
     }
     return 1;
 }

@@ -45,6 +45,17 @@ constexpr char kStateMagic[8] = {'W', 'R', 'E', 'X', 'B', 'P', 'O', 'S'};
 
 }  // namespace
 
+void ExampleBatch::rows(int first, int count, ExampleBatch& out) const {
+    const int64_t begin = (int64_t)first * T, end = (int64_t)(first + count) * T;
+    out.B = count, out.T = T;
+    out.input_ids.assign(input_ids.begin() + begin, input_ids.begin() + end);
+    out.token_types.assign(token_types.begin() + begin, token_types.begin() + end);
+    out.lengths.assign(lengths.begin() + first, lengths.begin() + first + count);
+    out.labels.assign(labels.begin() + first, labels.begin() + first + count);
+    out.values.assign(values.begin() + first, values.begin() + first + count);
+    out.example_index.assign(example_index.begin() + first, example_index.begin() + first + count);
+}
+
 int64_t ExampleBatch::token_count() const {
     int64_t total = 0;
     for (int32_t n : lengths) total += n;

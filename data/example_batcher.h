@@ -45,6 +45,9 @@ struct ExampleBatch {
 
     int64_t token_count() const;                                       // sum of lengths
     int64_t padding_count() const { return (int64_t)B * T - token_count(); }  // [PAD] positions
+    // Rows first .. first+count-1 as a batch of their own in `out` (a data-parallel rank's part of
+    // the global batch), T kept.
+    void rows(int first, int count, ExampleBatch& out) const;
 };
 
 struct ExampleBatcherOptions {

@@ -51,6 +51,22 @@ constexpr char kStateMagic[8] = {'W', 'R', 'M', 'L', 'M', 'P', 'O', 'S'};
 
 }  // namespace
 
+void MlmBatch::rows(int first, int count, MlmBatch& out) const {
+    const int64_t begin = (int64_t)first * T, end = (int64_t)(first + count) * T;
+    out.B = count, out.T = T;
+    out.input_ids.assign(input_ids.begin() + begin, input_ids.begin() + end);
+    out.token_types.assign(token_types.begin() + begin, token_types.begin() + end);
+    out.mlm_targets.assign(mlm_targets.begin() + begin, mlm_targets.begin() + end);
+    out.lengths.assign(lengths.begin() + first, lengths.begin() + first + count);
+    out.sequence_index.assign(sequence_index.begin() + first, sequence_index.begin() + first + count);
+    out.masked_positions.clear(), out.masked_targets.clear();
+    for (size_t i = 0; i < masked_positions.size(); i++)  // ascending: the rows' positions are one run
+        if (masked_positions[i] >= begin && masked_positions[i] < end) {
+            out.masked_positions.push_back((int32_t)(masked_positions[i] - begin));
+            out.masked_targets.push_back(masked_targets[i]);
+        }
+}
+
 int64_t MlmBatch::token_count() const {
     int64_t total = 0;
     for (int32_t n : lengths) total += n;

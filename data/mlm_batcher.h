@@ -51,6 +51,9 @@ struct MlmBatch {
 
     int M() const { return (int)masked_positions.size(); }
     int64_t token_count() const;  // sum of lengths
+    // Rows first .. first+count-1 as a batch of their own in `out` (a data-parallel rank's part of
+    // the global batch): T kept, masked positions renumbered from row `first`.
+    void rows(int first, int count, MlmBatch& out) const;
 };
 
 struct MlmBatcherOptions {

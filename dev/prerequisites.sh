@@ -7,6 +7,10 @@
 #                               its sanitizer and libFuzzer runtimes, and LLVM's OpenMP. About 500 MB
 #                               that building and testing do not use, so only `make fuzz` (and so
 #                               .ci/run, which fuzzes) asks for them.
+#   dev/prerequisites.sh mpi    the list plus Open MPI (libopenmpi-dev, openmpi-bin): the Makefile
+#                               builds the programs with MPI where it finds mpicxx (data-parallel
+#                               runs under mpirun, docs/distributed.md), without it otherwise.
+#                               Groups combine: `dev/prerequisites.sh fuzz mpi`.
 #   WR_PREREQ_PACKAGES   replaces the list (tests)
 #   WR_PREREQ_NO_INSTALL=1   never installs: only checks and names the command (tests)
 #   WR_PREREQ_BUNDLE=DIR     the libraries come from DIR, a bundle from dev/gpu_bundle.sh that the
@@ -24,11 +28,14 @@ if [ -n "${WR_PREREQ_BUNDLE:-}" ]; then
 fi
 packages=${WR_PREREQ_PACKAGES:-"build-essential libgtest-dev libutf8proc-dev zlib1g-dev nlohmann-json3-dev gzip jq openssl"}
 fuzz_packages="clang libclang-rt-dev libomp-dev"
-case "${1:-}" in
-    "") ;;
-    fuzz) packages="$packages $fuzz_packages" ;;
-    *) echo "usage: dev/prerequisites.sh [fuzz]" >&2; exit 2 ;;
-esac
+mpi_packages="libopenmpi-dev openmpi-bin"
+for group in "$@"; do
+    case "$group" in
+        fuzz) packages="$packages $fuzz_packages" ;;
+        mpi) packages="$packages $mpi_packages" ;;
+        *) echo "usage: dev/prerequisites.sh [fuzz] [mpi]" >&2; exit 2 ;;
+    esac
+done
 
 if ! command -v dpkg >/dev/null 2>&1; then
     echo "prerequisites: not a Debian-like system (no dpkg): make sure these are installed: $packages" >&2

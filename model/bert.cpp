@@ -306,6 +306,7 @@ MlmResult BertModel::forward_mlm(const MlmInputs& in, bool train, uint64_t dropo
     }
     temperature_ = in.temperature;
     label_weight_ = teacher_k_ > 0 ? in.label_weight : 1.0f;
+    grad_scale_ = in.grad_scale;
     encoder_forward(a);
 
     // MLM head on the masked positions only.
@@ -323,7 +324,8 @@ MlmResult BertModel::forward_mlm(const MlmInputs& in, bool train, uint64_t dropo
     // then starts from it.
     dlogits_ready_ = train_ && label_weight_ != 0.0f;
     if (dlogits_ready_)
-        cross_entropy_forward_backward(a.losses, a.d_logits, a.logits, targets, M_, (int)V, label_weight_ / M_, mlm_softmax_.data());
+        cross_entropy_forward_backward(a.losses, a.d_logits, a.logits, targets, M_, (int)V, grad_scale_ * label_weight_ / M_,
+                                       mlm_softmax_.data());
     else
         cross_entropy_forward(a.losses, a.logits, targets, M_, (int)V, mlm_softmax_.data());
     double loss = 0;
@@ -367,11 +369,11 @@ void BertModel::backward_mlm() {
         if (!dlogits_ready_) {  // else forward_mlm made the hard loss's gradient already
             zero(a.d_logits, (int64_t)M_ * V);
             if (label_weight_ != 0.0f)
-                cross_entropy_backward(a.d_logits, a.logits, targets, M_, (int)V, label_weight_ / M_, mlm_softmax_.data());
+                cross_entropy_backward(a.d_logits, a.logits, targets, M_, (int)V, grad_scale_ * label_weight_ / M_, mlm_softmax_.data());
         }
         if (teacher_k_ > 0)
             soft_topk_cross_entropy_backward(a.d_logits, a.logits, saved_teacher_ids_.data(), saved_teacher_.data(), M_, (int)V,
-                                             teacher_k_, temperature_, 1.0f / M_);
+                                             teacher_k_, temperature_, grad_scale_ / M_);
         matmul_backward(a.d_head_ln, g.wte, g.mlm_bias, a.d_logits, a.head_ln, w.wte, M_, (int)C, (int)V, matmul_precision);
         layernorm_backward(a.d_head_g, g.head_ln_w, g.head_ln_b, a.d_head_ln, a.head_g, w.head_ln_w, a.head_mean, a.head_rstd, M_, (int)C);
         gelu_backward(a.d_head_h, a.head_h, a.d_head_g, (int64_t)M_ * C);
@@ -415,6 +417,7 @@ ClsResult BertModel::forward_classify(const ClsInputs& in, bool train, uint64_t 
     else saved_teacher_.clear();
     temperature_ = in.temperature;
     label_weight_ = in.teacher_logits ? in.label_weight : 1.0f;
+    grad_scale_ = in.grad_scale;
     encoder_forward(a);
 
     const int64_t N = (int64_t)B_ * T_, C = c.hidden;
@@ -468,16 +471,21 @@ void BertModel::backward_classify() {
         if (K == 1) {
             std::vector<float> d((size_t)B_, 0.0f);
             mse_backward(d.data(), a.cls_logits, saved_values_.data(), B_);
-            for (int b = 0; b < B_; b++) a.d_cls_logits[b] += label_weight_ * d[b];
+            for (int b = 0; b < B_; b++) a.d_cls_logits[b] += grad_scale_ * label_weight_ * d[b];
         } else {
             const int32_t* labels = saved_ints_.data() + 2 * N + B_;
             const int counted = cross_entropy_count(labels, B_);
-            if (counted > 0) cross_entropy_backward(a.d_cls_logits, a.cls_logits, labels, B_, K, label_weight_ / counted);
+            if (counted > 0) cross_entropy_backward(a.d_cls_logits, a.cls_logits, labels, B_, K, grad_scale_ * label_weight_ / counted);
         }
     }
     if (distill) {  // the soft loss, a mean over all rows
-        if (K == 1) mse_backward(a.d_cls_logits, a.cls_logits, saved_teacher_.data(), B_);
-        else soft_cross_entropy_backward(a.d_cls_logits, a.cls_logits, saved_teacher_.data(), B_, K, temperature_, 1.0f / B_);
+        if (K == 1) {
+            std::vector<float> d((size_t)B_, 0.0f);
+            mse_backward(d.data(), a.cls_logits, saved_teacher_.data(), B_);
+            for (int b = 0; b < B_; b++) a.d_cls_logits[b] += grad_scale_ * d[b];
+        } else {
+            soft_cross_entropy_backward(a.d_cls_logits, a.cls_logits, saved_teacher_.data(), B_, K, temperature_, grad_scale_ / B_);
+        }
     }
     for (float* p : {a.d_pool_drop, a.d_pooled, a.d_pool_h, a.d_cls_x}) zero(p, (int64_t)B_ * C);
     matmul_backward(a.d_pool_drop, g.cls_w, g.cls_b, a.d_cls_logits, a.pool_drop, w.cls_w, B_, (int)C, K, matmul_precision);

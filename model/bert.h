@@ -141,6 +141,10 @@ struct MlmInputs {
     const float* teacher_values = nullptr;      // [M,k] the teacher's logits of those tokens
     float temperature = 1.0f;
     float label_weight = 0.0f;
+    // The gradient's factor (the reported loss is not scaled): 1, or on a data-parallel rank its
+    // share of the global batch (masked positions / rows here over those of all ranks), so that
+    // the ranks' gradients add up to the gradient of the global batch's mean loss.
+    float grad_scale = 1.0f;
 };
 
 struct MlmResult {
@@ -168,6 +172,10 @@ struct ClsInputs {
     const float* teacher_logits = nullptr;
     float temperature = 1.0f;
     float label_weight = 0.0f;
+    // The gradient's factor (the reported loss is not scaled): 1, or on a data-parallel rank its
+    // share of the global batch (masked positions / rows here over those of all ranks), so that
+    // the ranks' gradients add up to the gradient of the global batch's mean loss.
+    float grad_scale = 1.0f;
 };
 
 // The checks every batch gets (CPU and GPU): T within the positions, ids and token types within
@@ -238,7 +246,7 @@ class BertModel {
     std::vector<float> saved_teacher_; // teacher logits [B,K] of a distillation batch; MLM: top-k values [M,k]
     std::vector<int32_t> saved_teacher_ids_;  // MLM distillation: top-k ids [M,k]
     int teacher_k_ = 0;                // MLM distillation: k (0: no teacher)
-    float temperature_ = 1.0f, label_weight_ = 1.0f;
+    float temperature_ = 1.0f, label_weight_ = 1.0f, grad_scale_ = 1.0f;
     int B_ = 0, T_ = 0, M_ = 0, capacity_B_ = 0, capacity_T_ = 0, capacity_M_ = 0;
     bool train_ = false, has_labels_ = false;
     uint64_t dropout_seed_ = 0;

@@ -14,6 +14,7 @@
 #include "common/random.h"
 #include "common/util.h"
 #include "kernels/activations.cuh"
+#include "kernels/nccl.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/cross_entropy.cuh"
 #include "kernels/cross_entropy.h"  // kIgnoreIndex, cross_entropy_count
@@ -205,6 +206,7 @@ struct BertModelCuda::State {
     bool has_labels = false, has_values = false, has_teacher = false;
     int counted = 0;  // labeled rows (regression: all B)
     float temperature = 1.0f, label_weight = 1.0f;
+    float grad_scale = 1.0f;  // the inputs' grad_scale (a data-parallel rank's share of the global batch)
 
     template <typename X>
     BertWeightsOf<X> weights();
@@ -299,6 +301,11 @@ void BertModelCuda::get_moments(float* m, float* v) const {
 void BertModelCuda::zero_grads() {
     const DeviceGuard guard(s_->device);
     s_->grads.zero();
+}
+
+void BertModelCuda::all_reduce_grads() {
+    const DeviceGuard guard(s_->device);
+    all_reduce_sum_device(s_->grads.data(), s_->grads.size());
 }
 
 void BertModelCuda::average_grads(int micro_batches) {
@@ -569,7 +576,7 @@ void mlm_backward(BertModelCuda::State& s, const BertConfig& c) {
         zero({a.d_head_ln, a.d_head_g, a.d_head_h, a.d_gathered}, (int64_t)Mp * C);
         // The padding rows (target -100) and the padded outputs (columns V..Vp-1) get gradient 0,
         // so the decoder's padding rows and bias entries get none.
-        cross_entropy_forward_backward(a.logits, a.losses, nullptr, targets, Mp, V, 1.0f / M, /*backward=*/true, Vp);
+        cross_entropy_forward_backward(a.logits, a.losses, nullptr, targets, Mp, V, s.grad_scale / M, /*backward=*/true, Vp);
         matmul_backward(a.d_head_ln, g.wte, g.mlm_bias, a.logits, a.head_ln, w.wte, Mp, C, Vp);
         layernorm_backward(a.d_head_g, g.head_ln_w, g.head_ln_b, a.d_head_ln, a.head_g, w.head_ln_w, a.head_mean, a.head_rstd, Mp, C);
         gelu_backward(a.d_head_h, a.head_h, a.d_head_g, (int64_t)Mp * C);
@@ -601,18 +608,18 @@ void classify_backward(BertModelCuda::State& s, const BertConfig& c) {
         if ((s.has_labels || s.has_values) && s.label_weight != 0.0f && (K == 1 || s.counted > 0)) {
             if (K == 1) {
                 zero(a.d_cls_logits, BK);
-                mse_backward(a.d_cls_logits, a.cls_logits, values, B, s.label_weight);
+                mse_backward(a.d_cls_logits, a.cls_logits, values, B, s.grad_scale * s.label_weight);
             } else {  // the fused kernel overwrites its logits with their gradient: give it a copy
                 WR_CUDA_CHECK(cudaMemcpyAsync(a.d_cls_logits, a.cls_logits, sizeof(T) * (size_t)BK, cudaMemcpyDeviceToDevice, stream()));
-                cross_entropy_forward_backward(a.d_cls_logits, a.cls_losses, nullptr, labels, B, K, s.label_weight / (float)s.counted,
+                cross_entropy_forward_backward(a.d_cls_logits, a.cls_losses, nullptr, labels, B, K, s.grad_scale * s.label_weight / (float)s.counted,
                                                /*backward=*/true);
             }
         } else {
             zero(a.d_cls_logits, BK);
         }
         if (s.has_teacher) {  // the soft loss, a mean over all rows, added
-            if (K == 1) mse_backward(a.d_cls_logits, a.cls_logits, teacher, B);
-            else soft_cross_entropy_backward(a.d_cls_logits, a.cls_logits, teacher, B, K, s.temperature, 1.0f / (float)B);
+            if (K == 1) mse_backward(a.d_cls_logits, a.cls_logits, teacher, B, s.grad_scale);
+            else soft_cross_entropy_backward(a.d_cls_logits, a.cls_logits, teacher, B, K, s.temperature, s.grad_scale / (float)B);
         }
         zero({a.d_pool_drop, a.d_pooled, a.d_pool_h, a.d_cls_x}, BC);
         matmul_backward(a.d_pool_drop, g.cls_w, g.cls_b, a.d_cls_logits, a.pool_drop, w.cls_w, B, C, K);
@@ -710,6 +717,7 @@ void queue_mlm(BertModelCuda::State& s, const BertConfig& c, Precision precision
     out = std::copy(in.masked_targets, in.masked_targets + in.M, out);
     std::fill_n(out, Mp - in.M, kIgnoreIndex);
     upload_staged(s, n_ints, 0);
+    s.grad_scale = in.grad_scale;
     s.last = BertModelCuda::State::Head::mlm;
 
     float* sums = s.next_slot();
@@ -743,6 +751,7 @@ void queue_classify(BertModelCuda::State& s, const BertConfig& c, Precision prec
     s.counted = in.labels ? cross_entropy_count(in.labels, in.B) : in.values ? in.B : 0;
     s.temperature = in.temperature;
     s.label_weight = in.teacher_logits ? in.label_weight : 1.0f;
+    s.grad_scale = in.grad_scale;
     s.last = BertModelCuda::State::Head::classifier;
 
     float* sums = s.next_slot();

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "common/binary_io.h"
+#include "common/distributed.h"
 #include "common/util.h"
 #include "data/shards.h"  // Checksum, kHeaderBytes
 
@@ -521,6 +522,7 @@ TrainingState load_training_state(const ResumePoint& at, const Checkpoint& check
 CheckpointKeeper::CheckpointKeeper(std::string dir, int keep_last, double best_val_loss)
     : dir_(std::move(dir)), keep_last_(keep_last), best_val_loss_(best_val_loss) {
     if (keep_last_ < 1) throw Error(dir_ + ": keeping the last " + std::to_string(keep_last_) + " checkpoints: must keep at least 1");
+    if (!world().root()) return;  // rank 0 alone writes (common/distributed.h)
     make_dirs(dir_);
     if (const int n = remove_stale_temporaries(dir_))
         std::printf("%s: removed %d temporary file%s left by a killed run\n", dir_.c_str(), n, n == 1 ? "" : "s");
@@ -534,6 +536,10 @@ bool CheckpointKeeper::save(const WeightsView& weights, uint64_t vocab_fingerpri
     const int64_t step = progress.step;
     const bool new_best = std::isfinite(val_loss) && val_loss < best_val_loss_;  // NaN: not evaluated
     progress.best_val_loss = new_best ? val_loss : best_val_loss_;
+    if (!world().root()) {  // the other ranks keep count of the best, and write nothing
+        best_val_loss_ = progress.best_val_loss;
+        return new_best;
+    }
 
     uint64_t sum = 0;
     const std::string checkpoint = encode_checkpoint(checkpoint_path(step), weights, vocab_fingerprint, sum);

@@ -177,9 +177,10 @@ uint64_t step_seed(uint64_t seed, int64_t step) { return splitmix64_mix(seed ^ (
 ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimizer& optimizer, ExampleBatcher& train,
                                       const ExampleBatcher* dev, const Task& task, const Tokenizer& vocab, const ClassifierLoop& loop,
                                       const MakeInputs& make_inputs, const std::vector<float>* teacher_dev_logits) {
+    const World& w = world();
     if (!loop.resuming) {
         start_run_folder(loop.out, loop.overwrite, loop.settings_json, loop.vocab_path);
-        write_file_atomic(loop.out + "/task.json", task_json(task));
+        if (w.root()) write_file_atomic(loop.out + "/task.json", task_json(task));
     } else {
         keep_vocab_in_run(loop.out, loop.vocab_path);  // a run from before run folders kept their vocabulary
     }
@@ -192,7 +193,7 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
     if (loop.resuming) result.best.score = -loop.best_val_loss;  // the best before the resume (its other metrics are in log.jsonl)
     auto evaluate_and_save = [&](bool evaluate_now) {
         Evaluation e;
-        if (evaluate_now && dev) {
+        if (evaluate_now && dev && w.root()) {  // data-parallel: rank 0 evaluates (the others go on to the next all-reduce)
             const ClassifyFn forward = [&](const ClsInputs& in, ClsResult& r) { return engine.classify(in, /*train=*/false, 0, r); };
             e = evaluate_classifier(forward, *dev, task, loop.best_metric, teacher_dev_logits);
             std::printf("eval at step %lld (epoch %.2f) | dev loss %.4f\n%s", (long long)optimizer.steps_done, train.epochs_done(), e.loss,
@@ -207,7 +208,7 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
             std::printf("new best %s %.4f: %s/best.bin\n", loop.best_metric.c_str(), e.score * sign, loop.out.c_str());
     };
 
-    ExampleBatch batch;
+    ExampleBatch global, rows;  // the global batch and this rank's rows of it
     while (optimizer.steps_done < loop.total_steps) {
         const auto t0 = std::chrono::steady_clock::now();
         profile::step_begins(optimizer.steps_done + 1);
@@ -215,14 +216,27 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
         ClsInputs in;
         {
             profile::Range batch_range("batch");
-            train.next_batch(batch);
-            in = make_inputs(batch);
+            train.next_batch(global);
+            if (w.size > 1) {
+                const RankRows mine = rank_rows(global.B, w);
+                global.rows(mine.first, mine.count, rows);
+            }
+            in = make_inputs(w.size > 1 ? rows : global);
+            // The loss is a mean over the global batch's rows: this rank's gradient counts for its
+            // share of them, and the ranks' gradients add up (all_reduce_grads).
+            if (w.size > 1) in.grad_scale = (float)in.B / (float)global.B;
         }
         {
             profile::Range forward_backward("forward_backward");
             engine.zero_grads();
-            engine.train_forward_classify(in, step_seed(loop.seed, optimizer.steps_done));
-            engine.backward_classify();
+            if (in.B > 0) {  // a short last batch of an epoch may leave a rank no rows
+                engine.train_forward_classify(in, rank_seed(step_seed(loop.seed, optimizer.steps_done), w.rank));
+                engine.backward_classify();
+            }
+        }
+        if (w.size > 1) {
+            profile::Range all_reduce_range("all_reduce");
+            engine.all_reduce_grads();
         }
         StepResults results;
         {
@@ -230,15 +244,20 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
             results = engine.step(optimizer);  // the forward's result comes back with the norm
         }
         const Optimizer::StepInfo& info = results.info;
-        const ClsResult& r = results.cls.at(0);
+        const ClsResult r = results.cls.empty() ? ClsResult() : results.cls.at(0);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
+        // The global batch's loss (the ranks' means weighted by their rows) and counts.
+        double sums[4] = {in.grad_scale * (double)r.loss, (double)r.agree, (double)r.correct, (double)r.counted};
+        all_reduce_sum(sums, 4);
         const double accuracy = task.regression   ? 0.0
-                                : in.teacher_logits ? (double)r.agree / batch.B
-                                                    : (double)r.correct / std::max(r.counted, 1);
-        log.train_step(optimizer.steps_done, loop.total_steps, r.loss, accuracy, info.lr, info.grad_norm, ms,
-                       batch.token_count() / (ms / 1000.0));
-        const bool last = optimizer.steps_done == loop.total_steps, stopping = StopRequest::requested();
+                                : in.teacher_logits ? sums[1] / global.B
+                                                    : sums[2] / std::max(sums[3], 1.0);
+        log.train_step(optimizer.steps_done, loop.total_steps, sums[0], accuracy, info.lr, info.grad_norm, ms,
+                       global.token_count() / (ms / 1000.0));
+        // Every rank stops at the same step (a Ctrl-C may reach them at different moments).
+        const bool last = optimizer.steps_done == loop.total_steps,
+                   stopping = w.size > 1 ? any_rank(StopRequest::requested()) : StopRequest::requested();
         const bool epoch_end = train.position() == 0;  // this step took the epoch's last batch (the batcher moved on)
         const bool eval_now = last || epoch_end || (loop.eval_every > 0 && optimizer.steps_done % loop.eval_every == 0);
         if (eval_now || stopping) {

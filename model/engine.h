@@ -17,6 +17,7 @@
 #pragma once
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "common/cpu_isa.h"
+#include "common/distributed.h"
 #include "common/profile.h"
 #include "common/util.h"
 #include "model/bert.h"
@@ -32,6 +34,7 @@
 #ifdef __CUDACC__
 #include "kernels/cuda_common.cuh"
 #include "kernels/cuda_profile.cuh"
+#include "kernels/nccl.cuh"
 #include "model/bert_cuda.cuh"
 #endif
 
@@ -63,6 +66,10 @@ struct Engine {
     }
     virtual void zero_grads() = 0;
     virtual void average_grads(int micro_batches) = 0;  // grads /= micro_batches
+    // Data-parallel (common/distributed.h): every rank's gradients summed, on every rank (MPI on
+    // the CPU, NCCL between GPUs). Each rank scaled its part by its share of the global batch
+    // (the inputs' grad_scale), so the sum is the global batch's gradient. A world of one: nothing.
+    virtual void all_reduce_grads() = 0;
     virtual StepResults step(Optimizer& optimizer) = 0;  // counts the step unless skipped
     virtual void sync_to_host(Optimizer& optimizer) {}  // weights and AdamW moments into the host model and optimizer
 
@@ -107,6 +114,7 @@ struct CpuEngine : Engine {
     void average_grads(int micro_batches) override {
         for (float& g : model.grads) g /= (float)micro_batches;
     }
+    void all_reduce_grads() override { all_reduce_sum(model.grads.data(), (int64_t)model.grads.size()); }
     StepResults step(Optimizer& optimizer) override {
         StepResults results = std::move(pending);
         pending = StepResults();
@@ -144,6 +152,7 @@ struct CudaEngine : Engine {
     std::vector<float> cls_logits() override { return gpu.cls_logits(); }
     void zero_grads() override { gpu.zero_grads(); }
     void average_grads(int micro_batches) override { gpu.average_grads(micro_batches); }
+    void all_reduce_grads() override { gpu.all_reduce_grads(); }
     StepResults step(Optimizer& optimizer) override {
         StepResults results = gpu.optimizer_step(optimizer);
         if (!results.info.skipped) optimizer.steps_done++;
@@ -208,6 +217,8 @@ struct DeviceOptions {
             throw Error("<command line>: flag --cpu-isa: '" + cpu_isa + "': this CPU runs at most '" +
                         cpu_isa_name(cpu_isa_best()) + "'");
         if (threads > 0) omp_set_num_threads(threads);
+        else if (world().local_size > 1)  // data-parallel ranks on one machine share its cores
+            omp_set_num_threads(std::max(1, omp_get_num_procs() / world().local_size));
         const auto [first, last] = profile::parse_step_window(profile_steps);
         profile::set_step_window(first, last);
     }
@@ -222,6 +233,7 @@ inline std::unique_ptr<Engine> make_engine(const std::string& device, const std:
 #ifdef __CUDACC__
     if (device == "cuda" || (device == "auto" && cuda::device_available())) {
         cuda::install_cuda_profiler();  // NVTX ranges and the --profile-steps window
+        if (world().size > 1) WR_CUDA_CHECK(cudaSetDevice(cuda::device_for_local_rank()));  // one GPU per rank
         return std::make_unique<CudaEngine>(model, optimizer,
                                             cuda::parse_precision(precision == "auto" ? "bf16" : precision, "<command line>: flag --precision"));
     }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "common/distributed.h"
 #include "common/util.h"
 #include "model/checkpoint.h"
 
@@ -55,8 +56,30 @@ std::string run_settings_json(const std::string& program, const Flags& flags) {
     for (const std::string& name : flags.names())
         if (flags.was_set(name) && !names_the_folder(name)) given[name] = flags.value(name);
     nlohmann::ordered_json run = {{"program", program}, {"flags", given}};
+    if (world().size > 1) run["ranks"] = world().size;  // a data-parallel run: --batch is per rank
     return run.dump(2) + "\n";
 }
+
+namespace {
+// A run resumed on another number of ranks keeps its global batch (per-rank batch x ranks), so that
+// the data position and the schedule mean the same: --batch becomes global / ranks now, or, when
+// given, must be that.
+void resume_batch_on_other_ranks(Flags& flags, const std::string& run_batch, int run_ranks, const std::string& path) {
+    const int64_t global = std::stoll(run_batch) * run_ranks, now = world().size;
+    const std::string was = "the run's global batch is " + std::to_string(global) + " (--batch " + run_batch + " x " +
+                            std::to_string(run_ranks) + " rank" + (run_ranks == 1 ? "" : "s") + ", " + path + ")";
+    if (flags.was_set("batch")) {
+        if (std::stoll(flags.value("batch")) * now != global)
+            throw Error("<command line>: flag --batch: '" + flags.value("batch") + "' x " + std::to_string(now) + " ranks differs from " +
+                        was + ": give --batch " + (global % now == 0 ? std::to_string(global / now) : "(none fits)") + " or none");
+        return;
+    }
+    if (global % now != 0)
+        throw Error("<command line>: " + was + ", which " + std::to_string(now) + " ranks cannot share evenly: resume on a number "
+                    "of ranks that divides it");
+    flags.set_value("batch", std::to_string(global / now));
+}
+}  // namespace
 
 void apply_run_settings(const std::string& dir, const std::string& program, Flags& flags) {
     const std::string path = dir + "/run.json";
@@ -76,12 +99,22 @@ void apply_run_settings(const std::string& dir, const std::string& program, Flag
     if (!run.contains("flags") || !run["flags"].is_object()) fail(path, "flags", "is missing or not an object");
     const nlohmann::json& saved = run["flags"];
     const std::vector<std::string> names = flags.names();
+    int ranks = 1;  // the run's processes (data-parallel: --batch is per rank)
+    if (run.contains("ranks")) {
+        if (!run["ranks"].is_number_integer() || run["ranks"].get<int64_t>() < 1 || run["ranks"].get<int64_t>() > (1 << 20))
+            fail(path, "ranks", "is not a positive integer");
+        ranks = run["ranks"].get<int>();
+    }
     for (const auto& [name, value] : saved.items()) {
         if (!value.is_string()) fail(path, "flags." + name, "is not a string");
         if (std::find(names.begin(), names.end(), name) == names.end()) fail(path, "flags." + name, "is not a flag of " + program);
     }
     for (const std::string& name : names) {
         if (names_the_folder(name)) continue;
+        if (name == "batch" && ranks != world().size) {
+            resume_batch_on_other_ranks(flags, saved.contains(name) ? saved[name].get<std::string>() : flags.default_value(name), ranks, path);
+            continue;
+        }
         const bool was_saved = saved.contains(name);
         const std::string run_value = was_saved ? saved[name].get<std::string>() : flags.default_value(name);
         if (flags.was_set(name)) {
@@ -100,6 +133,7 @@ void apply_run_settings(const std::string& dir, const std::string& program, Flag
 }
 
 void keep_vocab_in_run(const std::string& dir, const std::string& vocab_path) {
+    if (!world().root()) return;  // rank 0 alone writes (common/distributed.h)
     const std::string kept = run_vocab_path(dir);
     const std::string bytes = read_file(vocab_path);
     if (file_exists(kept)) {
@@ -110,6 +144,7 @@ void keep_vocab_in_run(const std::string& dir, const std::string& vocab_path) {
 }
 
 void start_run_folder(const std::string& dir, bool overwrite, const std::string& settings_json, const std::string& vocab_path) {
+    if (!world().root()) return;
     prepare_run_folder(dir, overwrite);
     keep_vocab_in_run(dir, vocab_path);
     write_file_atomic(dir + "/run.json", settings_json);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/distributed.h"
 #include "common/util.h"
 
 namespace wr {
@@ -113,6 +114,7 @@ AdamWConfig Optimizer::adamw_config() const {
 }
 
 RunLog::RunLog(const std::string& dir, int64_t resume_step) : path_(dir + "/log.jsonl") {
+    if (!world().root()) return;  // rank 0 alone writes (common/distributed.h); the others print to /dev/null
     if (resume_step >= 0 && file_exists(path_)) {
         std::string kept;
         for (const std::string& line : split(read_file(path_), '\n')) {
@@ -146,6 +148,7 @@ void RunLog::train_step(int64_t step, int64_t total, double loss, double accurac
     const std::string left = eta(step, total);
     std::printf("step %6lld/%lld | loss %.4f | acc %.3f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s%s%s\n", (long long)step,
                 (long long)total, loss, accuracy, lr, grad_norm, ms, tokens_per_second, left.empty() ? "" : " | left ", left.c_str());
+    if (!file_) return;
     std::fprintf(file_,
                  "{\"kind\":\"train\",\"step\":%lld,\"loss\":%.6f,\"accuracy\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6f,\"ms\":%.3f,"
                  "\"tokens_per_second\":%.1f}\n",
@@ -155,12 +158,14 @@ void RunLog::train_step(int64_t step, int64_t total, double loss, double accurac
 
 void RunLog::evaluation(int64_t step, double loss, double accuracy) {
     std::printf("eval at step %lld | val loss %.4f | val acc %.4f | val ppl %.2f\n", (long long)step, loss, accuracy, std::exp(loss));
+    if (!file_) return;
     std::fprintf(file_, "{\"kind\":\"eval\",\"step\":%lld,\"loss\":%.6f,\"accuracy\":%.6f,\"perplexity\":%.4f}\n", (long long)step,
                  loss, accuracy, std::exp(loss));
     std::fflush(file_);
 }
 
 void RunLog::record(const std::string& json_object) {
+    if (!file_) return;
     std::fprintf(file_, "%s\n", json_object.c_str());
     std::fflush(file_);
 }
