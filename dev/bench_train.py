@@ -118,13 +118,13 @@ def batch_size(args, T):
 # ---------------------------------------------------------------------------------------------
 # The sides, each run in a fresh process.
 
-def run_ours(args, precision, preset, T, threads, data, env=None):
+def run_ours(args, precision, preset, T, threads, data, env=None, launcher=()):
     """(tokens/s of each timed step, median tokens per step, the 'device:' line ours printed).
-    env: the process's environment (None: this one's)."""
+    env: the process's environment (None: this one's); launcher: what starts it (mpirun ...)."""
     train, vocab, _, _ = data
     B = batch_size(args, T)
     with tempfile.TemporaryDirectory(prefix="bench_train_") as out:
-        cmd = [args.ours, "--device", "cpu", "--precision", precision, "--preset", preset, "--seq-len", str(T),
+        cmd = [*launcher, args.ours, "--device", "cpu", "--precision", precision, "--preset", preset, "--seq-len", str(T),
                "--batch", str(B), "--steps", str(args.warmup_steps + args.steps), "--eval-every", "0", "--val", "",
                "--threads", str(threads), "--out", out, "--overwrite", "--warmup", "0", "--train", train,
                "--vocab", vocab, "--seed", "1"]

@@ -313,3 +313,20 @@ TEST(DataParallel, OneProcessCommandsRefuseSeveralRanks) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("runs in one process"), std::string::npos) << r.output;
 }
+
+// The NCCL path: 2 GPUs against one, on a machine with two (it compiles everywhere nvcc is; the
+// GPU check runs the suite on a lent GPU, where this skips unless there are two).
+TEST(DataParallel, TrainMlmOnTwoGpusMatchesOneGpu) {
+    SKIP_WITHOUT_MPI();
+    const int gpus = std::atoi(run_command("nvidia-smi -L 2>/dev/null | grep -c '^GPU'").output.c_str());
+    if (gpus < 2) GTEST_SKIP() << "needs two GPUs (this machine has " << gpus << ")";
+    ScratchDir dir;
+    const std::string flags = kMlm + " --steps 10 --eval-every 5 --device cuda --precision fp32";
+    RunResult one = run_command("./train_mlm" + flags + " --batch 8 --out " + dir / "one");
+    ASSERT_EQ(one.exit_code, 0) << one.output;
+    RunResult two = run_command(kMpirun + "./train_mlm" + flags + " --batch 4 --out " + dir / "two");
+    ASSERT_EQ(two.exit_code, 0) << two.output;
+    const double train = max_difference(records(dir / "one", "train"), records(dir / "two", "train"));
+    std::printf("2 GPUs x batch 4 (NCCL) against 1 x 8: losses and norms within %.2e\n", train);
+    EXPECT_LE(train, kTolerance);
+}
