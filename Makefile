@@ -69,11 +69,14 @@ CUDA_ARCH   ?= 90
 NVCCFLAGS   ?= -O3 -arch=sm_$(CUDA_ARCH) -lineinfo
 NVCCFLAGS   += -std=c++17 -I. -MMD -MP -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter
 CUDA_LIBS   := -lcublasLt -lcublas
-# NCCL (the GPUs' gradient all-reduce, kernels/nccl.cu) where nccl.h sits beside nvcc's headers.
+# NCCL (the GPUs' gradient all-reduce, kernels/nccl.cu) where the toolkit beside nvcc has both its
+# header and its library; elsewhere a data-parallel GPU run is refused with a message.
 ifneq ($(NVCC),)
-ifneq ($(wildcard $(dir $(NVCC))../include/nccl.h),)
+CUDA_HOME_DIR := $(dir $(NVCC))..
+NCCL_LIB      := $(firstword $(wildcard $(addprefix $(CUDA_HOME_DIR)/,lib/libnccl.so lib64/libnccl.so targets/x86_64-linux/lib/libnccl.so)))
+ifneq ($(and $(wildcard $(CUDA_HOME_DIR)/include/nccl.h),$(NCCL_LIB)),)
 NVCCFLAGS   += -DWR_NCCL
-CUDA_LIBS   += -lnccl
+CUDA_LIBS   += -L$(dir $(NCCL_LIB)) -lnccl
 endif
 endif
 ifneq ($(NVCC),)
