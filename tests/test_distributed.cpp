@@ -243,6 +243,29 @@ TEST(DataParallel, FinetuneOnTwoRanksMatchesOneProcess) {
     EXPECT_TRUE(std::filesystem::exists(dir / "two/task.json"));
 }
 
+TEST(DataParallel, DistillTrainOnTwoRanksMatchesOneProcess) {
+    SKIP_WITHOUT_MPI();
+    ScratchDir dir;
+    // A small teacher and its logits over the built-in transfer set.
+    RunResult r = run_command("./finetune" + kFinetune + " --train build/default/sentiment_dev.bin --dev build/default/sentiment_dev.bin" +
+                              " --epochs 1 --out " + dir / "teacher");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run_command("./distill cache --teacher " + dir / "teacher/best.bin" + " --out " + dir / "cache.bin --threads 2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::string flags = " train --cache " + dir / "cache.bin" + " --teacher " + dir / "teacher/best.bin" +
+                              " --dev '' --layers 1 --hidden 64 --epochs 0.05 --lr 1e-3 --temperature 2 --dropout 0 "
+                              "--attention-dropout 0 --threads 1 --precision fp32";
+    RunResult one = run_command("./distill" + flags + " --batch 16 --out " + dir / "one");
+    ASSERT_EQ(one.exit_code, 0) << one.output;
+    RunResult two = run_command(kMpirun + "./distill" + flags + " --batch 8 --out " + dir / "two");
+    ASSERT_EQ(two.exit_code, 0) << two.output;
+    const auto a = records(dir / "one", "train");
+    ASSERT_GE(a.size(), 10u);
+    const double train = max_difference(a, records(dir / "two", "train"));
+    std::printf("distill train, 2 ranks x batch 8 against 1 x 16: %zu steps, losses and norms within %.2e\n", a.size(), train);
+    EXPECT_LE(train, kTolerance);
+}
+
 // 2 ranks killed after step 5 and resumed to 10 equal 10 steps straight on 2 ranks, byte for byte;
 // resumed in one process instead (--batch follows), they match to the tolerance above.
 TEST(DataParallel, ResumeOnTheSameOrAnotherNumberOfRanks) {
