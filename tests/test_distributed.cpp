@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "common/distributed.h"
 #include "common/flags.h"
@@ -76,6 +77,19 @@ float max_weight_difference(const std::string& a, const std::string& b) {
     float worst = 0;
     for (size_t i = 0; i < std::min(x.params.size(), y.params.size()); i++) worst = std::max(worst, std::fabs(x.params[i] - y.params[i]));
     return worst;
+}
+
+// PROGRAM with FLAGS in one process with --batch 2B (DIR/one) and on 2 ranks with --batch B
+// (DIR/two). False, with the output reported, when either fails.
+bool run_one_and_two(const std::string& program, const std::string& flags, int B, const ScratchDir& dir) {
+    for (const auto& [launcher, batch, out] : {std::tuple(std::string(), 2 * B, "one"), std::tuple(kMpirun, B, "two")}) {
+        const RunResult r = run_command(launcher + program + flags + " --batch " + std::to_string(batch) + " --out " + dir / out);
+        if (r.exit_code != 0) {
+            ADD_FAILURE() << program << " (" << out << "): exit " << r.exit_code << "\n" << r.output;
+            return false;
+        }
+    }
+    return true;
 }
 
 // A run folder as a kill right after step `step`'s checkpoint leaves it: the later pairs gone,
@@ -202,12 +216,8 @@ constexpr double kTolerance = 1e-4;
 TEST(DataParallel, TrainMlmOnTwoRanksMatchesOneProcess) {
     SKIP_WITHOUT_MPI();
     ScratchDir dir;
-    const std::string flags = kMlm + " --steps 10 --eval-every 5 --precision fp32";
-    RunResult one = run_command("./train_mlm" + flags + " --batch 8 --out " + dir / "one");
-    ASSERT_EQ(one.exit_code, 0) << one.output;
-    RunResult two = run_command(kMpirun + "./train_mlm" + flags + " --batch 4 --out " + dir / "two");
-    ASSERT_EQ(two.exit_code, 0) << two.output;
-    EXPECT_NE(two.output.find("batch 4 x 2 ranks"), std::string::npos) << two.output;
+    ASSERT_TRUE(run_one_and_two("./train_mlm", kMlm + " --steps 10 --eval-every 5 --precision fp32", 4, dir));
+    EXPECT_NE(read_file(dir / "two/run.json").find("\"ranks\": 2"), std::string::npos) << "run.json records the ranks";
     const auto a = records(dir / "one", "train"), b = records(dir / "two", "train");
     ASSERT_EQ(a.size(), 10u);
     const double train = max_difference(a, b), eval = max_difference(records(dir / "one", "eval"), records(dir / "two", "eval"));
@@ -227,12 +237,8 @@ TEST(DataParallel, FinetuneOnTwoRanksMatchesOneProcess) {
     ScratchDir dir;
     // An epoch of the small dev set in batches of 2 ranks x 8 rows: its last batch is short (and
     // split unevenly); dev loss after it.
-    const std::string flags = kFinetune + " --train build/default/sentiment_dev.bin --dev build/default/sentiment_dev.bin --epochs 1 "
-                                          "--precision fp32";
-    RunResult one = run_command("./finetune" + flags + " --batch 16 --out " + dir / "one");
-    ASSERT_EQ(one.exit_code, 0) << one.output;
-    RunResult two = run_command(kMpirun + "./finetune" + flags + " --batch 8 --out " + dir / "two");
-    ASSERT_EQ(two.exit_code, 0) << two.output;
+    ASSERT_TRUE(run_one_and_two("./finetune", kFinetune + " --train build/default/sentiment_dev.bin --dev build/default/sentiment_dev.bin " +
+                                                    "--epochs 1 --precision fp32", 8, dir));
     const auto a = records(dir / "one", "train"), b = records(dir / "two", "train");
     ASSERT_GE(a.size(), 10u);
     const double train = max_difference(a, b), eval = max_difference(records(dir / "one", "eval"), records(dir / "two", "eval"));
@@ -255,10 +261,7 @@ TEST(DataParallel, DistillTrainOnTwoRanksMatchesOneProcess) {
     const std::string flags = " train --cache " + dir / "cache.bin" + " --teacher " + dir / "teacher/best.bin" +
                               " --dev '' --layers 1 --hidden 64 --epochs 0.05 --lr 1e-3 --temperature 2 --dropout 0 "
                               "--attention-dropout 0 --threads 1 --precision fp32";
-    RunResult one = run_command("./distill" + flags + " --batch 16 --out " + dir / "one");
-    ASSERT_EQ(one.exit_code, 0) << one.output;
-    RunResult two = run_command(kMpirun + "./distill" + flags + " --batch 8 --out " + dir / "two");
-    ASSERT_EQ(two.exit_code, 0) << two.output;
+    ASSERT_TRUE(run_one_and_two("./distill", flags, 8, dir));
     const auto a = records(dir / "one", "train");
     ASSERT_GE(a.size(), 10u);
     const double train = max_difference(a, records(dir / "two", "train"));
@@ -344,11 +347,7 @@ TEST(DataParallel, TrainMlmOnTwoGpusMatchesOneGpu) {
     const int gpus = std::atoi(run_command("nvidia-smi -L 2>/dev/null | grep -c '^GPU'").output.c_str());
     if (gpus < 2) GTEST_SKIP() << "needs two GPUs (this machine has " << gpus << ")";
     ScratchDir dir;
-    const std::string flags = kMlm + " --steps 10 --eval-every 5 --device cuda --precision fp32";
-    RunResult one = run_command("./train_mlm" + flags + " --batch 8 --out " + dir / "one");
-    ASSERT_EQ(one.exit_code, 0) << one.output;
-    RunResult two = run_command(kMpirun + "./train_mlm" + flags + " --batch 4 --out " + dir / "two");
-    ASSERT_EQ(two.exit_code, 0) << two.output;
+    ASSERT_TRUE(run_one_and_two("./train_mlm", kMlm + " --steps 10 --eval-every 5 --device cuda --precision fp32", 4, dir));
     const double train = max_difference(records(dir / "one", "train"), records(dir / "two", "train"));
     std::printf("2 GPUs x batch 4 (NCCL) against 1 x 8: losses and norms within %.2e\n", train);
     EXPECT_LE(train, kTolerance);

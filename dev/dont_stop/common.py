@@ -9,12 +9,12 @@ stage that ran is recorded in `times` for the results section.
   lm_loss     the masked-LM validation loss of a model on held-out text of a domain
   finetune    one fine-tuning run with --test; returns the test metrics
 """
-import json
 import os
 import statistics
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from experiment_stages import records, run_logged  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA = os.path.join(ROOT, "out", "bert-base-uncased")
@@ -30,23 +30,8 @@ HELD_OUT = {
 MLM_BATCH, MLM_SEQ = 32, 128
 
 
-def run(cmd, log, program="dont_stop"):
-    """Runs CMD with its output in LOG; returns the wall seconds, or exits naming the log."""
-    t0 = time.time()
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    with open(log, "w") as f:
-        r = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        sys.exit(f"{program}: {' '.join(cmd)} failed (exit {r.returncode}); see {log}")
-    return time.time() - t0
-
-
-def records(folder, kind):
-    """The log.jsonl records of KIND in a run folder."""
-    path = os.path.join(folder, "log.jsonl")
-    if not os.path.exists(path):
-        return []
-    return [json.loads(line) for line in open(path) if f'"kind":"{kind}"' in line]
+def run(cmd, log):
+    return run_logged(cmd, log, "dont_stop")
 
 
 def adapt(out, init, train, val, budget, args, times, name):

@@ -26,15 +26,14 @@ Welch's t-test for PD against pretrain+FT and against distill) and docs/well_rea
     python3 dev/well_read/sst2.py                        # runs/well_read/; docs/results.md, docs/well_read_sst2.png
 """
 import argparse
-import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from experiment_stages import records, run_logged  # noqa: E402
 from markdown_section import cpu_model, markers, replace_section  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -51,18 +50,11 @@ class Experiment:
         self.args, self.runs, self.times = args, args.runs, {}
 
     def run(self, name, cmd, log):
-        """Runs CMD (its output in LOG), timing it under NAME; exits naming the log on failure."""
-        t0 = time.time()
-        os.makedirs(os.path.dirname(log), exist_ok=True)
-        with open(log, "w") as f:
-            r = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
-        if r.returncode != 0:
-            sys.exit(f"sst2.py: {' '.join(cmd)} failed (exit {r.returncode}); see {log}")
-        self.times[name] = time.time() - t0
+        """Runs CMD (its output in LOG), timing it under NAME."""
+        self.times[name] = run_logged(cmd, log, "well_read/sst2.py")
 
     def records(self, folder, kind):
-        path = os.path.join(folder, "log.jsonl")
-        return [json.loads(line) for line in open(path) if f'"kind":"{kind}"' in line] if os.path.exists(path) else []
+        return records(folder, kind)
 
     def common(self):
         return ["--threads", str(self.args.threads), "--vocab", f"{DATA}/vocab.txt"]
@@ -234,7 +226,7 @@ def main():
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
         f"- teacher: all-MiniLM-L6-v2 fine-tuned on SST-2 ({args.teacher_epochs:g} epochs, lr 5e-5): dev accuracy "
         f"{100 * teacher_accuracy:.1f}",
-        f"- students pretrained on Wikipedia + Gutenberg (bert-base-uncased vocabulary): "
+        "- students pretrained on Wikipedia + Gutenberg (bert-base-uncased vocabulary): "
         + ", ".join(f"{s} {t / 1e6:.1f}M tokens" for s, t in tokens.items()),
         f"- transfer set: SST-2 training sentences + 50,000 unlabeled IMDB reviews (first {args.transfer_max_len} tokens); "
         f"distillation {args.distill_epochs:g} epoch(s) at lr {args.distill_lr:g}; fine-tuning {args.ft_epochs:g} epoch(s) at lr "
