@@ -35,10 +35,14 @@ LDLIBS   := -lutf8proc -lz -fopenmp
 # is compiled with WR_MPI and every program links libmpi, so `mpirun -np R ./train_mlm ...` trains
 # data-parallel (docs/distributed.md); elsewhere the programs are single-process, nothing else
 # changes. Only that one file includes <mpi.h>.
+# (The flags come from Open MPI's `mpicxx --showme`; with another MPI, give MPI_CFLAGS="-DWR_MPI -I..."
+# and MPI_LIBS="-L... -lmpi" on the make command line.)
 MPICXX   := $(shell command -v mpicxx 2>/dev/null)
 ifneq ($(MPICXX),)
-MPI_CFLAGS := -DWR_MPI $(shell $(MPICXX) --showme:compile 2>/dev/null)
-MPI_LIBS   := $(patsubst %,-L%,$(shell $(MPICXX) --showme:libdirs 2>/dev/null)) -lmpi
+ifneq ($(shell $(MPICXX) --showme:compile 2>/dev/null),)
+MPI_CFLAGS ?= -DWR_MPI $(shell $(MPICXX) --showme:compile 2>/dev/null)
+MPI_LIBS   ?= $(patsubst %,-L%,$(shell $(MPICXX) --showme:libdirs 2>/dev/null)) -lmpi
+endif
 endif
 LDLIBS   += $(MPI_LIBS)
 # GCC 12 miscompiles 256-bit constants copied with AVX-512 moves (docs/decisions.md): files built

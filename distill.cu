@@ -326,6 +326,7 @@ int run_train(const TrainOptions& o) {
         fail(o.transfer, "max_len", "examples may be longer than the student's " + std::to_string(student.config.max_positions) + " positions");
     ExampleBatcherOptions bo;
     bo.batch_size = o.batch * world().size, bo.seed = o.seed, bo.bucket = o.bucket;  // the global batch (data-parallel: rows per rank)
+    bo.eval_batch_size = o.batch;                                                       // dev batches of a rank's size
     ExampleBatcher train(use_labels ? std::move(transfer_set) : tokens_only(std::move(transfer_set)), o.transfer, vocab, K,
                          student.config.max_positions, bo);
     std::unique_ptr<ExampleBatcher> dev;
@@ -359,6 +360,7 @@ int run_train(const TrainOptions& o) {
         loop.resuming = true, loop.best_val_loss = restored.best_val_loss, loop.seed = restored.seed;
     }
     std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, student, &optimizer);
+    require_same_device_on_every_rank(*engine);
     std::printf("distill: student %s on %s (%lld examples; cache %s), tau %.2g, label weight %.2g, dev %s, on %s\n",
                 student.config.describe().c_str(), o.transfer.c_str(), (long long)train.example_count(), o.cache.c_str(), o.temperature,
                 o.label_weight, o.dev.empty() ? "none" : o.dev.c_str(), engine->name());
@@ -857,6 +859,7 @@ int run(int argc, char** argv) {
         return 0;
     }
     if (argc == 2 && !std::strcmp(argv[1], "--mlm")) {  // the built-in MLM pipeline, on the defaults
+        require_one_process("distill --mlm (the built-in pipeline)");
         MlmCacheOptions cache;
         if (const int rc = run_mlm_cache(cache); rc != 0) return rc;
         MlmTrainOptions train;
@@ -865,6 +868,7 @@ int run(int argc, char** argv) {
         return run_mlm_train(train);
     }
     if (argc == 1) {  // the built-in pipeline, on the defaults
+        require_one_process("distill (the built-in pipeline)");
         require_teacher(kDefaultTeacher);
         CacheOptions cache;
         if (const int rc = run_cache(cache); rc != 0) return rc;

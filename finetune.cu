@@ -281,6 +281,7 @@ int run(int argc, char** argv) {
                              : random_classifier(o.size, vocab, num_labels, classifier_init(o));
     ExampleBatcherOptions bo;
     bo.batch_size = o.batch * world().size;  // the global batch; each rank trains on its rows (data-parallel)
+    bo.eval_batch_size = o.batch;            // dev batches of a rank's size
     bo.seed = o.seed;
     bo.bucket = o.bucket;
     ExampleBatcher train(std::move(train_set), o.train, vocab, num_labels, model.config.max_positions, bo);
@@ -306,6 +307,7 @@ int run(int argc, char** argv) {
         loop.resuming = true, loop.best_val_loss = restored.best_val_loss, loop.seed = restored.seed;
     }
     std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, model, &optimizer);
+    require_same_device_on_every_rank(*engine);
     std::printf("finetune: %s on %s (%lld examples, %d %s%s), dev %s\n", model.config.describe().c_str(), o.train.c_str(),
                 (long long)train.example_count(), num_labels, task.regression ? "output (regression)" : "classes",
                 task.pairs ? ", sentence pairs" : "", o.dev.empty() ? "none" : o.dev.c_str());

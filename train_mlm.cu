@@ -85,7 +85,7 @@ Options parse_options(int argc, char** argv) {
     f.add("steps", &o.steps, "optimizer steps (ignored when --epochs is set)");
     f.add("epochs", &o.epochs, "train for this many passes over the training sequences (0: use --steps)");
     f.add("eval-every", &o.eval_every, "evaluate every N steps (and at the end)");
-    f.add("eval-batches", &o.eval_batches, "validation batches per evaluation (0: all)");
+    f.add("eval-batches", &o.eval_batches, "validation batches per evaluation (of --batch x ranks sequences; 0: all)");
     f.add("save-every", &o.save_every, "checkpoint every N steps (0: only at evaluations and the end)");
     f.add("keep", &o.keep, "keep the last K checkpoints (best.bin is kept besides)");
     f.add("whole-word", &o.whole_word, "whole-word masking");
@@ -146,12 +146,14 @@ struct Evaluation {
     double loss = NAN, accuracy = NAN;
 };
 
-// Data-parallel: rank r evaluates batches r, r + R, ... and the sums are added over the ranks.
+// Data-parallel: rank r evaluates batches r, r + R, ... (of --batch sequences) and the sums are
+// added over the ranks.
 Evaluation evaluate(Engine& model, const MlmBatcher& val, int64_t max_batches) {
     MlmBatch batch;
     double sums[3] = {0, 0, 0};  // loss x masked, correct, masked
     double &loss_sum = sums[0], &correct = sums[1], &masked = sums[2];
-    const int64_t n = max_batches > 0 ? std::min(max_batches, val.validation_batch_count()) : val.validation_batch_count();
+    // --eval-batches counts global batches (of --batch x ranks sequences): the same sequences whatever the ranks.
+    const int64_t n = max_batches > 0 ? std::min(max_batches * world().size, val.validation_batch_count()) : val.validation_batch_count();
     for (int64_t k = world().rank; k < n; k += world().size) {
         val.validation_batch(k, batch);
         const MlmResult r = model.forward_mlm(
@@ -197,14 +199,17 @@ int run(int argc, char** argv) {
     batch_options.whole_word = o.whole_word;
     MlmBatcher train(expand_globs(o.train), vocab, batch_options);
     std::unique_ptr<MlmBatcher> val;
-    if (!o.val.empty()) val = std::make_unique<MlmBatcher>(expand_globs(o.val), vocab, batch_options);
+    MlmBatcherOptions val_options = batch_options;
+    val_options.batch_size = o.batch;  // validation batches of a rank's size (data-parallel: split across the ranks)
+    if (!o.val.empty()) val = std::make_unique<MlmBatcher>(expand_globs(o.val), vocab, val_options);
 
     BertModel model(model_config(o, vocab, from_checkpoint ? &start : nullptr));
     if (from_checkpoint) load_into(model, start, vocab.fingerprint(), vocab.source());
     else model.init_weights(o.seed);
 
     if (o.target_batch_tokens > 0)
-        o.grad_accum = (int)std::max<int64_t>(1, (o.target_batch_tokens + (int64_t)o.batch * o.seq_len - 1) / ((int64_t)o.batch * o.seq_len));
+        o.grad_accum = (int)std::max<int64_t>(1, (o.target_batch_tokens + (int64_t)o.batch * w.size * o.seq_len - 1) /
+                                                     ((int64_t)o.batch * w.size * o.seq_len));
     const int64_t sequences_per_step = (int64_t)o.batch * w.size * o.grad_accum;
     const int64_t total_steps = o.epochs > 0 ? (int64_t)std::ceil(o.epochs * train.sequence_count() / sequences_per_step) : o.steps;
     if (total_steps < 1) throw Error("<command line>: --steps / --epochs give no step to train");
@@ -223,15 +228,17 @@ int run(int argc, char** argv) {
     RunLog log(o.out, resuming ? optimizer.steps_done : -1);
 
     std::unique_ptr<Engine> engine = make_engine(o.device.device, o.device.precision, model, &optimizer);
+    require_same_device_on_every_rank(*engine);
     const BertConfig& c = model.config;
     std::printf("train_mlm: %s, %lld parameters (%lld embedding, %lld non-embedding)\n", c.describe().c_str(),
                 (long long)model.layout.total(), (long long)model.layout.embedding_count(), (long long)model.layout.non_embedding_count());
     std::printf("data: %lld training sequences of up to %d tokens from %zu shards; %lld validation batches\n",
                 (long long)train.sequence_count(), o.seq_len, train.shards().size(), val ? (long long)val->validation_batch_count() : 0LL);
-    std::printf("steps %lld (from %lld) | batch %d x %d rank%s x %d accumulation = %lld sequences | lr %.2e, warmup %lld, %s | %d threads%s "
-                "| out %s\n", (long long)total_steps, (long long)optimizer.steps_done, o.batch, w.size, w.size == 1 ? "" : "s", o.grad_accum,
-                (long long)sequences_per_step, o.optimizer.lr, (long long)o.optimizer.warmup, o.optimizer.schedule.c_str(),
-                omp_get_max_threads(), w.size == 1 ? "" : " per rank", o.out.c_str());
+    const std::string ranks = w.size > 1 ? " x " + std::to_string(w.size) + " ranks" : "";
+    std::printf("steps %lld (from %lld) | batch %d%s x %d accumulation = %lld sequences | lr %.2e, warmup %lld, %s | %d threads%s | out %s\n",
+                (long long)total_steps, (long long)optimizer.steps_done, o.batch, ranks.c_str(), o.grad_accum, (long long)sequences_per_step,
+                o.optimizer.lr, (long long)o.optimizer.warmup, o.optimizer.schedule.c_str(), omp_get_max_threads(),
+                w.size > 1 ? " per rank" : "", o.out.c_str());
     std::printf("device: %s\n", engine->name());
     const Baseline baseline = unigram_baseline(train, c.vocab_size);
     std::printf("unigram baseline: loss %.3f, accuracy %.3f (predicting token frequencies without context)\n", baseline.loss,

@@ -69,9 +69,12 @@ void init_world() {
     MPI_Comm local;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_world.rank, MPI_INFO_NULL, &local);
     MPI_Comm_size(local, &g_world.local_size);
+    MPI_Comm_rank(local, &g_world.local_rank);
     MPI_Comm_free(&local);
 #else
     const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
+    if (!size) size = std::getenv("PMI_SIZE");
+    if (!size) size = std::getenv("SLURM_NTASKS");
     if (size && std::atoi(size) > 1)
         throw Error("started by mpirun with " + std::string(size) + " ranks, but this build has no MPI (install libopenmpi-dev "
                     "and rebuild: make clean && make)");

@@ -20,6 +20,7 @@ struct World {
     int rank = 0;        // this process, 0 .. size-1
     int size = 1;        // R, the processes of the run
     int local_size = 1;  // the processes on this machine (for the default thread count)
+    int local_rank = 0;  // this process among them (a GPU rank's device)
     bool root() const { return rank == 0; }
 };
 

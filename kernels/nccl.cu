@@ -1,6 +1,7 @@
 // kernels/nccl.cu: the NCCL communicator and all-reduce of kernels/nccl.cuh.
 #include "kernels/nccl.cuh"
 
+#include <cstdlib>
 #include <string>
 
 #include "common/distributed.h"
@@ -51,8 +52,7 @@ void all_reduce_sum_device(float* data, int64_t n) {
 int device_for_local_rank() {
     int devices = 0;
     WR_CUDA_CHECK(cudaGetDeviceCount(&devices));
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    return devices > 0 && local ? std::atoi(local) % devices : 0;
+    return devices > 0 ? world().local_rank % devices : 0;
 }
 
 }  // namespace wr::cuda

@@ -67,8 +67,8 @@ class BertModelCuda {
     void train_forward_mlm(const MlmInputs& in, uint64_t dropout_seed);
     void train_forward_classify(const ClsInputs& in, uint64_t dropout_seed);
     void zero_grads();
-    void average_grads(int micro_batches);
-    void all_reduce_grads();  // data-parallel: the sum of every rank's gradients (kernels/nccl.cuh)  // grads /= micro_batches (as the CPU loop does)
+    void average_grads(int micro_batches);  // grads /= micro_batches (as the CPU loop does)
+    void all_reduce_grads();                // data-parallel: the sum of every rank's gradients (kernels/nccl.cuh)
 
     // One optimizer update on the device: norm -> clip -> AdamW (as Optimizer::step on the CPU),
     // clipping and the bf16 copy inside the AdamW kernel. The settings come from the host

@@ -244,7 +244,7 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
             results = engine.step(optimizer);  // the forward's result comes back with the norm
         }
         const Optimizer::StepInfo& info = results.info;
-        const ClsResult r = results.cls.empty() ? ClsResult() : results.cls.at(0);
+        const ClsResult r = in.B > 0 ? results.cls.at(0) : ClsResult();  // a rank without rows: nothing to add
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         optimizer.after_step(info);  // reports a skipped update; throws after too many in a row
         // The global batch's loss (the ranks' means weighted by their rows) and counts.

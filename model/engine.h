@@ -169,6 +169,17 @@ struct CudaEngine : Engine {
 };
 #endif
 
+// Data-parallel: every rank must train where the others do (--device auto could find a GPU on
+// some machines and not on others; NCCL and MPI ranks cannot sum together). A collective call.
+inline void require_same_device_on_every_rank(const Engine& engine) {
+    if (world().size == 1) return;
+    int64_t on_gpu = engine.on_gpu() ? 1 : 0;
+    all_reduce_sum(&on_gpu, 1);
+    if (on_gpu != 0 && on_gpu != world().size)
+        throw Error("<command line>: flag --device: " + std::to_string(on_gpu) + " of " + std::to_string(world().size) +
+                    " ranks found a GPU, the others train on the CPU: give every rank the same device (--device cpu or cuda)");
+}
+
 // The values of --device and --precision (at parse time).
 inline void check_device_flags(const std::string& device, const std::string& precision) {
     if (device != "cpu" && device != "cuda" && device != "auto")

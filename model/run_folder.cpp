@@ -144,6 +144,7 @@ void keep_vocab_in_run(const std::string& dir, const std::string& vocab_path) {
 }
 
 void start_run_folder(const std::string& dir, bool overwrite, const std::string& settings_json, const std::string& vocab_path) {
+    barrier();  // data-parallel: every rank has read its inputs (which --overwrite may remove) before rank 0 writes
     if (!world().root()) return;
     prepare_run_folder(dir, overwrite);
     keep_vocab_in_run(dir, vocab_path);
