@@ -99,7 +99,7 @@ def main():
         f"dev micro-F1, test once; seeds {', '.join(map(str, args.seeds))}",
         "- LM loss: masked-LM validation loss on held-out biomedical text, held-out ChemProt sentences and held-out "
         "Wikipedia (the base's MLM head is untrained, so its losses are those of a random head)",
-        f"- wall time: {(time.time() - t_start) / 60:.0f} min in this run ({stage_times(times)})",
+        f"- wall time of each stage when it ran: {stage_times(times, HERE)}",
         "- made by `python3 dev/dont_stop/chemprot.py`, which rewrites this section", "",
         "| model | test micro-F1 (mean ± sd) | test macro-F1 | micro-F1 per seed | LM loss, PubMed | LM loss, ChemProt "
         "| LM loss, Wikipedia |",

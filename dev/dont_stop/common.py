@@ -9,6 +9,7 @@ stage that ran is recorded in `times` for the results section.
   lm_loss     the masked-LM validation loss of a model on held-out text of a domain
   finetune    one fine-tuning run with --test; returns the test metrics
 """
+import json
 import os
 import statistics
 import sys
@@ -86,5 +87,13 @@ def mean_sd(values, scale=100):
     return f"{scale * statistics.mean(values):.1f} ± {scale * sd:.1f}"
 
 
-def stage_times(times):
-    return "; ".join(f"{k} {v / 60:.1f} min" for k, v in times.items()) or "(every stage reused from runs/)"
+def stage_times(times, folder):
+    """Every stage's wall time, as text: those of this run (TIMES, seconds) merged into the ones
+    kept in FOLDER/stage_times.json by earlier runs, so a section rewritten by a rerun that reused
+    stages still says what each took when it ran."""
+    path = os.path.join(folder, "stage_times.json")
+    kept = json.load(open(path)) if os.path.exists(path) else {}
+    kept.update({k: round(v, 1) for k, v in times.items()})
+    with open(path, "w") as f:
+        json.dump(kept, f, indent=1)
+    return "; ".join(f"{k} {v / 60:.1f} min" for k, v in kept.items()) or "(no stage has run)"

@@ -135,7 +135,7 @@ def main():
         f"tested on dev; lr {args.ft_lr:g}, batch 32, --bucket, last weights tested once; seeds "
         f"{', '.join(map(str, args.seeds))}",
         "- LM loss: masked-LM validation loss on held-out unlabeled IMDB reviews and held-out Wikipedia",
-        f"- wall time: {(time.time() - t_start) / 60:.0f} min in this run ({stage_times(times)})",
+        f"- wall time of each stage when it ran: {stage_times(times, HERE)}",
         "- made by `python3 dev/dont_stop/reviews.py`, which rewrites this section", "",
         "| model | IMDB accuracy | IMDB macro-F1 | IMDB acc. per seed | SST-2 accuracy | SST-2 macro-F1 | SST-2 acc. per seed "
         "| LM loss, IMDB | LM loss, Wikipedia |",
