@@ -80,7 +80,7 @@ CUDA_HOME_DIR := $(dir $(NVCC))..
 NCCL_LIB      := $(firstword $(wildcard $(addprefix $(CUDA_HOME_DIR)/,lib/libnccl.so lib64/libnccl.so targets/x86_64-linux/lib/libnccl.so)))
 ifneq ($(and $(wildcard $(CUDA_HOME_DIR)/include/nccl.h),$(NCCL_LIB)),)
 NVCCFLAGS   += -DWR_NCCL
-CUDA_LIBS   += -L$(dir $(NCCL_LIB)) -lnccl
+CUDA_LIBS   += -L$(dir $(NCCL_LIB)) -Xlinker -rpath=$(dir $(NCCL_LIB)) -lnccl  # found at run time wherever the toolkit sits
 endif
 endif
 ifneq ($(NVCC),)
