@@ -311,7 +311,7 @@ int run(int argc, char** argv) {
                        info.grad_norm, ms, tokens / (ms / 1000.0));
 
         // Every rank stops at the same step (a Ctrl-C may reach them at different moments).
-        const bool last = optimizer.steps_done == total_steps, stopping = w.size > 1 ? any_rank(StopRequest::requested()) : StopRequest::requested();
+        const bool last = optimizer.steps_done == total_steps, stopping = any_rank(StopRequest::requested());
         const bool eval_now = val && (last || (o.eval_every > 0 && optimizer.steps_done % o.eval_every == 0));
         Evaluation e;
         if (eval_now) {

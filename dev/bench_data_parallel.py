@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_train  # noqa: E402
-from markdown_section import markers, replace_section  # noqa: E402
+from markdown_section import write_section  # noqa: E402
 
 ROOT = bench_train.ROOT
 MPIRUN = ["mpirun", "--bind-to", "none", "--oversubscribe"]
@@ -63,20 +63,15 @@ def main():
             results[name] += rates
     rows = [f"| {name} | {statistics.median(v):,.0f} |" for name, v in results.items()]
     first, second = (statistics.median(v) for v in results.values())
-    begin, end = markers("data_parallel")
-    text = "\n".join([
-        begin, "## Data-parallel ranks against threads (CPU)", "",
+    write_section(args.out, "data_parallel", [
+        "## Data-parallel ranks against threads (CPU)", "",
         f"- machine: {bench_train.machine()}; ISA flags: {bench_train.isa_flags()}; load average before: {load:.2f}",
         f"- run: mini (L4-H256), T 128, a global batch of {global_batch} sequences a step, --precision {args.precision} "
         f"({devices[list(ways)[0]]}), data {data[3]}; {args.rounds} runs of each, {args.steps} timed steps each, median "
         "tokens/s (rank 0's step time, all-reduce included); `python3 dev/bench_data_parallel.py`",
         *([note] if note else []), "",
         "| how | tokens/s (median) |", "|---|---:|", *rows, "",
-        f"Ranks / threads: {second / first:.2f}x.",
-        end])
-    print(text)
-    if args.write:
-        replace_section(args.out, begin, end, text)
+        f"Ranks / threads: {second / first:.2f}x."], write=args.write)
     return 0
 
 

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_train  # noqa: E402
-from markdown_section import markers, replace_section  # noqa: E402
+from markdown_section import write_section  # noqa: E402
 
 ROOT = bench_train.ROOT
 POLICIES = {  # name -> environment changes (None: remove the variable)
@@ -75,18 +75,14 @@ def main():
     finally:
         for p in spinners:
             p.kill()
-    begin, end = markers("wait_policy")
-    text = "\n".join([
-        begin, "## OpenMP wait policy (CPU)", "",
+    write_section(args.out, "wait_policy", [
+        "## OpenMP wait policy (CPU)", "",
         f"- machine: {bench_train.machine()}; ISA flags: {bench_train.isa_flags()}; load average before: {load:.2f}",
         f"- run: mini (L4-H256), T 128, {bench_train.TOKENS_PER_STEP // 128} sequences a step, 2 threads, --precision "
         f"{args.precision}, data {data[3]}; {args.rounds} runs per policy, {args.steps} timed steps each; "
         "`python3 dev/bench_wait_policy.py`",
         *([note] if note else []), "",
-        "| machine | OpenMP wait | tokens/s (median) |", "|---|---|---:|", *rows, end])
-    print(text)
-    if args.write:
-        replace_section(args.out, begin, end, text)
+        "| machine | OpenMP wait | tokens/s (median) |", "|---|---|---:|", *rows], write=args.write)
     return 0
 
 

@@ -32,3 +32,14 @@ def replace_section(path, begin, end, section, new_file_text=""):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
+
+
+def write_section(path, name, lines, write=True):
+    """Section NAME of PATH from LINES (the markers added around them): printed, and put in place
+    of the section's old text unless WRITE is false. Returns the section's text."""
+    begin, end = markers(name)
+    text = "\n".join([begin, *lines, end])
+    print(text)
+    if write:
+        replace_section(path, begin, end, text)
+    return text

@@ -256,8 +256,7 @@ ClassifierLoopResult train_classifier(Engine& engine, BertModel& model, Optimize
         log.train_step(optimizer.steps_done, loop.total_steps, sums[0], accuracy, info.lr, info.grad_norm, ms,
                        global.token_count() / (ms / 1000.0));
         // Every rank stops at the same step (a Ctrl-C may reach them at different moments).
-        const bool last = optimizer.steps_done == loop.total_steps,
-                   stopping = w.size > 1 ? any_rank(StopRequest::requested()) : StopRequest::requested();
+        const bool last = optimizer.steps_done == loop.total_steps, stopping = any_rank(StopRequest::requested());
         const bool epoch_end = train.position() == 0;  // this step took the epoch's last batch (the batcher moved on)
         const bool eval_now = last || epoch_end || (loop.eval_every > 0 && optimizer.steps_done % loop.eval_every == 0);
         if (eval_now || stopping) {

@@ -29,12 +29,11 @@ as it is. Wall times are measured per stage and written to the section.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from dont_stop.common import (BASE, DATA, ROOT, RUNS, adapt, finetune, general, lm_loss, mean_sd,  # noqa: E402
                               stage_times, steps_of)
-from markdown_section import cpu_model, markers, replace_section  # noqa: E402
+from markdown_section import cpu_model, write_section  # noqa: E402
 
 HERE = os.path.join(RUNS, "chemprot")
 CONDITIONS = ["base", "DAPT", "TAPT", "DAPT+TAPT", "general"]
@@ -56,7 +55,6 @@ def main():
     for need in (BASE, f"{DATA}/chemprot/train.bin", f"{DATA}/biomed/train_000.bin", f"{DATA}/wikipedia/train_000.bin"):
         if not os.path.exists(need):
             sys.exit(f"chemprot.py: {need} is missing (see the commands at the top of this script)")
-    t_start = time.time()
     times = {}
     chem_mlm = (f"{DATA}/chemprot/mlm/train_*.bin", f"{DATA}/chemprot/mlm/val_*.bin")
     models = {"base": BASE}
@@ -86,9 +84,8 @@ def main():
         rows.append(f"| {name} | {mean_sd(micro)} | {mean_sd(macro)} | {', '.join(f'{100 * m:.1f}' for m in micro)} | "
                     + " | ".join(f"{x:.3f}" for x in losses) + " |")
         print(rows[-1], flush=True)
-    begin, end = markers("dont_stop_chemprot")
-    text = "\n".join([
-        begin, "## Don't Stop Pretraining: ChemProt with all-MiniLM-L6-v2 (CPU)", "",
+    write_section(args.results, "dont_stop_chemprot", [
+        "## Don't Stop Pretraining: ChemProt with all-MiniLM-L6-v2 (CPU)", "",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
         f"- base: all-MiniLM-L6-v2 imported (L6-H384, bert-base-uncased vocabulary), its MLM head new; DAPT: "
         f"{args.dapt_epochs:g} epoch(s) of the PubMed abstracts (1.32M tokens, {steps_of(os.path.join(HERE, 'dapt'))} steps); "
@@ -108,10 +105,7 @@ def main():
         "82.6 TAPT, 84.4 DAPT+TAPT.", "",
         "all-MiniLM-L6-v2 was trained for sentence embeddings (contrastively), not as a masked-LM, so part of any gain "
         "may come from MLM training as such rather than from the domain: the `general` row (the same MLM budget on "
-        "Wikipedia) measures that part.",
-        end])
-    replace_section(args.results, begin, end, text)
-    print(text)
+        "Wikipedia) measures that part.",])
     return 0
 
 

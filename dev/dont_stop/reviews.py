@@ -30,12 +30,11 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from dont_stop.common import (BASE, DATA, ROOT, RUNS, adapt, finetune, general, lm_loss, mean_sd,  # noqa: E402
                               stage_times)
-from markdown_section import cpu_model, markers, replace_section  # noqa: E402
+from markdown_section import cpu_model, write_section  # noqa: E402
 
 HERE = os.path.join(RUNS, "reviews")
 CLEAN = os.path.join(ROOT, "out", "clean", "imdb")
@@ -90,7 +89,6 @@ def main():
                  f"{DATA}/wikipedia/train_000.bin"):
         if not os.path.exists(need):
             sys.exit(f"reviews.py: {need} is missing (see the commands at the top of this script)")
-    t_start = time.time()
     times = {}
     imdb, tapt_text = imdb_subset(args)
     steps = ("steps", args.mlm_steps)
@@ -123,9 +121,8 @@ def main():
         losses = [lm_loss(model, d, model_tag, args.threads) for d in ("IMDB", "Wikipedia")]
         rows.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(f"{x:.3f}" for x in losses) + " |")
         print(rows[-1], flush=True)
-    begin, end = markers("dont_stop_reviews")
-    text = "\n".join([
-        begin, "## Don't Stop Pretraining: movie reviews (IMDB, SST-2) with all-MiniLM-L6-v2 (CPU)", "",
+    write_section(args.results, "dont_stop_reviews", [
+        "## Don't Stop Pretraining: movie reviews (IMDB, SST-2) with all-MiniLM-L6-v2 (CPU)", "",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
         f"- base: all-MiniLM-L6-v2 imported, its MLM head new; every adaptation {args.mlm_steps} MLM steps of 32 x 128 "
         f"({args.mlm_steps * 32 * 128 / 1e6:.2f}M tokens) at lr {args.mlm_lr:g}, {args.mlm_warmup} warmup steps. TAPT: the "
@@ -141,10 +138,7 @@ def main():
         "| LM loss, IMDB | LM loss, Wikipedia |",
         "|---|---:|---:|---|---:|---:|---|---:|---:|", *rows, "",
         "Paper (RoBERTa-base, full IMDB, 512 tokens): IMDB macro-F1 95.0 base, 95.4 DAPT (reviews), 95.5 TAPT, "
-        "95.6 DAPT+TAPT, 95.7 curated TAPT.",
-        end])
-    replace_section(args.results, begin, end, text)
-    print(text)
+        "95.6 DAPT+TAPT, 95.7 curated TAPT.",])
     return 0
 
 

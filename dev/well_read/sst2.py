@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from experiment_stages import records, run_logged  # noqa: E402
-from markdown_section import cpu_model, markers, replace_section  # noqa: E402
+from markdown_section import cpu_model, write_section  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA = os.path.join(ROOT, "out", "bert-base-uncased")
@@ -220,9 +220,8 @@ def main():
             for size in args.students]
     plot(args.figure, table, args.students)
     tokens = {size: ex.records(os.path.dirname(p), "train")[-1]["step"] * 32 * 128 for size, p in pretrained.items()}
-    begin, end = markers("well_read_sst2")
-    text = "\n".join([
-        begin, "## Well-Read Students on SST-2: pretrained distillation against its alternatives (CPU)", "",
+    write_section(args.results, "well_read_sst2", [
+        "## Well-Read Students on SST-2: pretrained distillation against its alternatives (CPU)", "",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
         f"- teacher: all-MiniLM-L6-v2 fine-tuned on SST-2 ({args.teacher_epochs:g} epochs, lr 5e-5): dev accuracy "
         f"{100 * teacher_accuracy:.1f}",
@@ -239,10 +238,7 @@ def main():
         "|---|" + "---:|" * (len(METHODS) + 2), *rows, "",
         "![accuracy against student size](well_read_sst2.png)", "",
         "Paper (GLUE averages of its students): PD 82.1, pre-training + fine-tuning 81.6, distillation 80.5; "
-        "Google's BERT-Mini reaches 85.9 on SST-2.",
-        end])
-    replace_section(args.results, begin, end, text)
-    print(text)
+        "Google's BERT-Mini reaches 85.9 on SST-2.",])
     return 0
 
 
