@@ -1,5 +1,5 @@
-// model/distillation.cpp: the teachers, students and batches of distill's two modes
-// (distillation.h).
+// model/distillation.cpp: the student flags, teachers, students and batches of distill's two
+// modes (distillation.h).
 #include "model/distillation.h"
 
 #include <algorithm>
@@ -8,9 +8,56 @@
 
 #include "common/random.h"
 #include "common/util.h"
+#include "model/run_folder.h"
 #include "model/training.h"
 
 namespace wr {
+
+namespace {
+const std::string kDefaultVocab = "build/default/vocab.txt";  // the built-in corpus's (./prepare default, run by make)
+}  // namespace
+
+std::string distill_vocab_path(const std::string& given, const std::vector<std::string>& checkpoints) {
+    if (!given.empty()) return given;
+    std::vector<std::string> folders;
+    for (const std::string& path : checkpoints)
+        if (!path.empty()) folders.push_back(folder_of(path));
+    return default_vocab(folders, kDefaultVocab);
+}
+
+void StudentOptions::add_student_flags(Flags& f, bool mlm) {
+    f.add("out", &out, mlm ? "output folder: the student's checkpoints (MLM checkpoints), log.jsonl"
+                           : "output folder: the student's checkpoints, task.json, log.jsonl");
+    f.add("overwrite", &overwrite, "replace the checkpoints of an earlier run in --out");
+    f.add("resume", &resume, "continue the run in this folder exactly where it stopped, with its settings (run.json)");
+    f.add("init", &init, mlm ? "student from this MLM checkpoint; else random (size flags) or --from-teacher"
+                             : "student from this checkpoint: MLM (pretrained distillation) or classifier; else random or --from-teacher");
+    f.add("from-teacher", &from_teacher, "student from every k-th layer of the teacher (same width; --layers sets the student's depth)");
+    size.add_flags(f);
+    f.add("temperature", &temperature, mlm ? "tau: softmax(logits / tau) for the teacher's top k and the student's vocabulary; loss x tau^2"
+                                           : "tau: both distributions at softmax(logits / tau); the soft loss is scaled by tau^2");
+    f.add("label-weight", &label_weight, mlm ? "alpha: add alpha x the ordinary MLM cross-entropy on the original tokens"
+                                             : "alpha: add alpha x cross-entropy on the transfer set's own labels (it must have them)");
+    f.add("batch", &batch, mlm ? "sequences per batch" : "examples per batch (padded to the batch's longest)");
+    f.add("epochs", &epochs, mlm ? "passes over the cached sequences (those not held out)" : "passes over the transfer set");
+    f.add("eval-every", &eval_every, "also evaluate every N steps (0: after each epoch only)");
+    f.add("keep", &keep, mlm ? "keep the last K checkpoints (best.bin, the lowest held-out soft loss, is kept besides)"
+                             : "keep the last K checkpoints (best.bin is kept besides)");
+    f.add("dropout", &dropout, "the student's dropout on embeddings and hidden outputs (and the pooled vector)");
+    f.add("attention-dropout", &attention_dropout, "the student's dropout on attention probabilities");
+    f.add("seed", &seed, "seed of the student's initialization, data order and dropout");
+    optimizer.add_flags(f);
+}
+
+void StudentOptions::note_given(Flags& f, const std::string& program) {
+    if (!resume.empty()) {
+        apply_run_settings(resume, program, f);
+        out = resume;
+    }
+    settings_json = run_settings_json(program, f);
+    size.note_given(f);
+    warmup_given = f.was_set("warmup");
+}
 
 Teacher load_teacher(const std::string& path, const Tokenizer& vocab) {
     const Checkpoint ck = load_checkpoint(path);

@@ -1,6 +1,8 @@
 // model/distillation.h: what distill's two modes need besides their loops ("Well-Read Students
 // Learn Better": a fine-tuned teacher's predictions over a transfer set, cached once, taught to a
-// compact student; and DistilBERT-style MLM-logit distillation):
+// compact student; and DistilBERT-style MLM-logit distillation, model/mlm_distillation.h):
+//   distill_vocab_path           --vocab, else the vocab.txt of a run the checkpoints came from
+//   StudentOptions               the flags every student has, of a classifier or of an MLM
 //   Teacher, load_teacher        a classifier checkpoint and its task.json, in evaluation mode
 //   tokens_only                  an example set without its labels (a transfer set)
 //   run_teacher                  a teacher's logits over every example of a batcher, batch by batch
@@ -16,17 +18,50 @@
 #include <string>
 #include <vector>
 
+#include "common/flags.h"
 #include "data/example_batcher.h"
 #include "data/logit_cache.h"
 #include "data/mlm_batcher.h"
 #include "data/shards.h"
 #include "data/tokenizer.h"
 #include "model/bert.h"
+#include "model/checkpoint.h"
 #include "model/classifier.h"
 #include "model/engine.h"
 #include "model/training.h"
 
 namespace wr {
+
+// ---- the vocabulary and the student flags of both modes ----
+
+// --vocab, or (not given) the vocab.txt of the run folder of the first of `checkpoints` that has
+// one (a resumed run's folder, the student's --init, the teacher), else the built-in corpus's
+// (build/default/vocab.txt).
+std::string distill_vocab_path(const std::string& given, const std::vector<std::string>& checkpoints);
+
+// The flags every student has, of a classifier or of an MLM: where it starts, its size, the
+// temperature and label weight of its loss, the schedule, the output folder.
+struct StudentOptions {
+    std::string out, init, resume;
+    std::string settings_json;  // run.json of a new run
+    bool from_teacher = false, overwrite = false;
+    ModelSizeOptions size;
+    double temperature = 1.0, label_weight = 0.0;
+    int batch = 32, keep = 1;
+    double epochs = 3, dropout = 0.1, attention_dropout = 0.1;
+    int64_t eval_every = 0;
+    uint64_t seed = 1;
+    OptimizerOptions optimizer;
+    bool warmup_given = false;
+    DeviceOptions device;
+
+    // mlm: the help texts of distill train --mlm
+    void add_student_flags(Flags& f, bool mlm);
+    // After parsing: --resume takes the run's settings (the program name says which mode made it).
+    void note_given(Flags& f, const std::string& program);
+    // The newest checkpoint/state pair of a resumed run (empty paths for a new run).
+    ResumePoint resume_point() const { return resume.empty() ? ResumePoint{} : find_latest(resume); }
+};
 
 // ---- a classifier teacher ----
 
