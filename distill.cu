@@ -338,6 +338,17 @@ bool wants_mlm(int argc, char** argv) {
     return false;
 }
 
+// --device with --mlm: the CPU ("auto" means the CPU), refused for cuda before anything is read.
+// Here, not in model/mlm_distillation.cpp: DeviceOptions::apply differs between a CUDA build of a
+// program (nvcc) and the library (g++), so only the programs call it.
+void apply_mlm_device(const DeviceOptions& d) {
+    d.check_flags();
+    if (d.device == "cuda")
+        throw Error("<command line>: flag --device cuda: --mlm runs on the CPU only (the top-k soft cross-entropy of MLM-logit "
+                    "distillation has no CUDA kernel yet); use --device cpu");
+    d.apply();
+}
+
 const char* kUsage =
     "usage: distill cache [flags]    run a teacher over a transfer set once, write its logits\n"
     "       distill train [flags]    train a student on the cached logits\n"
@@ -356,6 +367,7 @@ int run(int argc, char** argv) {
     if (argc == 2 && !std::strcmp(argv[1], "--mlm")) {  // the built-in MLM pipeline, on the defaults
         require_one_process("distill --mlm (the built-in pipeline)");
         MlmCacheOptions cache;
+        apply_mlm_device(cache.device);
         if (const int rc = mlm_distill_cache(cache); rc != 0) return rc;
         MlmTrainOptions train;
         train.size.layers = 1, train.size.hidden = 64;  // a student smaller than the tiny teacher: L1-H64
@@ -380,6 +392,7 @@ int run(int argc, char** argv) {
         o.add_flags(f);
         f.parse(argc, argv, 2);
         require_one_process("distill cache --mlm");
+        apply_mlm_device(o.device);
         return mlm_distill_cache(o);
     }
     if (command == "train" && wants_mlm(argc, argv)) {
@@ -390,6 +403,7 @@ int run(int argc, char** argv) {
         f.parse(argc, argv, 2);
         require_one_process("distill train --mlm");
         o.note_given(f, "distill train --mlm");
+        apply_mlm_device(o.device);
         return mlm_distill_train(o);
     }
     if (command == "cache") {

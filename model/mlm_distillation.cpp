@@ -42,15 +42,6 @@ std::string joined(const std::vector<std::string>& items) {
     return out;
 }
 
-// --device with --mlm: the CPU ("auto" means the CPU), refused for cuda before anything is read.
-void apply_mlm_device(const DeviceOptions& d) {
-    d.check_flags();
-    if (d.device == "cuda")
-        throw Error("<command line>: flag --device cuda: --mlm runs on the CPU only (the top-k soft cross-entropy of MLM-logit "
-                    "distillation has no CUDA kernel yet); use --device cpu");
-    d.apply();
-}
-
 // The MLM student: from --init (an MLM checkpoint), from the teacher's layers, or random.
 BertModel make_mlm_student(const MlmTrainOptions& o, const Tokenizer& vocab, const MlmTeacher* teacher) {
     if (!o.init.empty() && o.from_teacher) throw Error("<command line>: --init and --from-teacher are two different students: choose one");
@@ -108,7 +99,6 @@ void MlmCacheOptions::add_flags(Flags& f) {
 int mlm_distill_cache(const MlmCacheOptions& o) {
     if (o.batch < 1 || o.chunk < 1 || o.topk < 1) throw Error("<command line>: --batch, --chunk and --topk must be positive");
     if (o.seq_len < 3) throw Error("<command line>: flag --seq-len: must be at least 3");
-    apply_mlm_device(o.device);
     const Tokenizer vocab = Tokenizer::load(distill_vocab_path(o.vocab, {o.teacher}));
     if (o.topk > vocab.vocab_size())
         throw Error("<command line>: flag --topk: " + std::to_string(o.topk) + " is more than the vocabulary's " +
@@ -250,7 +240,6 @@ int mlm_distill_train(const MlmTrainOptions& o) {
     if (!(o.temperature > 0)) throw Error("<command line>: flag --temperature: must be positive");
     if (o.label_weight < 0) throw Error("<command line>: flag --label-weight: must not be negative");
     if (!(o.heldout > 0 && o.heldout < 1)) throw Error("<command line>: flag --heldout: must be in (0, 1)");
-    apply_mlm_device(o.device);
     const ResumePoint resume = o.resume_point();
     const std::string vocab_file = distill_vocab_path(o.vocab, {resume.checkpoint_path, o.init, o.teacher});
     const Tokenizer vocab = Tokenizer::load(vocab_file);

@@ -4,6 +4,7 @@
 //                                        masked positions of token shards, written once to a cache
 //   MlmTrainOptions, mlm_distill_train   distill train --mlm: a student MLM trained on that cache
 // (the teachers, students and batches it shares with the classifier mode: model/distillation.h).
+// Both run on the CPU; the program applies --device first (it refuses cuda).
 //
 // MLM-logit distillation is task-agnostic (DistilBERT's soft MLM loss). An MLM teacher runs
 // once over token shards at fixed masks (`distill cache --mlm`), and the cache keeps, per masked
