@@ -27,6 +27,7 @@ Welch's t-test for PD against pretrain+FT and against distill) and docs/well_rea
 """
 import argparse
 import math
+import re
 import os
 import statistics
 import sys
@@ -47,14 +48,15 @@ METHODS = ["pretrain+FT", "distill", "PD", "PD+FT"]
 
 class Experiment:
     def __init__(self, args):
-        self.args, self.runs, self.times = args, args.runs, {}
+        self.args, self.runs = args, args.runs
         # the distillation and fine-tuning runs of a transfer-set fraction live in their own folder
         self.method_runs = args.runs if args.transfer_fraction == 1 else os.path.join(args.runs, f"transfer_{args.transfer_fraction:g}")
         os.makedirs(self.method_runs, exist_ok=True)
 
     def run(self, name, cmd, log):
-        """Runs CMD (its output in LOG), timing it under NAME."""
-        self.times[name] = run_logged(cmd, log, "well_read/sst2.py")
+        """Runs CMD (its output in LOG); NAME says what it is."""
+        print(f"{name} (log: {log})", flush=True)
+        run_logged(cmd, log, "well_read/sst2.py")
 
     def records(self, folder, kind):
         return records(folder, kind)
@@ -136,6 +138,21 @@ class Experiment:
     def best_accuracy(self, folder):
         return max(r["accuracy"] for r in self.records(folder, "eval"))
 
+    def minutes(self, folder):
+        """A finished run's wall time: from its run.json (written as it starts) to its last log record."""
+        return (os.path.getmtime(os.path.join(folder, "log.jsonl")) - os.path.getmtime(os.path.join(folder, "run.json"))) / 60
+
+    def pretraining(self, folder):
+        """(tokens, minutes of training steps, final validation loss) of a pretraining run, which may
+        have been resumed across sessions (so its steps' times are summed, not its folder's age)."""
+        steps = self.records(folder, "train")
+        return steps[-1]["step"] * 32 * 128, sum(r["ms"] for r in steps) / 60000, self.records(folder, "eval")[-1]["loss"]
+
+    def cache_minutes(self):
+        """The teacher logit cache's time, from the last 'in S s' of its log."""
+        found = re.findall(r" in ([0-9.]+) s ", open(os.path.join(self.runs, "cache.log")).read())
+        return float(found[-1]) / 60 if found else float("nan")
+
 
 def welch_p(a, b):
     """Two-sided p-value of Welch's t-test (the t distribution's tail integrated numerically)."""
@@ -196,7 +213,6 @@ def main():
                  f"{CLEAN}/imdb/unsup.txt"):
         if not os.path.exists(need):
             sys.exit(f"sst2.py: {need} is missing (see the commands at the top of this script)")
-    t_start = time.time()
     ex = Experiment(args)
     pretrained = {size: ex.pretrain(size) for size in args.students}
     if args.stop_after == "pretrain":
@@ -205,9 +221,9 @@ def main():
     transfer = ex.transfer()
     teacher, teacher_accuracy = ex.teacher()
     cache = ex.cache(teacher, transfer)
-    table = {}
+    table, folders = {}, {}
     for size in args.students:
-        table[size] = {m: [] for m in METHODS}
+        table[size], folders[size] = {m: [] for m in METHODS}, {m: [] for m in METHODS}
         for seed in args.seeds:
             ft = ex.finetune(f"{size}_ft_seed{seed}", pretrained[size], seed)
             rnd = ex.distill(f"{size}_distill_seed{seed}", ["--preset", size], teacher, cache, transfer, seed)
@@ -215,8 +231,10 @@ def main():
             pd_ft = ex.finetune(f"{size}_pd_ft_seed{seed}", os.path.join(pd, "best.bin"), seed)
             for method, folder in zip(METHODS, (ft, rnd, pd, pd_ft)):
                 table[size][method].append(ex.best_accuracy(folder))
-    from_teacher = [ex.best_accuracy(ex.distill(f"from_teacher_seed{s}", ["--from-teacher", "--layers", "3"], teacher, cache, transfer, s))
-                    for s in args.seeds] if args.from_teacher else []
+                folders[size][method].append(folder)
+    from_teacher_folders = [ex.distill(f"from_teacher_seed{s}", ["--from-teacher", "--layers", "3"], teacher, cache, transfer, s)
+                            for s in args.seeds] if args.from_teacher else []
+    from_teacher = [ex.best_accuracy(f) for f in from_teacher_folders]
 
     def cell(v):
         return f"{100 * statistics.mean(v):.1f} ± {100 * (statistics.stdev(v) if len(v) > 1 else 0):.1f}"
@@ -225,24 +243,34 @@ def main():
             f"{welch_p(table[size]['PD'], table[size]['pretrain+FT']):.3f} | {welch_p(table[size]['PD'], table[size]['distill']):.3f} |"
             for size in args.students]
     plot(args.figure, table, args.students)
-    tokens = {size: ex.records(os.path.dirname(p), "train")[-1]["step"] * 32 * 128 for size, p in pretrained.items()}
+    pretraining = {size: ex.pretraining(os.path.dirname(p)) for size, p in pretrained.items()}
+    transfer_size = open(transfer + ".log").readline().split(", [UNK]")[0]  # "N examples, M tokens"
+
+    def minutes(runs):
+        return f"{statistics.median(ex.minutes(f) for f in runs):.1f}"
+
+    time_rows = [f"| {size} | {pretraining[size][1]:.0f} | " + " | ".join(minutes(folders[size][m]) for m in METHODS) + " |"
+                 for size in args.students]
     write_section(args.results, "well_read_sst2", [
         "## Well-Read Students on SST-2: pretrained distillation against its alternatives (CPU)", "",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
-        f"- teacher: all-MiniLM-L6-v2 fine-tuned on SST-2 ({args.teacher_epochs:g} epochs, lr 5e-5): dev accuracy "
-        f"{100 * teacher_accuracy:.1f}",
-        "- students pretrained on Wikipedia + Gutenberg (bert-base-uncased vocabulary): "
-        + ", ".join(f"{s} {t / 1e6:.1f}M tokens" for s, t in tokens.items()),
-        f"- transfer set: SST-2 training sentences + 50,000 unlabeled IMDB reviews (first {args.transfer_max_len} tokens); "
-        f"distillation {args.distill_epochs:g} epoch(s) at lr {args.distill_lr:g}; fine-tuning {args.ft_epochs:g} epoch(s) at lr "
-        f"{args.ft_lr:g}; best dev accuracy of each run; seeds {', '.join(map(str, args.seeds))}",
+        f"- teacher: all-MiniLM-L6-v2 fine-tuned on SST-2 ({args.teacher_epochs:g} epochs, lr 5e-5, "
+        f"{ex.minutes(os.path.dirname(teacher)):.1f} min): dev accuracy {100 * teacher_accuracy:.1f}",
+        "- students pretrained on Wikipedia + Gutenberg (bert-base-uncased vocabulary, batch 32 x 128, lr 1e-3): "
+        + ", ".join(f"{s} {t / 1e6:.1f}M tokens (validation MLM loss {loss:.2f})" for s, (t, _, loss) in pretraining.items()),
+        f"- transfer set: SST-2 training sentences + 50,000 unlabeled IMDB reviews, first {args.transfer_max_len} tokens "
+        f"({transfer_size}); the teacher's logits over it in {ex.cache_minutes():.1f} min",
+        f"- distillation {args.distill_epochs:g} epoch(s) at lr {args.distill_lr:g}; fine-tuning {args.ft_epochs:g} epoch(s) of "
+        f"SST-2 at lr {args.ft_lr:g}; batch 32; best dev accuracy of each run; seeds {', '.join(map(str, args.seeds))}; "
+        "p: Welch's two-sided t-test over the seeds",
         "- DistilBERT-style student (every other teacher layer, L3-H384, distilled): "
-        + (cell(from_teacher) if from_teacher else "not run (--no-from-teacher)"),
-        f"- wall time: {(time.time() - t_start) / 60:.0f} min in this run ("
-        + ("; ".join(f"{k} {v / 60:.1f} min" for k, v in ex.times.items()) or "every stage reused") + ")",
-        "- made by `python3 dev/well_read/sst2.py`, which rewrites this section and docs/well_read_sst2.png", "",
+        + (f"{cell(from_teacher)} ({minutes(from_teacher_folders)} min a run)" if from_teacher else "not run (--no-from-teacher)"),
+        f"- made by `python3 dev/well_read/sst2.py{''.join(' ' + a for a in sys.argv[1:])}`, which rewrites this section and "
+        "docs/well_read_sst2.png", "",
         "| student | " + " | ".join(METHODS) + " | p, PD vs pretrain+FT | p, PD vs distill |",
         "|---|" + "---:|" * (len(METHODS) + 2), *rows, "",
+        "Wall time in minutes (pretraining: the sum of its steps; the others: the median run):", "",
+        "| student | pretraining | " + " | ".join(METHODS) + " |", "|---|" + "---:|" * (len(METHODS) + 1), *time_rows, "",
         "![accuracy against student size](well_read_sst2.png)", "",
         "Paper (GLUE averages of its students): PD 82.1, pre-training + fine-tuning 81.6, distillation 80.5; "
         "Google's BERT-Mini reaches 85.9 on SST-2.",])
