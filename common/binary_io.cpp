@@ -1,13 +1,60 @@
-// common/binary_io.cpp: the header, size and checksum checks declared in binary_io.h.
+// common/binary_io.cpp: the checksum, and the header, size and checksum checks declared in binary_io.h.
 #include "common/binary_io.h"
 
 #include <cinttypes>
 #include <cstdio>
 
 #include "common/util.h"
-#include "data/shards.h"  // Checksum, file_checksum, kHeaderBytes
 
 namespace wr {
+
+// ---------------------------------------------------------------------------------------------
+// Checksum
+
+void Checksum::mix(uint64_t word) {
+    uint64_t h = state_ ^ word;
+    h = (h << 31) | (h >> 33);
+    state_ = h * 0x9e3779b97f4a7c15ULL;
+}
+
+void Checksum::update(const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    length_ += n;
+    while (n > 0 && pending_bytes_ > 0) {  // complete a word started by the previous call
+        pending_[pending_bytes_++] = *p++;
+        n--;
+        if (pending_bytes_ == 8) {
+            uint64_t w;
+            std::memcpy(&w, pending_, 8);
+            mix(w);
+            pending_bytes_ = 0;
+        }
+    }
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        mix(w);
+    }
+    if (n > 0) std::memcpy(pending_ + pending_bytes_, p, n);  // fewer than 8 bytes left; pending_bytes_ is 0 here
+    pending_bytes_ += (int)n;  // (an empty update may come with a null pointer: an empty vector's data())
+}
+
+uint64_t Checksum::digest() const {
+    Checksum c = *this;
+    if (c.pending_bytes_ > 0) {
+        uint64_t w = 0;
+        std::memcpy(&w, c.pending_, c.pending_bytes_);
+        c.mix(w);
+    }
+    c.mix(length_);
+    return c.state_;
+}
+
+uint64_t file_checksum(const unsigned char* header, uint64_t payload_digest) {
+    Checksum c(payload_digest);
+    c.update(header, 56);
+    return c.digest();
+}
 
 std::string hex64(uint64_t value) {
     char buf[17];

@@ -1,8 +1,7 @@
 // common/binary_io.h: the pieces every reader and writer of the project's binary formats shares
 // (token and example shards, checkpoints, training states; docs/formats.md, docs/checkpoints.md).
 // Each such file starts with a 64-byte header: an 8-byte magic at 0, a uint32 version at 8, the
-// file checksum at 56; all integers little-endian. The checksum itself (wr::Checksum and
-// file_checksum) is declared in data/shards.h, where the first formats defined it.
+// file checksum at 56; all integers little-endian.
 //
 // The check_* helpers throw wr::Error through fail(), so every message names the file and the
 // field: "ckpt_00000100.bin: field 'version': is 7, this build reads version 1".
@@ -14,6 +13,28 @@
 #include <string>
 
 namespace wr {
+
+constexpr int kHeaderBytes = 64;  // every format starts with a 64-byte header
+
+// The checksum stored in every format (documented in docs/formats.md): a 64-bit multiply-rotate
+// hash over little-endian 8-byte words, the last partial word zero-padded, the length mixed in.
+// It can be fed in pieces of any size.
+class Checksum {
+  public:
+    explicit Checksum(uint64_t seed = 0x9e3779b97f4a7c15ULL) : state_(seed) {}
+    void update(const void* data, size_t n);
+    uint64_t digest() const;  // does not change the state
+
+  private:
+    void mix(uint64_t word);
+    uint64_t state_;
+    uint64_t length_ = 0;
+    unsigned char pending_[8] = {};
+    int pending_bytes_ = 0;
+};
+
+// File checksum = Checksum(seed = checksum of the payload) over header bytes [0, 56).
+uint64_t file_checksum(const unsigned char* header, uint64_t payload_digest);
 
 // Fixed-size fields at a byte offset, little-endian (x86 and ARM are; the formats are defined so).
 template <typename T>

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "common/binary_io.h"  // kHeaderBytes, Checksum, file_checksum
+
 namespace wr {
 
 class Tokenizer;
@@ -27,28 +29,6 @@ class Tokenizer;
 
 constexpr char kTokenShardMagic[8] = {'W', 'R', 'T', 'O', 'K', 'E', 'N', 'S'};
 constexpr uint32_t kTokenShardVersion = 1;
-constexpr int kHeaderBytes = 64;  // both formats start with a 64-byte header
-
-// The checksum stored in both formats (documented in docs/formats.md): a 64-bit multiply-rotate
-// hash over little-endian 8-byte words, the last partial word zero-padded, the length mixed in.
-// It can be fed in pieces of any size.
-class Checksum {
-  public:
-    explicit Checksum(uint64_t seed = 0x9e3779b97f4a7c15ULL) : state_(seed) {}
-    void update(const void* data, size_t n);
-    uint64_t digest() const;  // does not change the state
-
-  private:
-    void mix(uint64_t word);
-    uint64_t state_;
-    uint64_t length_ = 0;
-    unsigned char pending_[8] = {};
-    int pending_bytes_ = 0;
-};
-
-// File checksum = Checksum(seed = checksum of the payload) over header bytes [0, 56).
-uint64_t file_checksum(const unsigned char* header, uint64_t payload_digest);
-
 // Token width for a vocabulary: 2 bytes when every id fits in uint16, else 4.
 inline uint32_t token_width_for(int vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
 

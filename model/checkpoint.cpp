@@ -16,7 +16,6 @@
 #include "common/binary_io.h"
 #include "common/distributed.h"
 #include "common/util.h"
-#include "data/shards.h"  // Checksum, kHeaderBytes
 
 namespace wr {
 
