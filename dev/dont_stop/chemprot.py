@@ -35,7 +35,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from dont_stop.common import (DATA, ROOT, RUNS, adapt, add_start_arguments, finetune, general, lm_loss,  # noqa: E402
-                              mean_sd, resolve_start, stage_times, steps_of)
+                              mean_sd, resolve_start, stage_times, start_tag, steps_of)
 from markdown_section import cpu_model, write_section  # noqa: E402
 
 CONDITIONS = ["base", "DAPT", "TAPT", "DAPT+TAPT", "general"]
@@ -60,7 +60,6 @@ def main():
     if args.start != "minilm" and "general" in args.conditions:
         sys.exit("chemprot.py: the general control is for --start minilm (the own model is itself a general-text model)")
     here = os.path.join(RUNS, "chemprot" + suffix)
-    prefix = suffix.lstrip("_") + "_" if suffix else ""  # of the cached LM losses' names
     minilm = args.start == "minilm"
     for need in (base, f"{DATA}/chemprot/train.bin", f"{DATA}/biomed/train_000.bin", f"{DATA}/wikipedia/train_000.bin"):
         if not os.path.exists(need):
@@ -89,7 +88,7 @@ def main():
                    for s in args.seeds]
         micro = [m["micro_f1"] for m in metrics]
         macro = [m["macro_f1"] for m in metrics]
-        model_tag = prefix + (tag if name in ("base", "general") else f"chemprot_{tag}")
+        model_tag = start_tag(args.start, tag if name in ("base", "general") else f"chemprot_{tag}")
         losses = [lm_loss(model, d, model_tag, args.threads) for d in ("PubMed", "ChemProt", "Wikipedia")]
         rows.append(f"| {name} | {mean_sd(micro)} | {mean_sd(macro)} | {', '.join(f'{100 * m:.1f}' for m in micro)} | "
                     + " | ".join(f"{x:.3f}" for x in losses) + " |")

@@ -36,7 +36,7 @@ HELD_OUT = {
 }
 MLM_BATCH, MLM_SEQ = 32, 128
 OWN = os.path.join(ROOT, "runs", "well_read", "pretrain_mini")
-# --start: the model, its runs' folder suffix and tag prefix, and the default learning rates
+# --start: the model, its runs' folder suffix, and the default learning rates
 # (the small model from scratch takes larger steps than the imported one).
 STARTS = {
     "minilm": {"model": BASE, "suffix": "", "mlm_lr": 1e-4, "ft_lr": 1e-4},
@@ -48,6 +48,11 @@ def add_start_arguments(ap):
     ap.add_argument("--start", choices=list(STARTS), default="minilm", help="the starting model (see dev/dont_stop/common.py)")
     ap.add_argument("--mlm-lr", type=float, help="adaptation learning rate (default: minilm 1e-4, own 5e-4)")
     ap.add_argument("--ft-lr", type=float, help="fine-tuning learning rate (default: minilm 1e-4, own 3e-4)")
+
+
+def start_tag(start, tag):
+    """The name a model's cached LM losses go under: TAG, prefixed by the --start it came from (but minilm)."""
+    return tag if start == "minilm" else f"{start}_{tag}"
 
 
 def resolve_start(args):

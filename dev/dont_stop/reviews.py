@@ -36,7 +36,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from dont_stop.common import (DATA, ROOT, RUNS, adapt, add_start_arguments, finetune, general, lm_loss,  # noqa: E402
-                              mean_sd, resolve_start, stage_times)
+                              mean_sd, resolve_start, stage_times, start_tag)
 from markdown_section import cpu_model, write_section  # noqa: E402
 
 CLEAN = os.path.join(ROOT, "out", "clean", "imdb")
@@ -93,7 +93,6 @@ def main():
     if args.start != "minilm" and "general" in args.conditions:
         sys.exit("reviews.py: the general control is for --start minilm (the own model is itself a general-text model)")
     here = os.path.join(RUNS, "reviews" + suffix)
-    prefix = suffix.lstrip("_") + "_" if suffix else ""  # of the cached LM losses' names
     for need in (base, f"{CLEAN}/train.tsv", f"{DATA}/imdb/mlm/train_000.bin", f"{DATA}/sst2/train.bin",
                  f"{DATA}/wikipedia/train_000.bin"):
         if not os.path.exists(need):
@@ -126,7 +125,7 @@ def main():
                        for s in args.seeds]
             acc = [m["accuracy"] for m in metrics]
             cells += [mean_sd(acc), mean_sd([m["macro_f1"] for m in metrics]), ", ".join(f"{100 * a:.1f}" for a in acc)]
-        model_tag = prefix + (tag if name in ("base", "general") else f"reviews_{tag}")
+        model_tag = start_tag(args.start, tag if name in ("base", "general") else f"reviews_{tag}")
         losses = [lm_loss(model, d, model_tag, args.threads) for d in ("IMDB", "Wikipedia")]
         rows.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(f"{x:.3f}" for x in losses) + " |")
         print(rows[-1], flush=True)
