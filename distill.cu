@@ -116,12 +116,9 @@ int run_cache(const CacheOptions& o) {
     header.transfer_fingerprint = examples_fingerprint(transfer_set);
 
     if (file_exists(o.out)) {  // up to date, or made from something else
-        const LogitCache existing = read_logit_cache(o.out);
-        const LogitCacheHeader& h = existing.header;
-        if (h.teacher_fingerprint == header.teacher_fingerprint && h.transfer_fingerprint == header.transfer_fingerprint &&
-            h.num_labels == header.num_labels && h.value_type == header.value_type) {
+        if (logit_cache_up_to_date(o.out, header)) {
             std::printf("cache: %s is up to date (%lld examples x %d logits of this teacher and transfer set)\n", o.out.c_str(),
-                        (long long)h.example_count, h.num_labels);
+                        (long long)header.example_count, header.num_labels);
             return 0;
         }
         if (!o.overwrite)

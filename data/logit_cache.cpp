@@ -664,6 +664,29 @@ void check_logit_cache_matches(const LogitCache& cache, const std::string& trans
                                            std::to_string(num_labels) + (num_labels == 1 ? " label" : " labels"));
 }
 
+bool logit_cache_up_to_date(const std::string& path, const LogitCacheHeader& header, const MlmTopKSetup* setup) {
+    const bool mlm = header.kind == LogitCacheKind::MlmTopK;
+    if (mlm && setup == nullptr) throw Error("logit_cache_up_to_date: an MLM top-k header needs its setup block");
+    MlmTopKSetup had_setup;
+    LogitCacheHeader had;
+    if (mlm) {
+        const MlmTopKCache cache = read_mlm_topk_cache(path);
+        had = cache.header, had_setup = cache.setup;
+    } else {
+        had = read_logit_cache(path).header;
+    }
+    if (had.kind != header.kind || had.value_type != header.value_type || had.num_labels != header.num_labels ||
+        had.example_count != header.example_count || had.teacher_fingerprint != header.teacher_fingerprint ||
+        had.transfer_fingerprint != header.transfer_fingerprint)
+        return false;
+    if (!mlm) return true;
+    const MlmTopKSetup& s = *setup;
+    return had_setup.vocab_size == s.vocab_size && had_setup.seq_len == s.seq_len && had_setup.whole_word == s.whole_word &&
+           had_setup.mask_seed == s.mask_seed && had_setup.mask_fraction == s.mask_fraction &&
+           had_setup.mask_token_fraction == s.mask_token_fraction && had_setup.random_token_fraction == s.random_token_fraction &&
+           had_setup.sequence_count == s.sequence_count && had_setup.vocab_fingerprint == s.vocab_fingerprint;
+}
+
 int32_t MlmTopKCache::field(int64_t row, int i) const {
     return get<int32_t>(reinterpret_cast<const unsigned char*>(bytes.data()), (size_t)kMlmTopKDataStart + (size_t)row * row_bytes + 4 * i);
 }

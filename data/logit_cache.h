@@ -236,6 +236,13 @@ MlmTopKCache read_mlm_topk_cache(const std::string& path);
 void check_mlm_topk_cache_matches(const MlmTopKCache& cache, const std::string& shards, uint64_t teacher_fingerprint,
                                   uint64_t shards_fingerprint, uint64_t vocab_fingerprint, int64_t sequence_count);
 
+// Whether the finished cache at PATH, read and validated whole, holds what a writer opened with
+// HEADER (and SETUP, for kind MlmTopK) would write: the same kind, value type, K, N, teacher and
+// transfer fingerprints and, for MlmTopK, every field of the block; the chunk size may differ.
+// `distill cache` uses it to leave a cache that is up to date alone. A file that is not a valid
+// cache of HEADER's kind throws, as its reader does.
+bool logit_cache_up_to_date(const std::string& path, const LogitCacheHeader& header, const MlmTopKSetup* setup = nullptr);
+
 // The fields of a header (file offset 0) and of an MLM block (offset 72) as they stand, unchecked
 // (the readers check them): for tools that look inside a file, such as the fuzz targets.
 LogitCacheHeader decode_logit_cache_header(const unsigned char* header);

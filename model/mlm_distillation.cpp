@@ -139,15 +139,9 @@ int mlm_distill_cache(const MlmCacheOptions& o) {
     header.example_count = first_row[batches];
 
     if (file_exists(o.out)) {  // up to date, or made from something else
-        const MlmTopKCache existing = read_mlm_topk_cache(o.out);
-        const LogitCacheHeader& h = existing.header;
-        const MlmTopKSetup& s = existing.setup;
-        if (h.teacher_fingerprint == header.teacher_fingerprint && h.transfer_fingerprint == header.transfer_fingerprint &&
-            h.num_labels == header.num_labels && h.value_type == header.value_type && h.example_count == header.example_count &&
-            s.seq_len == setup.seq_len && s.mask_seed == setup.mask_seed && s.whole_word == setup.whole_word &&
-            s.vocab_fingerprint == setup.vocab_fingerprint) {
+        if (logit_cache_up_to_date(o.out, header, &setup)) {
             std::printf("cache: %s is up to date (%lld masked positions x top %d of this teacher, text and masks)\n", o.out.c_str(),
-                        (long long)h.example_count, h.num_labels);
+                        (long long)header.example_count, header.num_labels);
             return 0;
         }
         if (!o.overwrite)

