@@ -17,9 +17,10 @@ Methods, per student and seed (the paper's table):
 and once, the DistilBERT-style student: every other layer of the teacher (L3-H384), distilled.
 
 --transfer-study F [F ...] runs the paper's transfer-set study instead: the --students distilled from
-random weights and pretrained-distilled on every k-th transfer example (fraction 1/k = F; one epoch
-of it, so a smaller set is also fewer steps), the full set's runs reused as fraction 1. It writes
-the well_read_transfer section and docs/well_read_transfer.png.
+random weights and pretrained-distilled on every k-th transfer example (fraction 1/k = F) for as many
+steps as the full set's runs (1/F times the epochs, so only the variety of the texts shrinks), the
+full set's runs reused as fraction 1. It writes the well_read_transfer section and
+docs/well_read_transfer.png (beside --figure).
 
 Every stage is skipped when its output is complete, so the script is rerun as it is after a stop;
 --stop-after pretrain ends it once the students are pretrained (a session's budget). It writes the
@@ -104,7 +105,7 @@ class Experiment:
         out = os.path.join(self.runs, os.path.basename(transfer).replace("transfer", "teacher_logits"))
         if not os.path.exists(out):
             self.run("teacher logit cache", ["./distill", "cache", "--teacher", teacher, "--transfer", transfer, "--out", out,
-                                             *self.common()], os.path.join(self.runs, "cache.log"))
+                                             *self.common()], out + ".log")
         return out
 
     def pretrain(self, size):
@@ -133,12 +134,13 @@ class Experiment:
         return out
 
     def distill(self, name, student, teacher, cache, transfer, seed, fraction=1):
-        """student: ["--init", path], ["--preset", size] or ["--from-teacher", "--layers", "3"]."""
+        """student: ["--init", path], ["--preset", size] or ["--from-teacher", "--layers", "3"]. On a
+        fraction of the transfer set, 1/fraction times the epochs: the full set's number of steps."""
         out = os.path.join(self.method_runs(fraction), name)
         os.makedirs(os.path.dirname(out), exist_ok=True)
         if not self.records(out, "eval"):
             self.run(name, ["./distill", "train", "--teacher", teacher, "--cache", cache, "--transfer", transfer, "--dev",
-                            f"{DATA}/sst2/dev.bin", *student, "--epochs", f"{self.args.distill_epochs:g}", "--lr",
+                            f"{DATA}/sst2/dev.bin", *student, "--epochs", f"{self.args.distill_epochs / fraction:g}", "--lr",
                             str(self.args.distill_lr), "--batch", "32", "--bucket", "--seed", str(seed), *self.common(),
                             "--out", out, "--overwrite"], out + ".log")
         return out
@@ -156,9 +158,9 @@ class Experiment:
         steps = self.records(folder, "train")
         return steps[-1]["step"] * 32 * 128, sum(r["ms"] for r in steps) / 60000, self.records(folder, "eval")[-1]["loss"]
 
-    def cache_minutes(self):
+    def cache_minutes(self, cache):
         """The teacher logit cache's time, from the last 'in S s' of its log."""
-        found = re.findall(r" in ([0-9.]+) s ", open(os.path.join(self.runs, "cache.log")).read())
+        found = re.findall(r" in ([0-9.]+) s ", open(cache + ".log").read())
         return float(found[-1]) / 60 if found else float("nan")
 
 
@@ -241,8 +243,8 @@ def transfer_study(ex, args, pretrained, teacher, teacher_accuracy):
         "## Well-Read Students: the transfer-set study (CPU)", "",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
         f"- the teacher, students, transfer set and recipe of the SST-2 section above (teacher dev accuracy {100 * teacher_accuracy:.1f}); "
-        f"a fraction 1/k is every k-th transfer text, distilled for {args.distill_epochs:g} epoch(s) of it, so a smaller set is also "
-        "fewer steps; pretrain+FT uses no transfer set and is the same at every fraction",
+        f"a fraction F is every (1/F)-th transfer text, distilled for {args.distill_epochs:g}/F epochs of it: the full set's number "
+        "of steps, so only the variety of the texts shrinks; pretrain+FT uses no transfer set and is the same at every fraction",
         f"- SST-2 dev accuracy, mean ± sd over seeds {', '.join(map(str, args.seeds))}; p: Welch's two-sided t-test, PD against distill",
         f"- made by `python3 dev/well_read/sst2.py{''.join(' ' + a for a in sys.argv[1:])}`, which rewrites this section and "
         "docs/well_read_transfer.png", "",
@@ -336,7 +338,7 @@ def main():
         "- students pretrained on Wikipedia + Gutenberg (bert-base-uncased vocabulary, batch 32 x 128, lr 1e-3): "
         + ", ".join(f"{s} {t / 1e6:.1f}M tokens (validation MLM loss {loss:.2f})" for s, (t, _, loss) in pretraining.items()),
         f"- transfer set: SST-2 training sentences + 50,000 unlabeled IMDB reviews, first {args.transfer_max_len} tokens "
-        f"({transfer_size}); the teacher's logits over it in {ex.cache_minutes():.1f} min",
+        f"({transfer_size}); the teacher's logits over it in {ex.cache_minutes(cache):.1f} min",
         f"- distillation {args.distill_epochs:g} epoch(s) at lr {args.distill_lr:g}; fine-tuning {args.ft_epochs:g} epoch(s) of "
         f"SST-2 at lr {args.ft_lr:g}; batch 32; best dev accuracy of each run; seeds {', '.join(map(str, args.seeds))}; "
         "p: Welch's two-sided t-test over the seeds",
