@@ -41,12 +41,18 @@ void resume(const std::string& bytes) {
         const int64_t done = writer->examples_done();
         FUZZ_CHECK(done == writer->examples_resumed() && done >= 0 && done <= h.example_count);
         FUZZ_CHECK(done == h.example_count || done % h.chunk_size == 0);
-        // PATH.partial now holds the header (and block) and exactly the kept rows.
+        // PATH.partial now holds the header (and block) alone when nothing was kept; else the values
+        // region (its kept chunks in place) and one chunk-table entry per kept chunk after it, or,
+        // for a sealed file with every row, the values region alone.
         const int64_t row_bytes = mlm ? mlm_topk_row_bytes(h, setup) : (int64_t)h.num_labels * logit_value_bytes(h.value_type);
         const int64_t data_start = mlm ? kMlmTopKDataStart : kLogitCacheHeaderBytes;
+        const unsigned __int128 data_end = (unsigned __int128)data_start + (unsigned __int128)h.example_count * (uint64_t)row_bytes;
+        const int64_t kept_chunks = done / h.chunk_size + (done % h.chunk_size != 0);
         struct stat st {};
         FUZZ_CHECK(stat(partial.c_str(), &st) == 0);
-        FUZZ_CHECK((unsigned __int128)st.st_size == (unsigned __int128)data_start + (unsigned __int128)done * (uint64_t)row_bytes);
+        const unsigned __int128 size = (unsigned __int128)st.st_size;
+        FUZZ_CHECK(done == 0 ? size == (unsigned __int128)data_start
+                             : size == data_end + (unsigned __int128)kept_chunks * 8 || (done == h.example_count && size == data_end));
 
         const int64_t missing = h.example_count - done;
         if (!mlm && missing <= kMaxAppendedValues / h.num_labels) {
