@@ -181,6 +181,11 @@ def welch_p(a, b):
     return min(1.0, 2 * norm * tail * h / 3)
 
 
+def sd(values):
+    """The sample standard deviation, 0 for a single value."""
+    return statistics.stdev(values) if len(values) > 1 else 0
+
+
 def new_axes():
     import matplotlib
     matplotlib.use("Agg")
@@ -190,8 +195,7 @@ def new_axes():
 
 def errorbar(ax, x, runs, **style):
     """One line: at each x the mean of its runs' accuracies (in percent), the sd as the bar."""
-    ax.errorbar(x, [100 * statistics.mean(v) for v in runs], yerr=[100 * (statistics.stdev(v) if len(v) > 1 else 0) for v in runs],
-                marker="o", capsize=3, **style)
+    ax.errorbar(x, [100 * statistics.mean(v) for v in runs], yerr=[100 * sd(v) for v in runs], marker="o", capsize=3, **style)
 
 
 def plot(path, table, sizes):
@@ -209,7 +213,7 @@ def plot(path, table, sizes):
 
 def cell(values):
     """mean ± sd in percent"""
-    return f"{100 * statistics.mean(values):.1f} ± {100 * (statistics.stdev(values) if len(values) > 1 else 0):.1f}"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * sd(values):.1f}"
 
 
 def transfer_study(ex, args, pretrained, teacher, teacher_accuracy):
@@ -217,8 +221,6 @@ def transfer_study(ex, args, pretrained, teacher, teacher_accuracy):
     transfer set (the full set's runs are fraction 1); pretrain+FT, which needs no transfer set, is
     the reference line. Writes the well_read_transfer section and its plot."""
     fractions = sorted(set(args.transfer_study) | {1.0})
-    if not all(0 < f <= 1 for f in fractions):
-        sys.exit(f"sst2.py: --transfer-study fractions must be in (0, 1], not {args.transfer_study}")
     rows, curves = [], {}
     for size in args.students:
         reference = [ex.best_accuracy(ex.finetune(f"{size}_ft_seed{s}", pretrained[size], s)) for s in args.seeds]
@@ -289,6 +291,8 @@ def main():
     ap.add_argument("--results", default=os.path.join(ROOT, "docs", "results.md"))
     ap.add_argument("--figure", default=os.path.join(ROOT, "docs", "well_read_sst2.png"))
     args = ap.parse_args()
+    if args.transfer_study and not all(0 < f <= 1 for f in args.transfer_study):
+        sys.exit(f"sst2.py: --transfer-study fractions must be in (0, 1], not {args.transfer_study}")  # before hours of stages
     for need in (TEACHER_INIT, f"{DATA}/sst2/train.bin", f"{DATA}/wikipedia/train_000.bin", f"{DATA}/gutenberg/train_000.bin",
                  f"{CLEAN}/imdb/unsup.txt"):
         if not os.path.exists(need):
