@@ -78,6 +78,11 @@ class Experiment:
     def records(self, folder, kind):
         return records(folder, kind)
 
+    def complete(self, folder, epochs):
+        """Whether a fine-tuning or distillation run of EPOCHS epochs finished: it evaluates at the end
+        of every whole epoch, so a run stopped part-way has fewer evaluations (and is run again)."""
+        return len(self.records(folder, "eval")) >= max(1, math.floor(epochs + 1e-9))
+
     def common(self):
         return ["--threads", str(self.args.threads), "--vocab", f"{DATA}/vocab.txt"]
 
@@ -135,7 +140,7 @@ class Experiment:
 
     def finetune(self, name, init, seed):
         out = os.path.join(self.runs, name)
-        if not self.records(out, "eval"):
+        if not self.complete(out, self.args.ft_epochs):
             self.run(name, ["./finetune", "--init", init, "--train", f"{DATA}/sst2/train.bin", "--dev", f"{DATA}/sst2/dev.bin",
                             "--epochs", f"{self.args.ft_epochs:g}", "--lr", str(self.args.ft_lr), "--batch", "32", "--bucket",
                             "--seed", str(seed), *self.common(), "--out", out, "--overwrite"], out + ".log")
@@ -146,7 +151,7 @@ class Experiment:
         fraction of the transfer set, 1/fraction times the epochs: the full set's number of steps."""
         out = os.path.join(self.method_runs(fraction), name)
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        if not self.records(out, "eval"):
+        if not self.complete(out, self.args.distill_epochs / fraction):
             self.run(name, ["./distill", "train", "--teacher", teacher, "--cache", cache, "--transfer", transfer, "--dev",
                             f"{DATA}/sst2/dev.bin", *student, "--epochs", f"{self.args.distill_epochs / fraction:g}", "--lr",
                             str(self.args.distill_lr), "--batch", "32", "--bucket", "--seed", str(seed), *self.common(),
