@@ -93,6 +93,8 @@ class Experiment:
         out = os.path.join(DATA, "well_read", name + ".bin")
         if os.path.exists(out):
             return out
+        if self.args.report:
+            raise NotRun("transfer set")  # before its text file is written
         os.makedirs(os.path.dirname(out), exist_ok=True)
         text = out[:-len(".bin")] + ".txt"
         with open(os.path.join(SHARED, "sst2", "train.tsv")) as sst2, open(os.path.join(CLEAN, "imdb", "unsup.txt")) as imdb:
@@ -330,8 +332,9 @@ def main():
     args = ap.parse_args()
     if args.transfer_study and not all(0 < f <= 1 for f in args.transfer_study):
         sys.exit(f"sst2.py: --transfer-study fractions must be in (0, 1], not {args.transfer_study}")  # before hours of stages
-    for need in (*(os.path.join(ROOT, p) for p in ("train_mlm", "finetune", "distill", "prepare")), TEACHER_INIT, f"{DATA}/sst2/train.bin", f"{DATA}/wikipedia/train_000.bin", f"{DATA}/gutenberg/train_000.bin",
-                 f"{CLEAN}/imdb/unsup.txt"):
+    programs = [os.path.join(ROOT, program) for program in ("train_mlm", "finetune", "distill", "prepare")]
+    for need in (*programs, TEACHER_INIT, f"{DATA}/sst2/train.bin", f"{DATA}/wikipedia/train_000.bin",
+                 f"{DATA}/gutenberg/train_000.bin", f"{CLEAN}/imdb/unsup.txt"):
         if not os.path.exists(need):
             sys.exit(f"sst2.py: {need} is missing (see the commands at the top of this script)")
     ex = Experiment(args)
