@@ -75,13 +75,10 @@ class Experiment:
         print(f"{name} (log: {log})", flush=True)
         run_logged(cmd, log, "well_read/sst2.py")
 
-    def records(self, folder, kind):
-        return records(folder, kind)
-
     def complete(self, folder, epochs):
         """Whether a fine-tuning or distillation run of EPOCHS epochs finished: it evaluates at the end
         of every whole epoch, so a run stopped part-way has fewer evaluations (and is run again)."""
-        return len(self.records(folder, "eval")) >= max(1, math.floor(epochs + 1e-9))
+        return len(records(folder, "eval")) >= max(1, math.floor(epochs + 1e-9))
 
     def common(self):
         return ["--threads", str(self.args.threads), "--vocab", f"{DATA}/vocab.txt"]
@@ -109,12 +106,12 @@ class Experiment:
 
     def teacher(self):
         out = os.path.join(self.runs, "teacher")
-        if not self.records(out, "test"):
+        if not records(out, "test"):
             self.run("teacher fine-tuning", ["./finetune", "--init", TEACHER_INIT, "--train", f"{DATA}/sst2/train.bin", "--dev",
                                              f"{DATA}/sst2/dev.bin", "--test", f"{DATA}/sst2/dev.bin", "--epochs",
                                              f"{self.args.teacher_epochs:g}", "--lr", "5e-5", "--batch", "32", "--bucket",
                                              *self.common(), "--out", out, "--overwrite"], out + ".log")
-        return os.path.join(out, "best.bin"), self.records(out, "test")[-1]["metrics"]["accuracy"]
+        return os.path.join(out, "best.bin"), records(out, "test")[-1]["metrics"]["accuracy"]
 
     def cache(self, teacher, transfer):
         out = os.path.join(self.runs, os.path.basename(transfer).replace("transfer", "teacher_logits"))
@@ -127,7 +124,8 @@ class Experiment:
         """The student pretrained on Wikipedia + Gutenberg for --pretrain-tokens (resumed if stopped)."""
         out = os.path.join(self.runs, f"pretrain_{size}")
         steps = max(1, round(self.args.pretrain_tokens / (32 * 128)))
-        if self.records(out, "eval") and self.records(out, "eval")[-1]["step"] >= steps:
+        evals = records(out, "eval")
+        if evals and evals[-1]["step"] >= steps:
             return os.path.join(out, "best.bin")
         train = f"{DATA}/wikipedia/train_*.bin,{DATA}/gutenberg/train_*.bin"
         val = f"{DATA}/wikipedia/val_*.bin,{DATA}/gutenberg/val_*.bin"
@@ -161,10 +159,15 @@ class Experiment:
         return out
 
     def best_accuracy(self, folder):
-        return max(r["accuracy"] for r in self.records(folder, "eval"))
+        return max(r["accuracy"] for r in records(folder, "eval"))
+
+    def transfer_size(self, transfer):
+        """(texts, "N examples, M tokens") of a prepared transfer shard, from the first line of its log."""
+        first = open(transfer + ".log").readline()
+        return int(first.split(" examples")[0]), first.split(", [UNK]")[0]
 
     def final_accuracy(self, folder):
-        return self.records(folder, "eval")[-1]["accuracy"]
+        return records(folder, "eval")[-1]["accuracy"]
 
     def minutes(self, folder):
         """A finished run's wall time: from its run.json (written as it starts) to its last log record."""
@@ -173,8 +176,8 @@ class Experiment:
     def pretraining(self, folder):
         """(tokens, minutes of training steps, final validation loss) of a pretraining run, which may
         have been resumed across sessions (so its steps' times are summed, not its folder's age)."""
-        steps = self.records(folder, "train")
-        return steps[-1]["step"] * 32 * 128, sum(r["ms"] for r in steps) / 60000, self.records(folder, "eval")[-1]["loss"]
+        steps = records(folder, "train")
+        return steps[-1]["step"] * 32 * 128, sum(r["ms"] for r in steps) / 60000, records(folder, "eval")[-1]["loss"]
 
     def cache_minutes(self, cache):
         """The teacher logit cache's time, from the last 'in S s' of its log."""
@@ -260,7 +263,7 @@ def transfer_study(ex, args, pretrained, teacher, teacher_accuracy):
             except NotRun as stage:
                 not_run.append(f"{size} at {fraction:g} ({stage})")
                 continue
-            texts = int(open(transfer + ".log").readline().split(" examples")[0])
+            texts = ex.transfer_size(transfer)[0]
             accuracy = {m: [ex.final_accuracy(f) for f in folders] for m, folders in runs.items()}
             for m in runs:
                 curves[size][m].append(accuracy[m])
@@ -379,7 +382,7 @@ def main():
             for size in sizes]
     plot(args.figure, table, sizes)
     pretraining = {size: ex.pretraining(os.path.dirname(p)) for size, p in pretrained.items()}
-    transfer_size = open(transfer + ".log").readline().split(", [UNK]")[0]  # "N examples, M tokens"
+    transfer_size = ex.transfer_size(transfer)[1]
 
     def minutes(runs):
         return f"{statistics.median(ex.minutes(f) for f in runs):.1f}"
